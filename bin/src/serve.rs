@@ -1,0 +1,100 @@
+//! `torsion serve`: start the shards, print the listening line, wait for a
+//! signal, drain, exit.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use torsion::{cores, Endpoint, Server, ServerBuilder};
+use torsion_protocols::EchoFactory;
+
+use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
+
+/// Applies `--shards` / `--cores` to a builder.
+pub fn apply_placement(builder: ServerBuilder, placement: &PlacementArgs) -> Result<ServerBuilder> {
+    let mut builder = builder;
+    if let Some(n) = placement.shards {
+        builder = builder.shards(n);
+    }
+    if let Some(list) = &placement.cores {
+        builder = builder.cores(cores::parse_core_list(list)?);
+    }
+    Ok(builder)
+}
+
+/// Runs `torsion serve`.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let listen = args
+        .listen
+        .clone()
+        .unwrap_or_else(|| args.protocol.default_listen().to_string());
+    let endpoint: Endpoint = listen
+        .parse()
+        .with_context(|| format!("bad --listen \"{listen}\""))?;
+    let builder = Server::builder()
+        .listen(endpoint)
+        .drain_timeout(args.drain_timeout);
+    let builder = apply_placement(builder, &args.placement)?;
+
+    // Block the signals before any shard thread exists, so they are
+    // delivered to the signal thread and never interrupt a shard.
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
+
+    let server = match args.protocol {
+        ServeProtocol::Echo => builder.serve(|_shard| EchoFactory)?,
+    };
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "torsion: listening on {} ({} shards)",
+            server.local_addr(),
+            server.shard_count()
+        )?;
+        out.flush()?;
+    }
+    tracing::info!(
+        protocol = ?args.protocol,
+        addr = %server.local_addr(),
+        shards = server.shard_count(),
+        cores = ?server.shards().iter().map(|s| s.core).collect::<Vec<_>>(),
+        "serving"
+    );
+
+    let trigger = server.trigger();
+    let handle = signals.handle();
+    let signal_thread = std::thread::Builder::new()
+        .name("torsion-signals".into())
+        .spawn(move || {
+            let mut seen = 0;
+            for signal in signals.forever() {
+                seen += 1;
+                if seen == 1 {
+                    tracing::info!(signal, "shutting down: draining connections");
+                    trigger.shutdown();
+                } else {
+                    tracing::warn!(signal, "second signal: exiting without draining");
+                    std::process::exit(1);
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+
+    let stats = server.stats_reader();
+    let result = server.join();
+    handle.close();
+    let _ = signal_thread.join();
+    result?;
+    let total = stats.total();
+    tracing::info!(
+        accepted = total.accepted,
+        refused = total.refused,
+        panics = total.panics,
+        bytes_in = total.bytes_in,
+        bytes_out = total.bytes_out,
+        "stopped"
+    );
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The connection driver: pumps one socket through one protocol.
+//!
+//! One glommio task per connection runs [`drive`]. Each turn of its loop:
+//!
+//! 1. an abort (from the protocol, the hard cap or the drain deadline) ends
+//!    the connection at once, with a reset (`SO_LINGER` 0);
+//! 2. a pending shutdown notice is delivered (`shutdown_requested`);
+//! 3. the outbound queue is flushed with vectored `sendmsg(MSG_DONTWAIT |
+//!    MSG_NOSIGNAL)` — one syscall for everything the last callback wrote.
+//!    Only when the kernel says `EAGAIN` does the driver hand the front chunk
+//!    to glommio's `poll_write`, which arms an io_uring poll for
+//!    writability; no poll is armed while writes succeed;
+//! 4. the high/low water marks turn into `pause_writing`/`resume_writing`;
+//! 5. after `close`, once flushed: `shutdown(SHUT_WR)`, then *linger* —
+//!    read and discard until the peer's FIN or [`FlowLimits::linger`] — so
+//!    unread input does not turn our close into a reset that destroys the
+//!    reply in flight (nginx's lingering close);
+//! 6. otherwise read: glommio's `poll_read` tries `recv` first and arms a
+//!    read poll only when the socket is empty. Bytes land in one per-shard
+//!    64 KiB scratch buffer and are appended to the connection's own
+//!    `BytesMut`, so an idle connection holds no read buffer at all.
+//!
+//! A turn runs until the socket would block, with a budget of 64 steps
+//! before yielding, so one busy connection cannot starve its shard. Every
+//! protocol callback runs under `catch_unwind`: a panic ends this connection
+//! with [`DisconnectReason::Panic`] and nothing else.
+//!
+//! [`FlowLimits::linger`]: crate::FlowLimits::linger
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use glommio::net::TcpStream;
+use glommio::timer::Timer;
+
+use crate::protocol::Protocol;
+use crate::reason::DisconnectReason;
+use crate::shard;
+use crate::shard_runtime::ShardRuntime;
+use crate::transport::Transport;
+
+/// Most slices handed to one `sendmsg`.
+const SEND_MAX_SLICES: usize = 64;
+/// Steps one poll may take before yielding to other tasks.
+const BUDGET: usize = 64;
+
+enum Step {
+    Continue,
+    Pending,
+    Done(DisconnectReason),
+}
+
+struct Connection<P: Protocol> {
+    id: u64,
+    stream: Option<TcpStream>,
+    fd: RawFd,
+    protocol: P,
+    transport: Transport,
+    read_buf: BytesMut,
+    shard: Rc<ShardRuntime>,
+    eof: bool,
+    writing_paused: bool,
+    shutdown_notified: bool,
+    shut_write: bool,
+    linger: Option<Timer>,
+}
+
+/// Runs `protocol` on `stream` until the connection ends; calls
+/// `connection_lost` exactly once.
+pub(crate) async fn drive<P: Protocol>(
+    id: u64,
+    stream: TcpStream,
+    protocol: P,
+    transport: Transport,
+    shard: Rc<ShardRuntime>,
+) {
+    let fd = stream.as_raw_fd();
+    let mut conn = Connection {
+        id,
+        stream: Some(stream),
+        fd,
+        protocol,
+        transport,
+        read_buf: BytesMut::new(),
+        shard,
+        eof: false,
+        writing_paused: false,
+        shutdown_notified: false,
+        shut_write: false,
+        linger: None,
+    };
+    let reason = match conn.callback("connection_made", |p, t, _| p.connection_made(t)) {
+        Step::Done(reason) => reason,
+        _ => futures_lite::future::poll_fn(|cx| conn.poll_drive(cx)).await,
+    };
+    conn.finish(reason);
+}
+
+impl<P: Protocol> Connection<P> {
+    fn callback(&mut self, what: &str, f: impl FnOnce(&mut P, &Transport, &mut BytesMut)) -> Step {
+        let core = &self.transport.core;
+        core.set_driving(true);
+        let ok = shard::run_guarded(what, || {
+            f(&mut self.protocol, &self.transport, &mut self.read_buf)
+        });
+        self.transport.core.set_driving(false);
+        if ok {
+            Step::Continue
+        } else {
+            Step::Done(DisconnectReason::Panic)
+        }
+    }
+
+    fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
+        self.transport.core.set_waker(cx.waker());
+        for _ in 0..BUDGET {
+            match self.step(cx) {
+                Step::Continue => continue,
+                Step::Pending => return Poll::Pending,
+                Step::Done(reason) => return Poll::Ready(reason),
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
+        let core = self.transport.core.clone();
+        if let Some(reason) = core.abort_reason() {
+            return Step::Done(reason);
+        }
+        if core.shutdown_requested() && !self.shutdown_notified {
+            self.shutdown_notified = true;
+            return self.callback("shutdown_requested", |p, t, _| p.shutdown_requested(t));
+        }
+
+        let flushed = match self.poll_flush(cx) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+            Poll::Pending => false,
+        };
+
+        let limits = core.limits();
+        let queued = core.buffered_len();
+        if !self.writing_paused && queued > limits.high_water {
+            self.writing_paused = true;
+            return self.callback("pause_writing", |p, t, _| p.pause_writing(t));
+        }
+        if self.writing_paused && queued <= limits.low_water {
+            self.writing_paused = false;
+            return self.callback("resume_writing", |p, t, _| p.resume_writing(t));
+        }
+
+        if core.close_requested() {
+            return if flushed {
+                self.poll_closing(cx)
+            } else {
+                Step::Pending
+            };
+        }
+        if self.eof || core.reading_paused() {
+            return Step::Pending;
+        }
+
+        match self.poll_read(cx) {
+            Poll::Pending => Step::Pending,
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Step::Continue,
+            Poll::Ready(Err(e)) => Step::Done(DisconnectReason::from_io(&e)),
+            Poll::Ready(Ok(0)) => {
+                self.eof = true;
+                self.callback("eof_received", |p, t, _| p.eof_received(t))
+            }
+            Poll::Ready(Ok(_)) => {
+                let step = self.callback("data_received", |p, t, buf| p.data_received(t, buf));
+                if matches!(step, Step::Continue)
+                    && self.read_buf.len() > limits.max_read_buffer
+                    && !core.is_abort_or_close()
+                {
+                    return Step::Done(DisconnectReason::ReadBufferFull);
+                }
+                step
+            }
+        }
+    }
+
+    /// Reads once into the shard's scratch buffer and appends to `read_buf`.
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let shard = self.shard.clone();
+        let mut scratch = shard.scratch.borrow_mut();
+        let stream = self.stream.as_mut().expect("stream open while driving");
+        match Pin::new(stream).poll_read(cx, &mut scratch[..]) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    shard.stats.add_bytes_in(n);
+                    self.read_buf.extend_from_slice(&scratch[..n]);
+                }
+                Poll::Ready(Ok(n))
+            }
+            other => other,
+        }
+    }
+
+    /// Sends the queue; `Ready(Ok)` once it is empty.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let core = self.transport.core.clone();
+        loop {
+            let fd = self.fd;
+            match core.send_queued(SEND_MAX_SLICES, |slices| send_vectored(fd, slices)) {
+                None => return Poll::Ready(Ok(())),
+                Some(Ok(n)) => self.shard.stats.add_bytes_out(n),
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Socket full: let glommio arm a writability poll by
+                    // offering it the front chunk (it may also just send it).
+                    let front = core.front_chunk().expect("queue is not empty");
+                    let stream = self.stream.as_mut().expect("stream open while driving");
+                    match Pin::new(stream).poll_write(cx, &front) {
+                        Poll::Ready(Ok(n)) => {
+                            core.consume(n);
+                            self.shard.stats.add_bytes_out(n);
+                        }
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// After a flushed `close`: FIN, then linger until the peer's FIN.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Step {
+        if !self.shut_write {
+            self.shut_write = true;
+            // SAFETY: fd is this connection's open socket.
+            unsafe { libc::shutdown(self.fd, libc::SHUT_WR) };
+        }
+        if self.eof {
+            return Step::Done(DisconnectReason::Closed);
+        }
+        for _ in 0..BUDGET {
+            match self.poll_read(cx) {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    return Step::Done(DisconnectReason::Closed);
+                }
+                // Discard what the peer still sends.
+                Poll::Ready(Ok(_)) => self.read_buf.clear(),
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+                Poll::Pending => break,
+            }
+        }
+        let linger = self.transport.core.limits().linger;
+        let timer = self.linger.get_or_insert_with(|| Timer::new(linger));
+        match Pin::new(timer).poll(cx) {
+            Poll::Ready(_) => Step::Done(DisconnectReason::Closed),
+            Poll::Pending => Step::Pending,
+        }
+    }
+
+    fn finish(mut self, reason: DisconnectReason) {
+        let core = self.transport.core.clone();
+        let abortive = !matches!(
+            reason,
+            DisconnectReason::Closed | DisconnectReason::Reset | DisconnectReason::Io { .. }
+        );
+        let reason = if core.shutdown_requested() && reason == DisconnectReason::Closed {
+            DisconnectReason::Shutdown
+        } else {
+            reason
+        };
+        if abortive {
+            set_linger_zero(self.fd);
+        }
+        core.mark_closed();
+        drop(self.stream.take());
+        self.shard.stats.connection_closed(&reason);
+        self.shard.remove_connection(self.id);
+        tracing::debug!(
+            shard = self.shard.info.id,
+            peer = %self.transport.peer_addr(),
+            %reason,
+            "connection ended"
+        );
+        shard::run_guarded("connection_lost", || self.protocol.connection_lost(&reason));
+    }
+}
+
+/// One vectored, non-blocking, SIGPIPE-free send.
+fn send_vectored(fd: RawFd, slices: &[&[u8]]) -> io::Result<usize> {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; SEND_MAX_SLICES];
+    let count = slices.len().min(SEND_MAX_SLICES);
+    for (slot, s) in iov.iter_mut().zip(slices) {
+        slot.iov_base = s.as_ptr() as *mut libc::c_void;
+        slot.iov_len = s.len();
+    }
+    // SAFETY: msghdr is plain data; zeroed is a valid "no name, no control"
+    // header. iov points at `count` initialised iovecs whose buffers outlive
+    // the call.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = count as _;
+        libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Makes the coming close(2) send a reset and drop unsent data.
+fn set_linger_zero(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: fd is open; the option value outlives the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}

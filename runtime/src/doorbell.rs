@@ -1,0 +1,90 @@
+//! Waking a parked shard from another thread.
+//!
+//! A shard that has nothing to do parks in `io_uring_enter`; a message put on
+//! its crossbeam channel does not wake it by itself. Each shard therefore owns
+//! the read end of a non-blocking Unix socket pair, which it reads through
+//! glommio (an io_uring poll, so reading it costs nothing while parked); any
+//! thread rings the bell by writing one byte to the other end. When the bell
+//! already has unread bytes the write fails with `EAGAIN` or simply adds a
+//! byte; either way one wake-up drains them all, so a burst of rings costs the
+//! shard one wake-up. Cost per ring: one `write(2)` on the ringing thread.
+
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::UnixStream as StdUnixStream;
+
+use futures_lite::AsyncReadExt;
+
+/// The ringing side: `Send + Sync`, held by whoever must wake the shard.
+#[derive(Debug)]
+pub(crate) struct Doorbell {
+    tx: StdUnixStream,
+}
+
+/// The shard's side: turned into a glommio stream on the shard's thread.
+#[derive(Debug)]
+pub(crate) struct DoorbellReceiver {
+    rx: OwnedFd,
+}
+
+/// A new bell and its receiver.
+pub(crate) fn doorbell() -> io::Result<(Doorbell, DoorbellReceiver)> {
+    let (tx, rx) = StdUnixStream::pair()?;
+    tx.set_nonblocking(true)?;
+    rx.set_nonblocking(true)?;
+    Ok((Doorbell { tx }, DoorbellReceiver { rx: rx.into() }))
+}
+
+impl Doorbell {
+    /// Wakes the shard (cheap; never blocks).
+    pub(crate) fn ring(&self) {
+        match (&self.tx).write(&[1]) {
+            Ok(_) => {}
+            // Full buffer: unread rings are pending, the shard will wake.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => tracing::debug!("doorbell ring failed: {e}"),
+        }
+    }
+}
+
+/// The bell as the shard listens to it.
+pub(crate) struct DoorbellListener {
+    stream: glommio::net::UnixStream,
+}
+
+impl DoorbellReceiver {
+    /// Binds the receiver to the current shard's reactor.
+    pub(crate) fn listen(self) -> DoorbellListener {
+        let fd = self.rx.into_raw_fd();
+        // SAFETY: fd is an open Unix stream socket we own; ownership moves to
+        // the glommio stream, which closes it on drop.
+        let stream = unsafe { glommio::net::UnixStream::from_raw_fd(fd) };
+        DoorbellListener { stream }
+    }
+}
+
+impl DoorbellListener {
+    /// Waits for at least one ring and consumes all pending ones. Returns
+    /// false when every bell was dropped (no one can ring any more).
+    pub(crate) async fn rung(&mut self) -> bool {
+        let mut buf = [0u8; 256];
+        loop {
+            match self.stream.read(&mut buf).await {
+                Ok(0) => return false,
+                Ok(_) => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!("doorbell read failed: {e}");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        // Closing the write end makes the listener see end-of-file.
+        let _ = self.tx.shutdown(std::net::Shutdown::Write);
+    }
+}

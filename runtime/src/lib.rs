@@ -1,0 +1,81 @@
+//! # torsion
+//!
+//! Twisted's programming model — reactor, protocol, factory, transport,
+//! deferred work — as a **thread-per-core sharded runtime** on glommio.
+//! Each shard is one OS thread running one glommio `LocalExecutor` pinned to
+//! one core, with its own `SO_REUSEPORT` listener. Protocol state lives on
+//! one shard and is never locked.
+//!
+//! ## Map of the crate
+//!
+//! | module | what it holds | Twisted |
+//! |---|---|---|
+//! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
+//! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
+//! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
+//! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
+//! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
+//! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
+//! | [`cores`] | which cores the shards run on | — |
+//! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
+//! | [`stats`] | per-shard counters | — |
+//! | [`spawn_local`] | run a future on the current shard | `Deferred`, `inlineCallbacks` |
+//!
+//! Crate-private pieces: `connection` (the socket pump: batching and flow
+//! control), `listener` (sockets, accept loop and its back-off),
+//! `shard_runtime` (per-shard registry, shutdown), `doorbell` (waking a parked
+//! shard from another thread), `local_event`.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use bytes::BytesMut;
+//! use torsion::{FnFactory, Protocol, Server, Transport};
+//!
+//! struct Echo;
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+//!         let _ = t.write_bytes(data.split().freeze());
+//!     }
+//! }
+//!
+//! let server = Server::builder()
+//!     .listen_on("tcp:0:interface=127.0.0.1")?
+//!     .serve(|_shard| FnFactory(|_peer| Some(Echo)))?;
+//! println!("listening on {}", server.local_addr());
+//! server.stop()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod clock;
+mod connection;
+pub mod cores;
+mod doorbell;
+pub mod endpoint;
+mod listener;
+mod local_event;
+pub mod protocol;
+pub mod reason;
+pub mod server;
+pub mod shard;
+mod shard_runtime;
+pub mod stats;
+pub mod transport;
+
+pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock};
+pub use endpoint::{Endpoint, EndpointError};
+pub use listener::ACCEPT_BACKOFF;
+pub use protocol::{Factory, FnFactory, Protocol};
+pub use reason::DisconnectReason;
+pub use server::{Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger, StatsReader};
+pub use shard::ShardInfo;
+pub use stats::ShardStatsSnapshot;
+pub use transport::{FlowLimits, Transport, WriteError};
+
+/// Runs a future on the current shard (Twisted's `Deferred` /
+/// `inlineCallbacks` become `async` blocks). Must be called on a shard.
+pub fn spawn_local<T: 'static>(
+    future: impl std::future::Future<Output = T> + 'static,
+) -> glommio::Task<T> {
+    glommio::spawn_local(future)
+}

@@ -1,0 +1,197 @@
+//! Listening sockets (one per shard, `SO_REUSEPORT`) and the accept loop.
+//!
+//! Every shard binds its own socket on the same address; the kernel spreads
+//! incoming connections over them, so there is no accept thread and no
+//! hand-off. The sockets are made on the starting thread, before any shard
+//! runs, so a bind error is reported synchronously and port 0 works: the first
+//! socket binds an ephemeral port and the others bind the port it got.
+//!
+//! The accept loop backs off when `accept` fails for lack of resources
+//! (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): it pauses accepting for
+//! [`ACCEPT_BACKOFF`] instead of spinning, logs once per episode, and resumes
+//! by itself. Established connections are unaffected.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use glommio::net::TcpListener;
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+
+use crate::clock::Clock;
+use crate::connection;
+use crate::endpoint::Endpoint;
+use crate::protocol::Factory;
+use crate::shard;
+use crate::shard_runtime::ShardRuntime;
+use crate::transport::Transport;
+
+/// How long accepting pauses after running out of descriptors or memory.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds one listening socket per shard on `endpoint`. Returns the sockets
+/// and the address they share.
+pub(crate) fn bind_all(
+    endpoint: &Endpoint,
+    count: usize,
+) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
+    let first = bind_one(endpoint)?;
+    let addr = first
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("listener has no IP address"))?;
+    let shared = endpoint.with_port(addr.port());
+    let mut sockets = vec![first];
+    for _ in 1..count {
+        sockets.push(bind_one(&shared)?);
+    }
+    Ok((sockets.into_iter().map(OwnedFd::from).collect(), addr))
+}
+
+fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
+    let Endpoint::Tcp { addr, backlog } = endpoint;
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let socket = Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&(*addr).into())?;
+    socket.listen(*backlog as i32)?;
+    Ok(socket)
+}
+
+/// Wraps a bound socket for the current shard's reactor.
+pub(crate) fn adopt(fd: OwnedFd) -> TcpListener {
+    // SAFETY: fd is a bound, listening TCP socket we own; ownership moves to
+    // the glommio listener, which closes it on drop.
+    unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) }
+}
+
+fn is_resource_exhaustion(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}
+
+fn to_io(err: glommio::GlommioError<()>) -> io::Error {
+    match err {
+        glommio::GlommioError::IoError(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// Accepts until the shard stops accepting, building a protocol for each
+/// connection and spawning its driver.
+pub(crate) async fn accept_loop<F: Factory>(
+    listener: TcpListener,
+    factory: Rc<RefCell<F>>,
+    rt: Rc<ShardRuntime>,
+) {
+    let mut exhausted_since: Option<Instant> = None;
+    loop {
+        let next =
+            futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
+                rt.stop_accepting.wait().await;
+                None
+            })
+            .await;
+        let Some(result) = next else { break };
+        match result {
+            Ok(accepted) => {
+                if let Some(since) = exhausted_since.take() {
+                    tracing::info!(
+                        shard = rt.info.id,
+                        paused_ms = since.elapsed().as_millis() as u64,
+                        "accepting again"
+                    );
+                }
+                let stream = accepted.bind_to_executor();
+                start_connection(stream, &factory, &rt);
+            }
+            Err(err) => {
+                let err = to_io(err);
+                rt.stats.accept_error();
+                if is_resource_exhaustion(&err) {
+                    if exhausted_since.is_none() {
+                        exhausted_since = Some(Instant::now());
+                        tracing::warn!(
+                            shard = rt.info.id,
+                            open = rt.connection_count(),
+                            "accept failed ({err}); pausing accepts, retrying every {:?}",
+                            ACCEPT_BACKOFF
+                        );
+                    }
+                    pause(&rt, ACCEPT_BACKOFF).await;
+                } else if matches!(
+                    err.raw_os_error(),
+                    Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO)
+                ) {
+                    // The peer gave up before we accepted: nothing to do.
+                } else {
+                    tracing::error!(shard = rt.info.id, "accept failed: {err}");
+                    pause(&rt, Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn pause(rt: &ShardRuntime, how_long: Duration) {
+    futures_lite::future::or(
+        async {
+            glommio::timer::Timer::new(how_long).await;
+        },
+        rt.stop_accepting.wait(),
+    )
+    .await;
+}
+
+fn start_connection<F: Factory>(
+    stream: glommio::net::TcpStream,
+    factory: &Rc<RefCell<F>>,
+    rt: &Rc<ShardRuntime>,
+) {
+    let fd = stream.as_raw_fd();
+    // SAFETY: fd is the open socket `stream` owns. FIOCLEX keeps it out of
+    // any child process (glommio's accept does not set CLOEXEC), so a child
+    // cannot hold a connection open after we close it.
+    unsafe { libc::ioctl(fd, libc::FIOCLEX) };
+    rt.stats.connection_accepted();
+    let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
+        (Ok(p), Ok(l)) => (p, l),
+        // The peer is already gone (e.g. reset while queued): drop it.
+        _ => {
+            rt.stats.connection_refused();
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let built = shard::call_guarded("Factory::build_protocol", || {
+        factory.borrow_mut().build_protocol(peer)
+    });
+    let Some(Some(protocol)) = built else {
+        rt.stats.connection_refused();
+        tracing::debug!(shard = rt.info.id, %peer, "connection refused by factory");
+        return;
+    };
+    let transport = Transport::new(peer, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
+    let id = rt.add_connection(transport.clone());
+    glommio::spawn_local(connection::drive(
+        id,
+        stream,
+        protocol,
+        transport,
+        rt.clone(),
+    ))
+    .detach();
+}

@@ -1,0 +1,110 @@
+//! The `Protocol` and `Factory` traits (Twisted's `IProtocol` and `Factory`).
+//!
+//! A protocol instance serves one connection and lives on the shard that
+//! accepted it, so it may hold `Rc`/`RefCell` state freely: it is never
+//! shared between threads and never locked. Every method has a default, as
+//! in Twisted. Callbacks receive the connection's [`Transport`]; keep a clone
+//! of it to write from timers or other tasks.
+//!
+//! A factory is built once per shard, on that shard, by the `Send + Sync`
+//! closure given to [`ServerBuilder::serve`](crate::ServerBuilder::serve), so
+//! per-shard state (a room, a cache) needs no locks either.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+
+use crate::reason::DisconnectReason;
+use crate::shard::ShardInfo;
+use crate::transport::Transport;
+
+/// The code that handles one connection.
+///
+/// Order of calls: `connection_made` once, then any number of
+/// `data_received`, `eof_received`, `pause_writing`/`resume_writing` and
+/// `shutdown_requested`, then `connection_lost` exactly once, whatever ended
+/// the connection (even a panic in an earlier callback).
+pub trait Protocol: 'static {
+    /// The connection is open (Twisted's `connectionMade`).
+    fn connection_made(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// Bytes arrived (Twisted's `dataReceived`). `data` holds every byte
+    /// received and not yet consumed: take what you handle (`data.split()`
+    /// for all of it, or a codec's `decode`); what you leave stays in place
+    /// and the next call sees it with new bytes appended, so framing can wait
+    /// for a whole frame without copying. More than
+    /// [`FlowLimits::max_read_buffer`](crate::FlowLimits::max_read_buffer)
+    /// bytes left unconsumed closes the connection. The default discards.
+    fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
+        let _ = transport;
+        data.clear();
+    }
+
+    /// The peer closed its sending side (a half-close; Twisted's
+    /// `readConnectionLost`). Data written after this still reaches the
+    /// peer. The default closes our side after flushing.
+    fn eof_received(&mut self, transport: &Transport) {
+        transport.close();
+    }
+
+    /// The outbound queue passed the high-water mark: stop producing until
+    /// `resume_writing` (Twisted's `pauseProducing` on the producer).
+    fn pause_writing(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// The outbound queue drained to the low-water mark.
+    fn resume_writing(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// The server is shutting down: no new connections are accepted. Say
+    /// goodbye if the protocol has something to say; pending writes are
+    /// flushed until the drain deadline, then the connection is aborted. The
+    /// default closes (flushing first).
+    fn shutdown_requested(&mut self, transport: &Transport) {
+        transport.close();
+    }
+
+    /// The connection ended (Twisted's `connectionLost`). Called exactly once.
+    fn connection_lost(&mut self, reason: &DisconnectReason) {
+        let _ = reason;
+    }
+}
+
+/// Builds protocols for one shard (Twisted's `Factory`).
+pub trait Factory: 'static {
+    /// The protocol this factory builds.
+    type Protocol: Protocol;
+
+    /// The shard started (Twisted's `startFactory`); runs once per shard,
+    /// before the first connection.
+    fn start(&mut self, shard: &ShardInfo) {
+        let _ = shard;
+    }
+
+    /// A protocol for a connection from `peer`, or `None` to refuse it (the
+    /// connection is closed at once and counted as refused).
+    fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol>;
+
+    /// The shard is stopping (Twisted's `stopFactory`); runs once per shard
+    /// after its last connection ended.
+    fn stop(&mut self) {}
+}
+
+/// A [`Factory`] made from a closure: `FnFactory(|peer| Some(Echo))`.
+pub struct FnFactory<F>(pub F);
+
+impl<F, P> Factory for FnFactory<F>
+where
+    F: FnMut(SocketAddr) -> Option<P> + 'static,
+    P: Protocol,
+{
+    type Protocol = P;
+
+    fn build_protocol(&mut self, peer: SocketAddr) -> Option<P> {
+        (self.0)(peer)
+    }
+}

@@ -1,0 +1,547 @@
+//! Starting, observing and stopping a sharded server.
+//!
+//! [`ServerBuilder::serve`] plans one shard per core, binds one
+//! `SO_REUSEPORT` socket per shard, then starts one OS thread per shard, each
+//! running a glommio `LocalExecutor` pinned to its core
+//! (`Placement::Fixed`). On its thread each shard builds its own factory from
+//! the shared `Send + Sync` closure and runs its accept loop. `serve` returns
+//! once every shard is accepting, with a [`ServerHandle`].
+//!
+//! # Shutdown
+//!
+//! The handle talks to each shard over a crossbeam channel and wakes it with
+//! its doorbell (see `doorbell.rs`). On shutdown each shard at once stops
+//! accepting and closes its listener, calls `shutdown_requested` on every
+//! connection (default: flush and close), waits for them to end until the
+//! drain deadline, aborts the rest with [`DisconnectReason::Shutdown`], runs
+//! `Factory::stop` and exits its thread.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::cores::{self, CoreError};
+use crate::doorbell::{doorbell, Doorbell, DoorbellReceiver};
+use crate::endpoint::{Endpoint, EndpointError};
+use crate::listener;
+use crate::protocol::Factory;
+use crate::reason::DisconnectReason;
+use crate::shard::{self, ShardInfo};
+use crate::shard_runtime::ShardRuntime;
+use crate::stats::{ShardStats, ShardStatsSnapshot};
+use crate::transport::FlowLimits;
+
+/// How long a shutdown waits for connections to finish by default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// glommio reserves this much registered memory per shard for storage I/O;
+/// torsion does none, so it asks for glommio's minimum (64 KiB) and stays far
+/// below an 8 MiB `RLIMIT_MEMLOCK` however many shards run.
+const IO_MEMORY: usize = 64 * 1024;
+
+/// Why a server could not start or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// No endpoint was given to the builder.
+    #[error("no endpoint to listen on")]
+    NoEndpoint,
+    /// The endpoint string is malformed.
+    #[error("bad endpoint: {0}")]
+    Endpoint(#[from] EndpointError),
+    /// The shard/core plan is impossible.
+    #[error("{0}")]
+    Cores(#[from] CoreError),
+    /// A listening socket could not be made.
+    #[error("cannot listen on {endpoint}: {source}")]
+    Bind {
+        /// The endpoint.
+        endpoint: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A shard failed to start (executor, factory).
+    #[error("shard {shard} failed to start: {message}")]
+    ShardStart {
+        /// The shard id.
+        shard: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// A shard thread died (a panic outside any guarded callback).
+    #[error("shard {shard} thread panicked: {message}")]
+    ShardPanicked {
+        /// The shard id.
+        shard: usize,
+        /// The panic message.
+        message: String,
+    },
+}
+
+/// Configures and starts a server. See the crate docs for an example.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    endpoint: Option<Endpoint>,
+    shards: Option<usize>,
+    cores: Option<Vec<usize>>,
+    drain_timeout: Duration,
+    limits: FlowLimits,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            endpoint: None,
+            shards: None,
+            cores: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            limits: FlowLimits::default(),
+        }
+    }
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with the defaults (one shard per allowed core, 5 s drain).
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+enum ShardCommand {
+    Shutdown { drain: Duration },
+}
+
+impl ServerBuilder {
+    /// Where to listen.
+    pub fn listen(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Where to listen, as a Twisted endpoint string (`tcp:0:interface=127.0.0.1`).
+    pub fn listen_on(self, endpoint: &str) -> Result<Self, EndpointError> {
+        Ok(self.listen(endpoint.parse()?))
+    }
+
+    /// How many shards (default: one per core in the affinity mask).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// Exactly which cores to run shards on (one shard per core).
+    pub fn cores(mut self, cores: Vec<usize>) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// How long shutdown waits for connections before aborting them.
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Per-connection buffer limits.
+    pub fn limits(mut self, limits: FlowLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Starts the shards. `make_factory` runs once on each shard's thread to
+    /// build that shard's factory. Returns once every shard is accepting.
+    pub fn serve<F, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        F: Factory,
+        B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
+    {
+        let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
+        let allowed = cores::allowed_cores()?;
+        let plan = cores::plan_cores(&allowed, self.shards, self.cores.as_deref())?;
+        let (sockets, local_addr) =
+            listener::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+
+        let make_factory = Arc::new(make_factory);
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(plan.len());
+        let mut shards = Vec::with_capacity(plan.len());
+        let mut controls = Vec::with_capacity(plan.len());
+        for (id, (core, socket)) in plan.iter().copied().zip(sockets).enumerate() {
+            let info = ShardInfo {
+                id,
+                count: plan.len(),
+                core,
+            };
+            let stats = Arc::new(ShardStats::default());
+            let (bell, bell_rx) = doorbell().map_err(|e| ServerError::ShardStart {
+                shard: id,
+                message: format!("cannot create doorbell: {e}"),
+            })?;
+            let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+            let ctx = ShardStart {
+                info,
+                stats: stats.clone(),
+                limits: self.limits,
+                drain_timeout: self.drain_timeout,
+                socket,
+                bell: bell_rx,
+                control: ctl_rx,
+                ready: ready_tx.clone(),
+            };
+            let make = make_factory.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("torsion-shard-{id}"))
+                .spawn(move || run_shard(ctx, make))
+                .map_err(|e| ServerError::ShardStart {
+                    shard: id,
+                    message: format!("cannot spawn thread: {e}"),
+                })?;
+            controls.push(ShardControl {
+                control: ctl_tx,
+                bell,
+            });
+            shards.push(ShardEntry {
+                info,
+                stats,
+                thread: Some(thread),
+            });
+        }
+        drop(ready_tx);
+
+        let mut handle = ServerHandle {
+            local_addr,
+            shards,
+            trigger: ShutdownTrigger {
+                controls: Arc::new(controls),
+                drain_timeout: self.drain_timeout,
+            },
+        };
+        for _ in 0..handle.shards.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    handle.trigger.shutdown_with(Duration::ZERO);
+                    let _ = handle.join_threads();
+                    return Err(err);
+                }
+                Err(_) => {
+                    handle.trigger.shutdown_with(Duration::ZERO);
+                    let joined = handle.join_threads();
+                    return Err(joined.err().unwrap_or(ServerError::ShardStart {
+                        shard: 0,
+                        message: "a shard exited during start-up".into(),
+                    }));
+                }
+            }
+        }
+        Ok(handle)
+    }
+}
+
+struct ShardStart {
+    info: ShardInfo,
+    stats: Arc<ShardStats>,
+    limits: FlowLimits,
+    drain_timeout: Duration,
+    socket: OwnedFd,
+    bell: DoorbellReceiver,
+    control: Receiver<ShardCommand>,
+    ready: Sender<Result<(), ServerError>>,
+}
+
+struct ShardControl {
+    control: Sender<ShardCommand>,
+    bell: Doorbell,
+}
+
+struct ShardEntry {
+    info: ShardInfo,
+    stats: Arc<ShardStats>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Asks every shard of a server to shut down; `Send + Sync + Clone`, so a
+/// signal-handling thread can hold one while another thread joins.
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    controls: Arc<Vec<ShardControl>>,
+    drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for ShutdownTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownTrigger")
+            .field("shards", &self.controls.len())
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
+}
+
+impl ShutdownTrigger {
+    /// Starts a graceful shutdown with the server's drain timeout.
+    pub fn shutdown(&self) {
+        self.shutdown_with(self.drain_timeout);
+    }
+
+    /// Starts a graceful shutdown that aborts what is left after `drain`.
+    pub fn shutdown_with(&self, drain: Duration) {
+        for c in self.controls.iter() {
+            let _ = c.control.send(ShardCommand::Shutdown { drain });
+            c.bell.ring();
+        }
+    }
+}
+
+/// Reads a server's per-shard counters from any thread.
+#[derive(Debug, Clone)]
+pub struct StatsReader {
+    shards: Vec<(ShardInfo, Arc<ShardStats>)>,
+}
+
+impl StatsReader {
+    /// A snapshot of every shard's counters, in shard order.
+    pub fn snapshot(&self) -> Vec<ShardStatsSnapshot> {
+        self.shards
+            .iter()
+            .map(|(info, stats)| stats.snapshot(info.id, info.core))
+            .collect()
+    }
+
+    /// All shards' counters added up.
+    pub fn total(&self) -> ShardStatsSnapshot {
+        let mut total = ShardStatsSnapshot::default();
+        for s in self.snapshot() {
+            total.accumulate(&s);
+        }
+        total
+    }
+}
+
+/// A running server: its address, its stats, and the way to stop it.
+/// Dropping the handle shuts the server down and waits for it.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shards: Vec<ShardEntry>,
+    trigger: ShutdownTrigger,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle")
+            .field("local_addr", &self.local_addr)
+            .field("shards", &self.shards.len())
+            .finish()
+    }
+}
+
+impl ServerHandle {
+    /// The address every shard listens on (with the real port if 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// How many shards run.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Each shard's id, count and core.
+    pub fn shards(&self) -> Vec<ShardInfo> {
+        self.shards.iter().map(|s| s.info).collect()
+    }
+
+    /// A snapshot of every shard's counters, in shard order.
+    pub fn stats(&self) -> Vec<ShardStatsSnapshot> {
+        self.stats_reader().snapshot()
+    }
+
+    /// All shards' counters added up.
+    pub fn total_stats(&self) -> ShardStatsSnapshot {
+        self.stats_reader().total()
+    }
+
+    /// A `Send + Clone` reader of the counters that outlives the handle.
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader {
+            shards: self
+                .shards
+                .iter()
+                .map(|s| (s.info, s.stats.clone()))
+                .collect(),
+        }
+    }
+
+    /// A handle that can start the shutdown from another thread.
+    pub fn trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Starts a graceful shutdown (stop accepting, drain, abort at the deadline).
+    pub fn shutdown(&self) {
+        self.trigger.shutdown();
+    }
+
+    /// Waits for every shard to finish (after a shutdown was started).
+    pub fn join(mut self) -> Result<(), ServerError> {
+        self.join_threads()
+    }
+
+    /// Shuts down and waits.
+    pub fn stop(self) -> Result<(), ServerError> {
+        self.shutdown();
+        self.join()
+    }
+
+    fn join_threads(&mut self) -> Result<(), ServerError> {
+        let mut result = Ok(());
+        for s in &mut self.shards {
+            if let Some(thread) = s.thread.take() {
+                if let Err(payload) = thread.join() {
+                    let message = shard::panic_message(payload.as_ref());
+                    if result.is_ok() {
+                        result = Err(ServerError::ShardPanicked {
+                            shard: s.info.id,
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.shards.iter().any(|s| s.thread.is_some()) {
+            self.trigger.shutdown();
+            let _ = self.join_threads();
+        }
+    }
+}
+
+fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+fn run_shard<F, B>(start: ShardStart, make_factory: Arc<B>)
+where
+    F: Factory,
+    B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
+{
+    let ShardStart {
+        info,
+        stats,
+        limits,
+        drain_timeout,
+        socket,
+        bell,
+        control,
+        ready,
+    } = start;
+    let executor = LocalExecutorBuilder::new(Placement::Fixed(info.core))
+        .name(&format!("torsion-shard-{}", info.id))
+        .io_memory(IO_MEMORY)
+        .make();
+    let executor = match executor {
+        Ok(ex) => ex,
+        Err(e) => {
+            let _ = ready.send(Err(ServerError::ShardStart {
+                shard: info.id,
+                message: format!("cannot start executor on core {}: {e}", info.core),
+            }));
+            return;
+        }
+    };
+    executor.run(async move {
+        shard::enter(info, stats.clone());
+        stats.set_thread_id(gettid());
+        let listener = listener::adopt(socket);
+        let rt = Rc::new(ShardRuntime::new(info, stats, limits));
+
+        let Some(factory) = shard::call_guarded("factory constructor", || make_factory(&info))
+        else {
+            let _ = ready.send(Err(ServerError::ShardStart {
+                shard: info.id,
+                message: "the factory constructor panicked".into(),
+            }));
+            shard::leave();
+            return;
+        };
+        let factory = Rc::new(RefCell::new(factory));
+        shard::run_guarded("Factory::start", || factory.borrow_mut().start(&info));
+
+        let drain = Rc::new(std::cell::Cell::new(drain_timeout));
+        let control_task =
+            glommio::spawn_local(control_loop(rt.clone(), bell, control, drain.clone())).detach();
+        let _ = ready.send(Ok(()));
+        drop(ready);
+
+        listener::accept_loop(listener, factory.clone(), rt.clone()).await;
+        tracing::debug!(shard = info.id, "stopped accepting");
+
+        rt.begin_shutdown();
+        let drained = futures_lite::future::or(
+            async {
+                rt.all_closed().await;
+                true
+            },
+            async {
+                glommio::timer::Timer::new(drain.get()).await;
+                false
+            },
+        )
+        .await;
+        if !drained {
+            tracing::warn!(
+                shard = info.id,
+                remaining = rt.connection_count(),
+                "drain deadline passed; aborting remaining connections"
+            );
+            rt.abort_all(DisconnectReason::Shutdown);
+            rt.all_closed().await;
+        }
+        shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
+        control_task.cancel();
+        tracing::debug!(shard = info.id, "shard stopped");
+        shard::leave();
+    });
+}
+
+async fn control_loop(
+    rt: Rc<ShardRuntime>,
+    bell: DoorbellReceiver,
+    control: Receiver<ShardCommand>,
+    drain: Rc<std::cell::Cell<Duration>>,
+) {
+    let mut bell = bell.listen();
+    loop {
+        let alive = bell.rung().await;
+        while let Ok(cmd) = control.try_recv() {
+            match cmd {
+                ShardCommand::Shutdown { drain: d } => {
+                    drain.set(d);
+                    rt.begin_shutdown();
+                }
+            }
+        }
+        if !alive {
+            // Every handle is gone: nobody can stop us later, so stop now.
+            rt.begin_shutdown();
+            return;
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The shard the current code runs on, and panic containment.
+//!
+//! Each shard thread registers its [`ShardInfo`] (and its stats) in a thread
+//! local when it starts, so code anywhere on the shard can ask
+//! [`current`] which shard it is on, and so a panic caught anywhere on the
+//! shard is logged with the shard's id and counted in that shard's stats.
+//!
+//! Every call into user code (protocol callbacks, factory hooks, timer
+//! callbacks) goes through [`run_guarded`] / [`call_guarded`]: a panic there
+//! is caught with `catch_unwind`, so it ends at most the one connection or
+//! timer it came from, never the shard.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::stats::ShardStats;
+
+/// Which shard a piece of code runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShardInfo {
+    /// This shard's id, `0..count`.
+    pub id: usize,
+    /// How many shards the server runs.
+    pub count: usize,
+    /// The core the shard's thread is pinned to.
+    pub core: usize,
+}
+
+struct CurrentShard {
+    info: ShardInfo,
+    stats: Arc<ShardStats>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<CurrentShard>> = const { RefCell::new(None) };
+}
+
+/// The shard the calling thread runs, or `None` off-shard.
+pub fn current() -> Option<ShardInfo> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|s| s.info))
+}
+
+/// Marks the calling thread as running `info` (done once by the shard thread).
+pub(crate) fn enter(info: ShardInfo, stats: Arc<ShardStats>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(CurrentShard { info, stats }));
+}
+
+/// Clears the thread's shard registration (on shard exit).
+pub(crate) fn leave() {
+    CURRENT.with(|c| c.borrow_mut().take());
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Logs and counts a caught panic against the current shard.
+pub(crate) fn report_panic(what: &str, payload: &(dyn Any + Send)) {
+    let message = panic_message(payload);
+    CURRENT.with(|c| match c.borrow().as_ref() {
+        Some(shard) => {
+            shard.stats.panic_caught();
+            tracing::error!(
+                shard = shard.info.id,
+                "panic in {what} contained: {message}"
+            );
+        }
+        None => tracing::error!("panic in {what} contained: {message}"),
+    });
+}
+
+/// Runs `f`, containing a panic (logged with the shard id and counted).
+/// Returns its value, or `None` if it panicked.
+pub(crate) fn call_guarded<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            report_panic(what, payload.as_ref());
+            None
+        }
+    }
+}
+
+/// Runs `f`, containing a panic. Returns false if it panicked.
+pub(crate) fn run_guarded(what: &str, f: impl FnOnce()) -> bool {
+    call_guarded(what, f).is_some()
+}

@@ -1,0 +1,105 @@
+//! Per-shard runtime state: the connection registry and shutdown sequencing.
+//!
+//! Owned by one shard thread (`Rc`, `Cell`, `RefCell`: never shared, never
+//! locked). The registry maps connection ids to their transports so that a
+//! shutdown can notify every live connection and, at the drain deadline,
+//! abort the stragglers.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::local_event::LocalEvent;
+use crate::reason::DisconnectReason;
+use crate::shard::ShardInfo;
+use crate::stats::ShardStats;
+use crate::transport::{FlowLimits, Transport};
+
+/// Size of the per-shard buffer every read lands in before it is appended
+/// to the connection's own buffer.
+pub(crate) const READ_SCRATCH: usize = 64 * 1024;
+
+pub(crate) struct ShardRuntime {
+    pub(crate) info: ShardInfo,
+    pub(crate) stats: Arc<ShardStats>,
+    pub(crate) limits: FlowLimits,
+    pub(crate) scratch: RefCell<Box<[u8]>>,
+    connections: RefCell<HashMap<u64, Transport>>,
+    next_id: Cell<u64>,
+    shutting_down: Cell<bool>,
+    pub(crate) stop_accepting: LocalEvent,
+    all_closed: LocalEvent,
+}
+
+impl ShardRuntime {
+    pub(crate) fn new(info: ShardInfo, stats: Arc<ShardStats>, limits: FlowLimits) -> ShardRuntime {
+        ShardRuntime {
+            info,
+            stats,
+            limits,
+            scratch: RefCell::new(vec![0u8; READ_SCRATCH].into_boxed_slice()),
+            connections: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            shutting_down: Cell::new(false),
+            stop_accepting: LocalEvent::default(),
+            all_closed: LocalEvent::default(),
+        }
+    }
+
+    /// Registers a new connection; returns its id.
+    pub(crate) fn add_connection(&self, transport: Transport) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        if self.shutting_down.get() {
+            transport.core.request_shutdown();
+        }
+        self.connections.borrow_mut().insert(id, transport);
+        self.stats.connection_opened();
+        id
+    }
+
+    /// Forgets a connection that has ended.
+    pub(crate) fn remove_connection(&self, id: u64) {
+        let empty = {
+            let mut conns = self.connections.borrow_mut();
+            conns.remove(&id);
+            conns.is_empty()
+        };
+        if empty && self.shutting_down.get() {
+            self.all_closed.set();
+        }
+    }
+
+    /// Live connections on this shard.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.connections.borrow().len()
+    }
+
+    /// Stops accepting and tells every connection the server is stopping.
+    pub(crate) fn begin_shutdown(&self) {
+        if self.shutting_down.replace(true) {
+            return;
+        }
+        self.stop_accepting.set();
+        let transports: Vec<Transport> = self.connections.borrow().values().cloned().collect();
+        for t in &transports {
+            t.core.request_shutdown();
+        }
+        if transports.is_empty() {
+            self.all_closed.set();
+        }
+    }
+
+    /// Aborts every remaining connection with `reason`.
+    pub(crate) fn abort_all(&self, reason: DisconnectReason) {
+        let transports: Vec<Transport> = self.connections.borrow().values().cloned().collect();
+        for t in transports {
+            t.abort_with(reason.clone());
+        }
+    }
+
+    /// Resolves once shutdown began and no connection is left.
+    pub(crate) async fn all_closed(&self) {
+        self.all_closed.wait().await
+    }
+}

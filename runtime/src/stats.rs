@@ -1,0 +1,134 @@
+//! Per-shard counters, readable from any thread through the server handle.
+//!
+//! Each shard owns one [`ShardStats`] and is its only writer; other threads
+//! only read. The counters are relaxed atomics: a single writer needs no
+//! read-modify-write ordering, and readers want a cheap, eventually exact
+//! snapshot, not a lock on the hot path.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::reason::DisconnectReason;
+
+/// Live counters of one shard (written by that shard only).
+#[derive(Debug, Default)]
+pub struct ShardStats {
+    open: AtomicU64,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    closed: [AtomicU64; DisconnectReason::COUNT],
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    panics: AtomicU64,
+    accept_errors: AtomicU64,
+    thread_id: AtomicU64,
+}
+
+impl ShardStats {
+    pub(crate) fn connection_accepted(&self) {
+        self.accepted.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn connection_refused(&self) {
+        self.refused.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn connection_opened(&self) {
+        self.open.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn connection_closed(&self, reason: &DisconnectReason) {
+        self.open.fetch_sub(1, Relaxed);
+        self.closed[reason.index()].fetch_add(1, Relaxed);
+    }
+    pub(crate) fn add_bytes_in(&self, n: usize) {
+        self.bytes_in.fetch_add(n as u64, Relaxed);
+    }
+    pub(crate) fn add_bytes_out(&self, n: usize) {
+        self.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+    pub(crate) fn panic_caught(&self) {
+        self.panics.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn accept_error(&self) {
+        self.accept_errors.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn set_thread_id(&self, tid: u64) {
+        self.thread_id.store(tid, Relaxed);
+    }
+
+    /// A point-in-time copy of the counters.
+    pub fn snapshot(&self, shard_id: usize, core: usize) -> ShardStatsSnapshot {
+        let mut closed = [0u64; DisconnectReason::COUNT];
+        for (slot, counter) in closed.iter_mut().zip(&self.closed) {
+            *slot = counter.load(Relaxed);
+        }
+        ShardStatsSnapshot {
+            shard_id,
+            core,
+            thread_id: self.thread_id.load(Relaxed),
+            open_connections: self.open.load(Relaxed),
+            accepted: self.accepted.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            closed,
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+            panics: self.panics.load(Relaxed),
+            accept_errors: self.accept_errors.load(Relaxed),
+        }
+    }
+}
+
+/// A copy of one shard's counters at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShardStatsSnapshot {
+    /// The shard's id (`0..shard_count`).
+    pub shard_id: usize,
+    /// The core the shard is pinned to.
+    pub core: usize,
+    /// The Linux thread id (`gettid`) of the shard's thread.
+    pub thread_id: u64,
+    /// Connections currently open (accepted and not yet closed).
+    pub open_connections: u64,
+    /// Connections accepted from the listener (including refused ones).
+    pub accepted: u64,
+    /// Connections refused by `Factory::build_protocol` returning `None`.
+    pub refused: u64,
+    /// Closed connections by reason, indexed by [`DisconnectReason::index`].
+    pub closed: [u64; DisconnectReason::COUNT],
+    /// Bytes read from sockets.
+    pub bytes_in: u64,
+    /// Bytes written to sockets.
+    pub bytes_out: u64,
+    /// Panics caught in protocol and factory code.
+    pub panics: u64,
+    /// Failed `accept` calls (e.g. out of file descriptors).
+    pub accept_errors: u64,
+}
+
+impl ShardStatsSnapshot {
+    /// Connections closed for `reason`'s kind.
+    pub fn closed_by(&self, reason: &DisconnectReason) -> u64 {
+        self.closed[reason.index()]
+    }
+
+    /// All closed connections.
+    pub fn closed_total(&self) -> u64 {
+        self.closed.iter().sum()
+    }
+
+    /// Connections served by a protocol (accepted and not refused).
+    pub fn served(&self) -> u64 {
+        self.accepted - self.refused
+    }
+
+    /// Adds another shard's counters into this one (for server totals).
+    pub fn accumulate(&mut self, other: &ShardStatsSnapshot) {
+        self.open_connections += other.open_connections;
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        for (a, b) in self.closed.iter_mut().zip(other.closed) {
+            *a += b;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.panics += other.panics;
+        self.accept_errors += other.accept_errors;
+    }
+}

@@ -1,0 +1,611 @@
+//! The transport handle protocols write to (Twisted's `ITransport`).
+//!
+//! A [`Transport`] is a cheap `Rc` handle on one connection's outbound state:
+//! the queue of bytes not yet written, the close/abort request, the flow
+//! control marks and the connection's addresses. It is deliberately *not*
+//! the socket: the socket is pumped by the connection driver
+//! (`connection.rs`), and the test kit drives the very same handle from
+//! memory, so protocol code runs unchanged on both.
+//!
+//! # How writes are batched
+//!
+//! `write` only appends: small writes are copied into one growing tail
+//! buffer, and `write_bytes` of a large `Bytes` is queued by reference (no
+//! copy). Nothing is sent from inside a protocol callback. When the callback
+//! returns, the driver sends the whole queue with one vectored `sendmsg`
+//! (up to 64 slices), so a callback that writes ten times costs one syscall.
+//! Writes made outside the driver (timers, other tasks) wake the driver,
+//! which flushes them on its next turn.
+//!
+//! # Flow control
+//!
+//! Above the high-water mark (default 64 KiB) the driver calls the protocol's
+//! `pause_writing`; once the queue drains to the low-water mark (default
+//! 16 KiB) it calls `resume_writing` — Twisted's producer/consumer. A write
+//! that would take the queue over the hard cap (default 4 MiB) discards the
+//! queue and aborts the connection with [`DisconnectReason::SlowConsumer`]:
+//! memory stays bounded whatever the peer does. Nothing is lost silently: a
+//! write the transport cannot take returns a [`WriteError`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::clock::Clock;
+use crate::reason::DisconnectReason;
+
+/// Limits on one connection's buffers. The defaults suit request/response
+/// and chat traffic; [`ServerBuilder::limits`](crate::ServerBuilder::limits)
+/// changes them per server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowLimits {
+    /// Queue size above which `pause_writing` is called. Default 64 KiB.
+    pub high_water: usize,
+    /// Queue size at or below which `resume_writing` follows. Default 16 KiB.
+    pub low_water: usize,
+    /// Queue size that aborts the connection as a slow consumer. Default 4 MiB.
+    pub hard_cap: usize,
+    /// Most unconsumed input a protocol may leave in its read buffer before
+    /// the connection is closed ([`DisconnectReason::ReadBufferFull`]).
+    /// Default 1 MiB.
+    pub max_read_buffer: usize,
+    /// After `close` has flushed and sent FIN, how long to keep reading (and
+    /// discarding) until the peer closes too, so unread input does not turn
+    /// the close into a reset that destroys data in flight. Default 2 s.
+    pub linger: Duration,
+}
+
+impl Default for FlowLimits {
+    fn default() -> Self {
+        FlowLimits {
+            high_water: 64 * 1024,
+            low_water: 16 * 1024,
+            hard_cap: 4 * 1024 * 1024,
+            max_read_buffer: 1024 * 1024,
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why a write was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The connection is closing or closed; the data was not queued.
+    #[error("the connection is closing or closed")]
+    Closed,
+    /// The write would pass the hard cap; the connection is being aborted as
+    /// a slow consumer and its queue was discarded.
+    #[error("outbound queue over its hard cap: connection aborted as a slow consumer")]
+    SlowConsumer,
+}
+
+/// Copy writes smaller than this into the tail buffer instead of queueing
+/// them by reference.
+const COPY_THRESHOLD: usize = 512;
+
+#[derive(Default)]
+struct Outbound {
+    /// Sealed chunks, oldest first.
+    queue: VecDeque<Bytes>,
+    /// Small writes not yet sealed into `queue`.
+    tail: BytesMut,
+    /// Total bytes in `queue` and `tail`.
+    len: usize,
+}
+
+impl Outbound {
+    fn seal_tail(&mut self) {
+        if !self.tail.is_empty() {
+            let chunk = self.tail.split().freeze();
+            self.queue.push_back(chunk);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.tail.clear();
+        self.len = 0;
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let front = self.queue.front_mut().expect("advance past queued data");
+            if n >= front.len() {
+                n -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+}
+
+pub(crate) struct TransportCore {
+    peer: SocketAddr,
+    local: SocketAddr,
+    shard_id: usize,
+    clock: Clock,
+    limits: FlowLimits,
+    fd: Cell<Option<RawFd>>,
+    out: RefCell<Outbound>,
+    close_requested: Cell<bool>,
+    abort_reason: RefCell<Option<DisconnectReason>>,
+    closed: Cell<bool>,
+    reading_paused: Cell<bool>,
+    shutdown_requested: Cell<bool>,
+    /// True while the driver is inside a protocol callback or flushing: no
+    /// need to wake it then.
+    driving: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// A handle on one connection's transport: write, close, abort, inspect.
+///
+/// Cloning is cheap (`Rc`); every clone is the same connection. A transport
+/// is `!Send`: it belongs to the shard that owns the connection.
+#[derive(Clone)]
+pub struct Transport {
+    pub(crate) core: Rc<TransportCore>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("peer", &self.core.peer)
+            .field("local", &self.core.local)
+            .field("shard", &self.core.shard_id)
+            .field("buffered", &self.buffered_len())
+            .field("closing", &self.is_closing())
+            .finish()
+    }
+}
+
+impl Transport {
+    pub(crate) fn new(
+        peer: SocketAddr,
+        local: SocketAddr,
+        shard_id: usize,
+        clock: Clock,
+        limits: FlowLimits,
+        fd: Option<RawFd>,
+    ) -> Transport {
+        Transport {
+            core: Rc::new(TransportCore {
+                peer,
+                local,
+                shard_id,
+                clock,
+                limits,
+                fd: Cell::new(fd),
+                out: RefCell::new(Outbound::default()),
+                close_requested: Cell::new(false),
+                abort_reason: RefCell::new(None),
+                closed: Cell::new(false),
+                reading_paused: Cell::new(false),
+                shutdown_requested: Cell::new(false),
+                driving: Cell::new(false),
+                waker: RefCell::new(None),
+            }),
+        }
+    }
+
+    /// Queues `data` to be sent (Twisted's `transport.write`). Copies it.
+    pub fn write(&self, data: &[u8]) -> Result<(), WriteError> {
+        self.admit(data.len())?;
+        if !data.is_empty() {
+            let mut out = self.core.out.borrow_mut();
+            out.tail.extend_from_slice(data);
+            out.len += data.len();
+        }
+        self.written();
+        Ok(())
+    }
+
+    /// Queues `data` by reference: no copy for large payloads, and one
+    /// allocation can fan out to many connections.
+    pub fn write_bytes(&self, data: Bytes) -> Result<(), WriteError> {
+        self.admit(data.len())?;
+        if data.len() < COPY_THRESHOLD {
+            return self.write(&data);
+        }
+        {
+            let mut out = self.core.out.borrow_mut();
+            out.seal_tail();
+            out.len += data.len();
+            out.queue.push_back(data);
+        }
+        self.written();
+        Ok(())
+    }
+
+    /// Queues several pieces in order (Twisted's `writeSequence`); all or none.
+    pub fn write_many<I>(&self, pieces: I) -> Result<(), WriteError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let pieces: Vec<I::Item> = pieces.into_iter().collect();
+        let total = pieces.iter().map(|p| p.as_ref().len()).sum();
+        self.admit(total)?;
+        {
+            let mut out = self.core.out.borrow_mut();
+            for p in &pieces {
+                out.tail.extend_from_slice(p.as_ref());
+            }
+            out.len += total;
+        }
+        self.written();
+        Ok(())
+    }
+
+    fn admit(&self, n: usize) -> Result<(), WriteError> {
+        let core = &self.core;
+        if core.closed.get() || core.close_requested.get() || core.abort_reason.borrow().is_some() {
+            return Err(WriteError::Closed);
+        }
+        let queued = core.out.borrow().len;
+        if queued + n > core.limits.hard_cap {
+            tracing::warn!(
+                shard = core.shard_id,
+                peer = %core.peer,
+                queued,
+                write = n,
+                cap = core.limits.hard_cap,
+                "slow consumer: outbound queue over its hard cap, aborting connection"
+            );
+            self.abort_with(DisconnectReason::SlowConsumer);
+            return Err(WriteError::SlowConsumer);
+        }
+        Ok(())
+    }
+
+    fn written(&self) {
+        if !self.core.driving.get() {
+            self.core.wake();
+        }
+    }
+
+    /// Flushes everything queued, then closes (Twisted's `loseConnection`).
+    /// Reading stops at once; later writes are refused. Idempotent.
+    pub fn close(&self) {
+        if !self.core.close_requested.replace(true) {
+            self.core.wake();
+        }
+    }
+
+    /// Discards everything queued and closes at once with a reset
+    /// (Twisted's `abortConnection`).
+    pub fn abort(&self) {
+        self.abort_with(DisconnectReason::Aborted);
+    }
+
+    /// Like [`Transport::abort`], reporting `reason` to `connection_lost`
+    /// (e.g. [`DisconnectReason::TimedOut`] from a protocol's own timeout).
+    /// The first abort's reason wins.
+    pub fn abort_with(&self, reason: DisconnectReason) {
+        if self.core.closed.get() {
+            return;
+        }
+        {
+            let mut slot = self.core.abort_reason.borrow_mut();
+            if slot.is_some() {
+                return;
+            }
+            *slot = Some(reason);
+        }
+        self.core.out.borrow_mut().clear();
+        self.core.wake();
+    }
+
+    /// Stops reading from the peer until [`Transport::resume_reading`]
+    /// (Twisted's `pauseProducing`); the peer's sends then back up in the
+    /// kernel. Use it to honour `pause_writing` when echoing or proxying.
+    pub fn pause_reading(&self) {
+        self.core.reading_paused.set(true);
+    }
+
+    /// Resumes reading after [`Transport::pause_reading`].
+    pub fn resume_reading(&self) {
+        if self.core.reading_paused.replace(false) {
+            self.core.wake();
+        }
+    }
+
+    /// True while reading is paused.
+    pub fn is_reading_paused(&self) -> bool {
+        self.core.reading_paused.get()
+    }
+
+    /// The peer's address (Twisted's `getPeer`).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.core.peer
+    }
+
+    /// The local address (Twisted's `getHost`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.core.local
+    }
+
+    /// The id of the shard that owns this connection.
+    pub fn shard_id(&self) -> usize {
+        self.core.shard_id
+    }
+
+    /// Bytes queued and not yet handed to the kernel.
+    pub fn buffered_len(&self) -> usize {
+        self.core.out.borrow().len
+    }
+
+    /// The flow-control limits of this connection.
+    pub fn limits(&self) -> FlowLimits {
+        self.core.limits
+    }
+
+    /// True once `close` or `abort` was asked for (or the connection ended).
+    pub fn is_closing(&self) -> bool {
+        self.core.close_requested.get()
+            || self.core.abort_reason.borrow().is_some()
+            || self.core.closed.get()
+    }
+
+    /// True once the connection has ended and `connection_lost` was called.
+    pub fn is_closed(&self) -> bool {
+        self.core.closed.get()
+    }
+
+    /// The clock protocols schedule timeouts on (real on a shard, manual in
+    /// the test kit).
+    pub fn clock(&self) -> Clock {
+        self.core.clock.clone()
+    }
+
+    /// Sets `TCP_NODELAY` (Nagle off). Connections start with it on.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        let fd = self.core.fd.get().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotConnected, "transport has no socket")
+        })?;
+        let value: libc::c_int = on.into();
+        // SAFETY: fd is this connection's open socket (cleared before it is
+        // closed); the option value is a c_int that outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// Driver-side access (crate-private): the connection driver and the test
+/// kit pump the transport through these.
+impl TransportCore {
+    pub(crate) fn wake(&self) {
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.waker.borrow_mut();
+        match slot.as_ref() {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    pub(crate) fn set_driving(&self, on: bool) {
+        self.driving.set(on);
+    }
+
+    pub(crate) fn limits(&self) -> FlowLimits {
+        self.limits
+    }
+
+    pub(crate) fn close_requested(&self) -> bool {
+        self.close_requested.get()
+    }
+
+    pub(crate) fn abort_reason(&self) -> Option<DisconnectReason> {
+        self.abort_reason.borrow().clone()
+    }
+
+    pub(crate) fn is_abort_or_close(&self) -> bool {
+        self.close_requested.get() || self.abort_reason.borrow().is_some()
+    }
+
+    pub(crate) fn reading_paused(&self) -> bool {
+        self.reading_paused.get()
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        if !self.shutdown_requested.replace(true) {
+            self.wake();
+        }
+    }
+
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.shutdown_requested.get()
+    }
+
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.out.borrow().len
+    }
+
+    /// Marks the connection ended: later writes fail, the socket fd is
+    /// forgotten (it is about to be closed) and the queue is dropped.
+    pub(crate) fn mark_closed(&self) {
+        self.closed.set(true);
+        self.fd.set(None);
+        self.out.borrow_mut().clear();
+        self.waker.borrow_mut().take();
+    }
+
+    /// Runs `send` over up to `max` queued slices; `send` returns how many
+    /// bytes the kernel took, which are then dropped from the queue.
+    pub(crate) fn send_queued<E>(
+        &self,
+        max: usize,
+        send: impl FnOnce(&[&[u8]]) -> Result<usize, E>,
+    ) -> Option<Result<usize, E>> {
+        let mut out = self.out.borrow_mut();
+        out.seal_tail();
+        if out.queue.is_empty() {
+            return None;
+        }
+        let slices: Vec<&[u8]> = out.queue.iter().take(max).map(|b| b.as_ref()).collect();
+        let result = send(&slices);
+        drop(slices);
+        if let Ok(n) = &result {
+            out.advance(*n);
+        }
+        Some(result)
+    }
+
+    /// The oldest queued chunk (a cheap `Bytes` clone), if any.
+    pub(crate) fn front_chunk(&self) -> Option<Bytes> {
+        let mut out = self.out.borrow_mut();
+        out.seal_tail();
+        out.queue.front().cloned()
+    }
+
+    /// Drops `n` sent bytes from the front of the queue.
+    pub(crate) fn consume(&self, n: usize) {
+        self.out.borrow_mut().advance(n);
+    }
+
+    /// Takes everything queued (test kit: "what was written").
+    #[cfg(test)]
+    pub(crate) fn take_queued(&self) -> Vec<u8> {
+        let mut out = self.out.borrow_mut();
+        out.seal_tail();
+        let mut all = Vec::with_capacity(out.len);
+        for chunk in out.queue.drain(..) {
+            all.extend_from_slice(&chunk);
+        }
+        out.len = 0;
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory_transport(limits: FlowLimits) -> Transport {
+        Transport::new(
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            0,
+            crate::clock::ManualClock::new().clock(),
+            limits,
+            None,
+        )
+    }
+
+    #[test]
+    fn writes_queue_in_order_and_coalesce() {
+        let t = memory_transport(FlowLimits::default());
+        t.write(b"ab").unwrap();
+        t.write_bytes(Bytes::from(vec![b'c'; 1000])).unwrap();
+        t.write_many([&b"d"[..], b"e"]).unwrap();
+        t.write(b"").unwrap();
+        assert_eq!(t.buffered_len(), 1004);
+        let mut want = b"ab".to_vec();
+        want.extend(vec![b'c'; 1000]);
+        want.extend(b"de");
+        assert_eq!(t.core.take_queued(), want);
+        assert_eq!(t.buffered_len(), 0);
+    }
+
+    #[test]
+    fn partial_sends_advance_the_queue_exactly() {
+        let t = memory_transport(FlowLimits::default());
+        t.write(b"hello").unwrap();
+        t.write_bytes(Bytes::from(vec![b'x'; 600])).unwrap();
+        t.write(b"world").unwrap();
+        let mut sent = Vec::new();
+        // Send 3 bytes at a time, as a congested kernel might.
+        while let Some(r) = t.core.send_queued(64, |slices| {
+            let mut n = 0;
+            for s in slices {
+                for &b in s.iter() {
+                    if n == 3 {
+                        return Ok::<usize, ()>(n);
+                    }
+                    sent.push(b);
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }) {
+            r.unwrap();
+        }
+        let mut want = b"hello".to_vec();
+        want.extend(vec![b'x'; 600]);
+        want.extend(b"world");
+        assert_eq!(sent, want);
+        assert_eq!(t.buffered_len(), 0);
+    }
+
+    #[test]
+    fn writes_after_close_are_refused_not_lost_silently() {
+        let t = memory_transport(FlowLimits::default());
+        t.write(b"last").unwrap();
+        t.close();
+        assert_eq!(t.write(b"more"), Err(WriteError::Closed));
+        assert_eq!(t.core.take_queued(), b"last");
+    }
+
+    #[test]
+    fn passing_the_hard_cap_aborts_as_slow_consumer() {
+        let limits = FlowLimits {
+            hard_cap: 100,
+            ..FlowLimits::default()
+        };
+        let t = memory_transport(limits);
+        t.write(&[0; 100]).unwrap();
+        assert_eq!(t.write(&[0; 1]), Err(WriteError::SlowConsumer));
+        assert_eq!(t.core.abort_reason(), Some(DisconnectReason::SlowConsumer));
+        assert_eq!(t.buffered_len(), 0, "queue discarded");
+        assert_eq!(t.write(b"x"), Err(WriteError::Closed));
+    }
+
+    #[test]
+    fn abort_discards_and_first_reason_wins() {
+        let t = memory_transport(FlowLimits::default());
+        t.write(b"pending").unwrap();
+        t.abort_with(DisconnectReason::TimedOut);
+        t.abort();
+        assert_eq!(t.buffered_len(), 0);
+        assert_eq!(t.core.abort_reason(), Some(DisconnectReason::TimedOut));
+        assert!(t.is_closing());
+    }
+
+    #[test]
+    fn nodelay_without_a_socket_is_an_error() {
+        let t = memory_transport(FlowLimits::default());
+        assert_eq!(
+            t.set_nodelay(true).unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
+    }
+}
