@@ -19,7 +19,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::shard;
@@ -154,6 +157,26 @@ impl Clock {
         DelayedCall { state }
     }
 
+    /// A future that resolves `delay` from now on this clock (Twisted's
+    /// `deferLater`). Dropping it cancels the underlying call.
+    ///
+    /// # Panics
+    /// On a real clock, when called outside a shard.
+    pub fn sleep(&self, delay: Duration) -> Sleep {
+        let state = Rc::new(SleepState {
+            done: Cell::new(false),
+            waker: RefCell::new(None),
+        });
+        let fired = state.clone();
+        let call = self.call_later(delay, move || {
+            fired.done.set(true);
+            if let Some(w) = fired.waker.borrow_mut().take() {
+                w.wake();
+            }
+        });
+        Sleep { state, call }
+    }
+
     /// Calls `f` every `interval`, the first time one interval from now
     /// (Twisted's `LoopingCall(f).start(interval, now=False)`). Ticks keep to
     /// the intended schedule; when the shard falls behind, missed ticks are
@@ -180,6 +203,44 @@ impl Clock {
             first,
         );
         Ok(LoopingCall { state })
+    }
+}
+
+struct SleepState {
+    done: Cell<bool>,
+    waker: RefCell<Option<Waker>>,
+}
+
+/// The future returned by [`Clock::sleep`].
+pub struct Sleep {
+    state: Rc<SleepState>,
+    call: DelayedCall,
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("done", &self.state.done.get())
+            .finish()
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.state.done.get() {
+            Poll::Ready(())
+        } else {
+            *self.state.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.call.cancel();
     }
 }
 
@@ -438,6 +499,26 @@ mod tests {
         assert_eq!(n.get(), 13);
         assert!(!lc.is_running());
         assert_eq!(lc.ticks(), 13);
+    }
+
+    #[test]
+    fn sleep_resolves_when_the_manual_clock_passes_it() {
+        let clock = ManualClock::new();
+        let mut sleep = Box::pin(clock.clock().sleep(Duration::from_secs(3)));
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        clock.advance(Duration::from_secs(2));
+        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        clock.advance(Duration::from_secs(1));
+        assert!(sleep.as_mut().poll(&mut cx).is_ready());
+        drop(sleep);
+        let dropped = clock.clock().sleep(Duration::from_secs(1));
+        assert_eq!(clock.pending(), 1);
+        drop(dropped);
+        assert_eq!(clock.pending(), 0, "dropping a sleep cancels it");
     }
 
     #[test]

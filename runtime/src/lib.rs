@@ -62,7 +62,7 @@ mod shard_runtime;
 pub mod stats;
 pub mod transport;
 
-pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock};
+pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use endpoint::{Endpoint, EndpointError};
 pub use listener::ACCEPT_BACKOFF;
 pub use protocol::{Factory, FnFactory, Protocol};

@@ -14,7 +14,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -69,11 +69,32 @@ fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
     Ok(socket)
 }
 
+/// A shard's listener, bound to the shard's reactor.
+pub(crate) struct ShardListener {
+    listener: TcpListener,
+    fd: RawFd,
+}
+
 /// Wraps a bound socket for the current shard's reactor.
-pub(crate) fn adopt(fd: OwnedFd) -> TcpListener {
+pub(crate) fn adopt(fd: OwnedFd) -> ShardListener {
+    let fd = fd.into_raw_fd();
     // SAFETY: fd is a bound, listening TCP socket we own; ownership moves to
     // the glommio listener, which closes it on drop.
-    unsafe { TcpListener::from_raw_fd(fd.into_raw_fd()) }
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    ShardListener { listener, fd }
+}
+
+impl Drop for ShardListener {
+    fn drop(&mut self) {
+        // An io_uring accept still in flight holds a reference to the socket,
+        // and the kernel cancels it asynchronously, after the ring is gone:
+        // until then the socket would keep listening (and queue connections
+        // nobody will accept). shutdown(2) on a listening socket takes it out
+        // of LISTEN at once and fails the pending accept, so the port is
+        // really closed when the shard stops.
+        // SAFETY: fd is still open (the glommio listener closes it after this).
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
+    }
 }
 
 fn is_resource_exhaustion(err: &io::Error) -> bool {
@@ -93,18 +114,20 @@ fn to_io(err: glommio::GlommioError<()>) -> io::Error {
 /// Accepts until the shard stops accepting, building a protocol for each
 /// connection and spawning its driver.
 pub(crate) async fn accept_loop<F: Factory>(
-    listener: TcpListener,
+    listener: ShardListener,
     factory: Rc<RefCell<F>>,
     rt: Rc<ShardRuntime>,
 ) {
     let mut exhausted_since: Option<Instant> = None;
     loop {
-        let next =
-            futures_lite::future::or(async { Some(listener.shared_accept().await) }, async {
+        let next = futures_lite::future::or(
+            async { Some(listener.listener.shared_accept().await) },
+            async {
                 rt.stop_accepting.wait().await;
                 None
-            })
-            .await;
+            },
+        )
+        .await;
         let Some(result) = next else { break };
         match result {
             Ok(accepted) => {

@@ -1,2 +1,110 @@
 //! Helpers shared by torsion's integration tests: blocking clients on
-//! 127.0.0.1 and bounded waits.
+//! 127.0.0.1 with timeouts, bounded waits, and an event recorder protocols
+//! can report to from their shard.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous bound for anything a test waits on; tests never assert speed.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A loopback endpoint on an ephemeral port.
+pub const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
+
+/// A blocking client with read/write timeouts, so no test can hang.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.set_write_timeout(Some(PATIENCE)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Writes `payload` and reads back exactly as many bytes.
+pub fn round_trip(stream: &mut TcpStream, payload: &[u8]) -> io::Result<Vec<u8>> {
+    stream.write_all(payload)?;
+    let mut back = vec![0u8; payload.len()];
+    stream.read_exact(&mut back)?;
+    Ok(back)
+}
+
+/// Reads until end-of-file or error; returns the bytes and the error, if any.
+pub fn read_to_end_or_error(stream: &mut TcpStream) -> (Vec<u8>, Option<io::Error>) {
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (all, None),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (all, Some(e)),
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `PATIENCE` runs out; returns whether it held.
+pub fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// A deterministic payload: byte `i` is a function of `seed` and `i`.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Collects events that protocols on shard threads send.
+pub struct Recorder<T> {
+    tx: mpsc::Sender<T>,
+    rx: mpsc::Receiver<T>,
+}
+
+impl<T> Default for Recorder<T> {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel();
+        Recorder { tx, rx }
+    }
+}
+
+impl<T> Recorder<T> {
+    /// A sender for a protocol to report with.
+    pub fn sender(&self) -> mpsc::Sender<T> {
+        self.tx.clone()
+    }
+
+    /// The next event, waiting at most `PATIENCE`.
+    pub fn next(&self) -> Option<T> {
+        self.rx.recv_timeout(PATIENCE).ok()
+    }
+
+    /// Exactly `n` events (panics if they do not arrive in time).
+    pub fn take(&self, n: usize) -> Vec<T> {
+        (0..n)
+            .map(|i| {
+                self.next()
+                    .unwrap_or_else(|| panic!("event {i} of {n} did not arrive"))
+            })
+            .collect()
+    }
+
+    /// Events already delivered, without waiting.
+    pub fn drain(&self) -> Vec<T> {
+        self.rx.try_iter().collect()
+    }
+}

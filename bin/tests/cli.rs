@@ -1,0 +1,309 @@
+//! The `torsion` binary as a user runs it: the listening line, signals,
+//! start-up errors, and descriptors after resets (read from /proc).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn torsion() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_torsion"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    shards: usize,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `torsion serve …` and parses its one listening line.
+fn start(cmd: &mut Command) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn torsion");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(|l| l.ok());
+        let _ = tx.send(first);
+        // Anything more on stdout is a bug: the line must be the only one.
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(rest.is_empty(), "extra stdout lines: {rest:?}");
+    });
+    let line = rx
+        .recv_timeout(PATIENCE)
+        .expect("no listening line in time")
+        .expect("stdout closed before the listening line");
+    // torsion: listening on 127.0.0.1:PORT (N shards)
+    let rest = line
+        .strip_prefix("torsion: listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    let (addr, shards) = rest.split_once(" (").unwrap();
+    let shards = shards.strip_suffix(" shards)").unwrap().parse().unwrap();
+    Running {
+        child,
+        addr: addr.parse().unwrap(),
+        shards,
+    }
+}
+
+fn wait_exit(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "torsion did not exit in time");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+    assert_eq!(rc, 0);
+}
+
+fn client(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+fn failing(args: &[&str]) -> (i32, String) {
+    let out = torsion().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_echo_prints_one_line_echoes_and_exits_zero_on_sigterm() {
+    let mut server =
+        start(torsion().args(["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"]));
+    assert!(server.shards >= 1);
+    let mut c = client(server.addr);
+    c.write_all(b"hello torsion").unwrap();
+    let mut buf = [0u8; 13];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello torsion");
+
+    signal(&server.child, libc::SIGTERM);
+    let status = wait_exit(&mut server.child);
+    assert!(status.success(), "exit status {status:?}");
+    // The open connection was closed by the drain, not left hanging.
+    let mut rest = Vec::new();
+    let n = c.read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(TcpStream::connect(server.addr).is_err(), "listener closed");
+}
+
+#[test]
+fn sigint_also_drains_and_exits_zero() {
+    let mut server = start(torsion().args([
+        "serve",
+        "echo",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--drain-timeout",
+        "200ms",
+    ]));
+    let _idle: Vec<_> = (0..10).map(|_| client(server.addr)).collect();
+    signal(&server.child, libc::SIGINT);
+    assert!(wait_exit(&mut server.child).success());
+}
+
+#[test]
+fn the_affinity_mask_sets_the_default_shard_count() {
+    let mut cmd = torsion();
+    cmd.args(["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"]);
+    // What `taskset -c 0 torsion serve …` does.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let server = start(&mut cmd);
+    assert_eq!(server.shards, 1);
+}
+
+#[test]
+fn explicit_shards_and_cores_are_honoured() {
+    let server = start(torsion().args([
+        "serve",
+        "echo",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--shards",
+        "1",
+    ]));
+    assert_eq!(server.shards, 1);
+    let server = start(torsion().args([
+        "serve",
+        "echo",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--cores",
+        "0",
+    ]));
+    assert_eq!(server.shards, 1);
+}
+
+#[test]
+fn ipv6_loopback_works() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipping: no IPv6 loopback on this machine");
+        return;
+    }
+    let server = start(torsion().args(["serve", "echo", "--listen", "tcp6:0:interface=::1"]));
+    assert!(server.addr.is_ipv6());
+    let mut c = client(server.addr);
+    c.write_all(b"v6").unwrap();
+    let mut buf = [0u8; 2];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"v6");
+}
+
+#[test]
+fn bad_start_up_input_is_a_clear_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["serve", "echo", "--listen", "tpc:80"],
+            "unknown endpoint type \"tpc\"",
+        ),
+        (
+            &["serve", "echo", "--listen", "tcp:70000"],
+            "port \"70000\" is out of range",
+        ),
+        (
+            &["serve", "echo", "--listen", "tcp:0:interfce=127.0.0.1"],
+            "unknown option \"interfce\"",
+        ),
+        (
+            &[
+                "serve",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--shards",
+                "999",
+            ],
+            "999 shards asked for",
+        ),
+        (
+            &[
+                "serve",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--cores",
+                "9999",
+            ],
+            "core 9999 is not allowed",
+        ),
+        (
+            &[
+                "serve",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--cores",
+                "x",
+            ],
+            "invalid core list",
+        ),
+        (
+            &["serve", "echo", "--drain-timeout", "soon"],
+            "invalid duration",
+        ),
+        (&["serve", "gopher"], "invalid value 'gopher'"),
+    ];
+    for (args, want) in cases {
+        let (code, stderr) = failing(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_taken_port_is_reported() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let endpoint = format!("tcp:{port}:interface=127.0.0.1");
+    let (code, stderr) = failing(&["serve", "echo", "--listen", &endpoint]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("cannot listen on") && stderr.contains("in use"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let out = torsion().args(args).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage"), "{text}");
+    }
+}
+
+#[test]
+fn resets_mid_write_leak_no_descriptors() {
+    let server = start(torsion().args(["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"]));
+    let pid = server.child.id();
+    let baseline = open_fds(pid);
+    for round in 0..3 {
+        let clients: Vec<TcpStream> = (0..30).map(|_| client(server.addr)).collect();
+        for c in &clients {
+            // Echo is mid-write of this when the reset arrives.
+            let mut w = c;
+            let _ = w.write_all(&vec![round as u8; 512 * 1024]);
+            socket2::SockRef::from(c)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        drop(clients);
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while open_fds(pid) > baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(open_fds(pid), baseline, "descriptors leaked");
+    // And it still serves.
+    let mut c = client(server.addr);
+    c.write_all(b"still here").unwrap();
+    let mut buf = [0u8; 10];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still here");
+}
