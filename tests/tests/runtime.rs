@@ -19,13 +19,16 @@ fn echo_server(shards: Option<usize>) -> ServerHandle {
     b.serve(|_| EchoFactory).unwrap()
 }
 
+type OnTransport = Option<Box<dyn FnMut(&Transport)>>;
+type OnData = Option<Box<dyn FnMut(&Transport, &mut BytesMut)>>;
+
 /// A protocol assembled from closures, reporting its lifecycle.
 #[derive(Default)]
 struct Scripted {
-    on_made: Option<Box<dyn FnMut(&Transport)>>,
-    on_data: Option<Box<dyn FnMut(&Transport, &mut BytesMut)>>,
-    on_eof: Option<Box<dyn FnMut(&Transport)>>,
-    on_shutdown: Option<Box<dyn FnMut(&Transport)>>,
+    on_made: OnTransport,
+    on_data: OnData,
+    on_eof: OnTransport,
+    on_shutdown: OnTransport,
     events: Option<Sender<Event>>,
 }
 
@@ -327,7 +330,7 @@ fn eight_mib_to_a_slow_reader_arrives_intact() {
         assert!(n > 0, "early EOF after {} bytes", got.len());
         got.extend_from_slice(&buf[..n]);
         reads += 1;
-        if reads % 16 == 0 {
+        if reads.is_multiple_of(16) {
             // Read slowly, so the server's queue must back up.
             std::thread::sleep(Duration::from_millis(2));
         }
