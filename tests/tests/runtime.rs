@@ -581,7 +581,7 @@ fn shutdown_drains_then_aborts_stragglers_and_tells_every_protocol() {
             FnFactory(move |peer: SocketAddr| {
                 // Odd client ports say goodbye and close; even ones ignore
                 // the shutdown and must be aborted at the deadline.
-                let stubborn = peer.port() % 2 == 0;
+                let stubborn = peer.port().is_multiple_of(2);
                 Some(Scripted {
                     events: Some(tx.clone()),
                     on_shutdown: Some(Box::new(move |t: &Transport| {
