@@ -9,6 +9,7 @@
 //! This crate holds no `Mutex`, `RwLock` or atomics-as-locks: protocol state
 //! lives on its shard.
 
+pub mod codec;
 pub mod echo;
 
 pub use echo::{Echo, EchoFactory};

@@ -1,0 +1,68 @@
+//! Pure framing codecs over `BytesMut` (Twisted's `protocols.basic`, as
+//! synchronous functions).
+//!
+//! Each decoder's `decode` takes the bytes received so far and returns
+//! `Ok(Some(frame))` for a whole frame (consuming it), `Ok(None)` when it
+//! needs more bytes (consuming nothing it will need again), or an error for
+//! input that can never become a valid frame. Frames are `Bytes` split off
+//! the input buffer: no copy.
+//!
+//! Every decoder is linear in its input: bytes already scanned are never
+//! scanned again however the input is chunked (Twisted's O(n²) bug #6357).
+//!
+//! Encoders are split into a header and a trailer around the payload, so a
+//! sender can queue a large payload by reference between them.
+
+mod error;
+pub mod int_prefixed;
+pub mod line;
+pub mod netstring;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use bytes::{Bytes, BytesMut};
+
+pub use error::FrameError;
+pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
+pub use line::{LineCodec, LineDelimiter};
+pub use netstring::NetstringCodec;
+
+/// Longest header any encoder writes (a netstring length and its colon).
+pub const MAX_HEADER: usize = 24;
+
+/// Splits whole frames off a byte stream.
+pub trait Decoder {
+    /// One whole frame from the front of `buf`, `Ok(None)` for "need more
+    /// bytes", or an error for input that cannot be framed.
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
+}
+
+/// Wraps payloads into frames.
+pub trait Encoder {
+    /// Writes the bytes that go before a payload of `len` bytes into
+    /// `header`; returns how many. Errors if the payload cannot be framed.
+    fn header(&self, len: usize, header: &mut [u8; MAX_HEADER]) -> Result<usize, FrameError>;
+
+    /// The bytes that go after every payload.
+    fn trailer(&self) -> &[u8];
+
+    /// Checks a payload before framing (e.g. a line must not contain the
+    /// delimiter). The default accepts everything.
+    fn check_payload(&self, payload: &[u8]) -> Result<(), FrameError> {
+        let _ = payload;
+        Ok(())
+    }
+
+    /// Appends the whole frame for `payload` to `dst`.
+    fn encode(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.check_payload(payload)?;
+        let mut header = [0u8; MAX_HEADER];
+        let n = self.header(payload.len(), &mut header)?;
+        let trailer = self.trailer();
+        dst.reserve(n + payload.len() + trailer.len());
+        dst.extend_from_slice(&header[..n]);
+        dst.extend_from_slice(payload);
+        dst.extend_from_slice(trailer);
+        Ok(())
+    }
+}
