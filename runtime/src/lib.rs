@@ -19,6 +19,7 @@
 //! | [`cores`] | which cores the shards run on | — |
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
 //! | [`stats`] | per-shard counters | — |
+//! | [`testing`] | [`testing::ProtocolHarness`], [`testing::ConnectedPair`]: protocols without sockets | `StringTransport`, `iosim` |
 //! | [`spawn_local`] | run a future on the current shard | `Deferred`, `inlineCallbacks` |
 //!
 //! Crate-private pieces: `connection` (the socket pump: batching and flow
@@ -60,6 +61,7 @@ pub mod server;
 pub mod shard;
 mod shard_runtime;
 pub mod stats;
+pub mod testing;
 pub mod transport;
 
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};

@@ -493,7 +493,6 @@ impl TransportCore {
     }
 
     /// Takes everything queued (test kit: "what was written").
-    #[cfg(test)]
     pub(crate) fn take_queued(&self) -> Vec<u8> {
         let mut out = self.out.borrow_mut();
         out.seal_tail();

@@ -1,0 +1,405 @@
+//! One protocol on an in-memory transport (Twisted's `StringTransport`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::clock::ManualClock;
+use crate::protocol::Protocol;
+use crate::reason::DisconnectReason;
+use crate::shard;
+use crate::transport::{FlowLimits, Transport};
+
+/// How a [`ProtocolHarness`] is set up.
+#[derive(Debug, Clone)]
+pub struct HarnessOptions {
+    /// The clock the protocol's timers run on (share one between harnesses
+    /// to keep them in step).
+    pub clock: ManualClock,
+    /// What `Transport::peer_addr` returns.
+    pub peer: SocketAddr,
+    /// What `Transport::local_addr` returns.
+    pub local: SocketAddr,
+    /// Buffer limits, as on a real server.
+    pub limits: FlowLimits,
+    /// What `Transport::shard_id` returns.
+    pub shard_id: usize,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        HarnessOptions {
+            clock: ManualClock::new(),
+            peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
+            local: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            limits: FlowLimits::default(),
+            shard_id: 0,
+        }
+    }
+}
+
+/// Drives one protocol through an in-memory transport.
+pub struct ProtocolHarness<P: Protocol> {
+    protocol: P,
+    transport: Transport,
+    clock: ManualClock,
+    limits: FlowLimits,
+    read_buf: BytesMut,
+    pending_input: BytesMut,
+    pending_eof: bool,
+    eof_delivered: bool,
+    written: Vec<u8>,
+    lost: Option<DisconnectReason>,
+    writing_paused: bool,
+    peer_reading: bool,
+    shutdown_notified: bool,
+}
+
+impl<P: Protocol> std::fmt::Debug for ProtocolHarness<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtocolHarness")
+            .field("transport", &self.transport)
+            .field("written", &self.written.len())
+            .field("lost", &self.lost)
+            .finish()
+    }
+}
+
+impl<P: Protocol> ProtocolHarness<P> {
+    /// Connects `protocol` (calls `connection_made`) on a fresh manual clock.
+    pub fn new(protocol: P) -> Self {
+        Self::with_options(protocol, HarnessOptions::default())
+    }
+
+    /// Connects `protocol` with the given options.
+    pub fn with_options(protocol: P, options: HarnessOptions) -> Self {
+        let transport = Transport::new(
+            options.peer,
+            options.local,
+            options.shard_id,
+            options.clock.clock(),
+            options.limits,
+            None,
+        );
+        let mut h = ProtocolHarness {
+            protocol,
+            transport,
+            clock: options.clock,
+            limits: options.limits,
+            read_buf: BytesMut::new(),
+            pending_input: BytesMut::new(),
+            pending_eof: false,
+            eof_delivered: false,
+            written: Vec::new(),
+            lost: None,
+            writing_paused: false,
+            peer_reading: true,
+            shutdown_notified: false,
+        };
+        h.callback("connection_made", |p, t, _| p.connection_made(t));
+        h.settle();
+        h
+    }
+
+    fn callback(&mut self, what: &str, f: impl FnOnce(&mut P, &Transport, &mut BytesMut)) -> bool {
+        if self.lost.is_some() {
+            return false;
+        }
+        let core = self.transport.core.clone();
+        core.set_driving(true);
+        let ok = shard::run_guarded(what, || {
+            f(&mut self.protocol, &self.transport, &mut self.read_buf)
+        });
+        core.set_driving(false);
+        if !ok {
+            self.finish(DisconnectReason::Panic);
+        }
+        ok
+    }
+
+    /// Brings the connection to rest: delivers input, moves output to the
+    /// peer, runs flow-control and close logic, as the driver would.
+    fn settle(&mut self) {
+        let core = self.transport.core.clone();
+        loop {
+            if self.lost.is_some() {
+                return;
+            }
+            if let Some(reason) = core.abort_reason() {
+                self.finish(reason);
+                return;
+            }
+            if core.shutdown_requested() && !self.shutdown_notified {
+                self.shutdown_notified = true;
+                self.callback("shutdown_requested", |p, t, _| p.shutdown_requested(t));
+                continue;
+            }
+            if self.peer_reading {
+                self.written.extend_from_slice(&core.take_queued());
+            }
+            let queued = core.buffered_len();
+            if !self.writing_paused && queued > self.limits.high_water {
+                self.writing_paused = true;
+                self.callback("pause_writing", |p, t, _| p.pause_writing(t));
+                continue;
+            }
+            if self.writing_paused && queued <= self.limits.low_water {
+                self.writing_paused = false;
+                self.callback("resume_writing", |p, t, _| p.resume_writing(t));
+                continue;
+            }
+            if core.close_requested() {
+                if queued == 0 {
+                    self.finish(DisconnectReason::Closed);
+                }
+                return;
+            }
+            if core.reading_paused() {
+                return;
+            }
+            if !self.pending_input.is_empty() {
+                let input = self.pending_input.split();
+                self.read_buf.extend_from_slice(&input);
+                if !self.callback("data_received", |p, t, buf| p.data_received(t, buf)) {
+                    return;
+                }
+                if self.read_buf.len() > self.limits.max_read_buffer && !core.is_abort_or_close() {
+                    self.finish(DisconnectReason::ReadBufferFull);
+                    return;
+                }
+                continue;
+            }
+            if self.pending_eof && !self.eof_delivered {
+                self.eof_delivered = true;
+                self.callback("eof_received", |p, t, _| p.eof_received(t));
+                continue;
+            }
+            return;
+        }
+    }
+
+    fn finish(&mut self, reason: DisconnectReason) {
+        if self.lost.is_some() {
+            return;
+        }
+        let reason = if self.transport.core.shutdown_requested() && reason.is_clean() {
+            DisconnectReason::Shutdown
+        } else {
+            reason
+        };
+        self.transport.core.mark_closed();
+        self.lost = Some(reason.clone());
+        shard::run_guarded("connection_lost", || self.protocol.connection_lost(&reason));
+    }
+
+    /// The peer sends `data` (delivered at once unless reading is paused or
+    /// the connection is closing; then it waits, as in the kernel).
+    pub fn receive(&mut self, data: &[u8]) {
+        if self.lost.is_none() && !self.pending_eof {
+            self.pending_input.extend_from_slice(data);
+        }
+        self.settle();
+    }
+
+    /// The peer shuts down its sending side (a half-close).
+    pub fn receive_eof(&mut self) {
+        self.pending_eof = true;
+        self.settle();
+    }
+
+    /// The connection is lost from outside (peer reset, timeout…):
+    /// `connection_lost(reason)` unless it already ended.
+    pub fn disconnect(&mut self, reason: DisconnectReason) {
+        self.finish(reason);
+    }
+
+    /// The server starts shutting down (`shutdown_requested`).
+    pub fn request_shutdown(&mut self) {
+        self.transport.core.request_shutdown();
+        self.settle();
+    }
+
+    /// Advances the clock by `by`, firing due timers, then settles.
+    pub fn advance(&mut self, by: Duration) {
+        self.clock.advance(by);
+        self.settle();
+    }
+
+    /// Whether the peer reads what the protocol writes. While it does not,
+    /// output stays queued on the transport, so the water marks and the hard
+    /// cap come into play.
+    pub fn set_peer_reading(&mut self, reading: bool) {
+        self.peer_reading = reading;
+        self.settle();
+    }
+
+    /// Everything written and delivered so far, taken (cleared).
+    pub fn take_written(&mut self) -> Vec<u8> {
+        self.settle();
+        std::mem::take(&mut self.written)
+    }
+
+    /// Everything written and delivered so far.
+    pub fn written(&mut self) -> &[u8] {
+        self.settle();
+        &self.written
+    }
+
+    /// The protocol's transport (the same type it gets on a shard).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The protocol under test.
+    pub fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    /// The protocol under test, mutably.
+    pub fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// The manual clock the protocol's timers run on.
+    pub fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn lost_reason(&self) -> Option<&DisconnectReason> {
+        self.lost.as_ref()
+    }
+
+    /// True until `connection_lost` was called.
+    pub fn is_open(&self) -> bool {
+        self.lost.is_none()
+    }
+
+    /// True once the protocol asked to close or abort.
+    pub fn is_closing(&self) -> bool {
+        self.transport.is_closing()
+    }
+
+    /// True while `pause_writing` is in force.
+    pub fn is_writing_paused(&self) -> bool {
+        self.writing_paused
+    }
+
+    /// Input the protocol left unconsumed.
+    pub fn unconsumed(&self) -> &[u8] {
+        &self.read_buf
+    }
+
+    pub(crate) fn settle_now(&mut self) {
+        self.settle();
+    }
+
+    pub(crate) fn take_delivered(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[derive(Default)]
+    struct Log(Rc<RefCell<Vec<String>>>);
+
+    impl Protocol for Log {
+        fn connection_made(&mut self, _t: &Transport) {
+            self.0.borrow_mut().push("made".into());
+        }
+        fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+            let d = data.split();
+            self.0
+                .borrow_mut()
+                .push(format!("data {}", String::from_utf8_lossy(&d)));
+            match &d[..] {
+                b"close" => t.close(),
+                b"abort" => t.abort(),
+                b"panic" => panic!("deliberate"),
+                b"big" => t.write(&[0u8; 100_000]).unwrap(),
+                _ => t.write(&d).unwrap(),
+            }
+        }
+        fn eof_received(&mut self, t: &Transport) {
+            self.0.borrow_mut().push("eof".into());
+            t.write(b"bye").unwrap();
+            t.close();
+        }
+        fn pause_writing(&mut self, _t: &Transport) {
+            self.0.borrow_mut().push("pause".into());
+        }
+        fn resume_writing(&mut self, _t: &Transport) {
+            self.0.borrow_mut().push("resume".into());
+        }
+        fn connection_lost(&mut self, reason: &DisconnectReason) {
+            self.0.borrow_mut().push(format!("lost {}", reason.name()));
+        }
+    }
+
+    fn harness() -> (ProtocolHarness<Log>, Rc<RefCell<Vec<String>>>) {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        (ProtocolHarness::new(Log(log.clone())), log)
+    }
+
+    #[test]
+    fn echoes_and_closes_after_flushing() {
+        let (mut h, log) = harness();
+        h.receive(b"hi");
+        assert_eq!(h.take_written(), b"hi");
+        h.receive(b"close");
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Closed));
+        h.receive(b"ignored");
+        assert_eq!(
+            *log.borrow(),
+            ["made", "data hi", "data close", "lost closed"]
+        );
+    }
+
+    #[test]
+    fn abort_and_panic_end_the_connection_once() {
+        let (mut h, log) = harness();
+        h.receive(b"abort");
+        h.disconnect(DisconnectReason::Reset);
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Aborted));
+        assert_eq!(log.borrow().last().unwrap(), "lost aborted");
+        let (mut h, log) = harness();
+        h.receive(b"panic");
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Panic));
+        assert_eq!(log.borrow().last().unwrap(), "lost panic");
+    }
+
+    #[test]
+    fn half_close_reaches_the_protocol() {
+        let (mut h, log) = harness();
+        h.receive(b"x");
+        h.receive_eof();
+        assert_eq!(h.take_written(), b"xbye");
+        assert_eq!(*log.borrow(), ["made", "data x", "eof", "lost closed"]);
+    }
+
+    #[test]
+    fn water_marks_pause_and_resume_writing() {
+        let (mut h, log) = harness();
+        h.set_peer_reading(false);
+        h.receive(b"big");
+        assert!(h.is_writing_paused());
+        assert!(h.written().is_empty());
+        h.set_peer_reading(true);
+        assert!(!h.is_writing_paused());
+        assert_eq!(h.take_written().len(), 100_000);
+        assert_eq!(*log.borrow(), ["made", "data big", "pause", "resume"]);
+    }
+
+    #[test]
+    fn shutdown_closes_with_reason_shutdown() {
+        let (mut h, _log) = harness();
+        h.request_shutdown();
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Shutdown));
+    }
+}
