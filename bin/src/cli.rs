@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use torsion_protocols::Framing;
 
 /// torsion: Twisted's protocol/factory/transport model as a thread-per-core
 /// sharded server runtime.
@@ -49,6 +50,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ENDPOINT")]
     pub listen: Option<String>,
 
+    /// How echo frames messages: each received frame is sent back as one
+    /// frame (raw echoes bytes as they arrive).
+    #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
+    pub framing: Framing,
+
     #[command(flatten)]
     pub placement: PlacementArgs,
 
@@ -68,6 +74,12 @@ pub struct PlacementArgs {
     /// Cores to run shards on, one shard each (e.g. 0,2,3 or 0-3).
     #[arg(long, value_name = "LIST")]
     pub cores: Option<String>,
+}
+
+/// Parses a framing name (raw, line, netstring, int8, int16, int32).
+pub fn parse_framing(s: &str) -> Result<Framing, String> {
+    s.parse()
+        .map_err(|e: torsion_protocols::framing::UnknownFraming| e.to_string())
 }
 
 /// Parses durations such as `5s`, `250ms`, `1m`.

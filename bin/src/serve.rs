@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use torsion::{cores, Endpoint, Server, ServerBuilder};
-use torsion_protocols::EchoFactory;
+use torsion_protocols::echo::{EchoFactory, FramedEchoFactory};
+use torsion_protocols::Framing;
 
 use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
 
@@ -42,7 +43,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
 
     let server = match args.protocol {
-        ServeProtocol::Echo => builder.serve(|_shard| EchoFactory)?,
+        ServeProtocol::Echo if args.framing == Framing::Raw => {
+            builder.serve(|_shard| EchoFactory)?
+        }
+        ServeProtocol::Echo => {
+            let framing = args.framing;
+            builder.serve(move |_shard| FramedEchoFactory(framing))?
+        }
     };
 
     {
@@ -57,6 +64,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     tracing::info!(
         protocol = ?args.protocol,
+        framing = %args.framing,
         addr = %server.local_addr(),
         shards = server.shard_count(),
         cores = ?server.shards().iter().map(|s| s.core).collect::<Vec<_>>(),

@@ -1,15 +1,23 @@
-//! Echo: Twisted's `wire.Echo`, with producer/consumer flow control.
+//! Echo: Twisted's `wire.Echo`, in every framing, with producer/consumer
+//! flow control.
 //!
-//! Each chunk received is written straight back by reference (no copy: the
-//! read buffer's bytes are frozen into a `Bytes` and queued). When the peer
+//! Raw echo writes each chunk straight back by reference (the read buffer's
+//! bytes are frozen into a `Bytes` and queued, no copy). Framed echo sends
+//! each received frame back as one frame of the same framing. When the peer
 //! reads slower than it writes, the outbound queue passes the high-water mark
 //! and echo pauses reading until the queue drains, so a slow reader slows the
 //! writer through TCP instead of growing the server's memory.
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use torsion::{Factory, Protocol, Transport};
+
+use crate::framing::Framing;
+use crate::line_receiver::{LineConnection, LineHandler, LineReceiver};
+use crate::string_receiver::{
+    IntNStringReceiver, NetstringReceiver, StringConnection, StringHandler,
+};
 
 /// Writes back every byte it receives.
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,7 +39,51 @@ impl Protocol for Echo {
     }
 }
 
-/// Builds an [`Echo`] for every connection.
+/// Sends every line back as a line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LineEcho;
+
+impl LineHandler for LineEcho {
+    fn line_received(&mut self, conn: &LineConnection, line: Bytes) {
+        let _ = conn.send_line_bytes(line);
+    }
+    fn pause_writing(&mut self, conn: &LineConnection) {
+        conn.transport().pause_reading();
+    }
+    fn resume_writing(&mut self, conn: &LineConnection) {
+        conn.transport().resume_reading();
+    }
+}
+
+/// Sends every string back as a string.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StringEcho;
+
+impl StringHandler for StringEcho {
+    fn string_received(&mut self, conn: &StringConnection, string: Bytes) {
+        let _ = conn.send_string_bytes(string);
+    }
+    fn pause_writing(&mut self, conn: &StringConnection) {
+        conn.transport().pause_reading();
+    }
+    fn resume_writing(&mut self, conn: &StringConnection) {
+        conn.transport().resume_reading();
+    }
+}
+
+/// An echo protocol for `framing`.
+pub fn echo_protocol(framing: Framing) -> Box<dyn Protocol> {
+    match framing {
+        Framing::Raw => Box::new(Echo),
+        Framing::Line => Box::new(LineReceiver::new(LineEcho)),
+        Framing::Netstring => Box::new(NetstringReceiver::netstring(StringEcho)),
+        Framing::Int8 => Box::new(IntNStringReceiver::int8(StringEcho)),
+        Framing::Int16 => Box::new(IntNStringReceiver::int16(StringEcho)),
+        Framing::Int32 => Box::new(IntNStringReceiver::int32(StringEcho)),
+    }
+}
+
+/// Builds raw [`Echo`] for every connection.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct EchoFactory;
 
@@ -40,5 +92,105 @@ impl Factory for EchoFactory {
 
     fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Echo> {
         Some(Echo)
+    }
+}
+
+/// Builds echo in a chosen framing for every connection.
+#[derive(Debug, Clone, Copy)]
+pub struct FramedEchoFactory(pub Framing);
+
+impl Factory for FramedEchoFactory {
+    type Protocol = Box<dyn Protocol>;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Box<dyn Protocol>> {
+        Some(echo_protocol(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth};
+    use torsion::testing::ProtocolHarness;
+    use torsion::DisconnectReason;
+
+    fn frame(framing: Framing, payload: &[u8]) -> Vec<u8> {
+        let mut dst = BytesMut::new();
+        match framing {
+            Framing::Raw => dst.extend_from_slice(payload),
+            Framing::Line => LineCodec::new().encode(payload, &mut dst).unwrap(),
+            Framing::Netstring => NetstringCodec::new().encode(payload, &mut dst).unwrap(),
+            Framing::Int8 => IntPrefixedCodec::new(PrefixWidth::U8)
+                .encode(payload, &mut dst)
+                .unwrap(),
+            Framing::Int16 => IntPrefixedCodec::new(PrefixWidth::U16)
+                .encode(payload, &mut dst)
+                .unwrap(),
+            Framing::Int32 => IntPrefixedCodec::new(PrefixWidth::U32)
+                .encode(payload, &mut dst)
+                .unwrap(),
+        }
+        dst.to_vec()
+    }
+
+    #[test]
+    fn every_framing_echoes_frames_at_every_size_up_to_the_limit() {
+        for framing in Framing::ALL {
+            let max = framing.max_message().unwrap_or(70_000);
+            for size in [0usize, 1, 100, max] {
+                let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+                let wire = frame(framing, &payload);
+                let mut h = ProtocolHarness::new(echo_protocol(framing));
+                for chunk in wire.chunks(997) {
+                    h.receive(chunk);
+                }
+                assert_eq!(h.take_written(), wire, "{framing} {size}");
+                assert!(h.is_open());
+            }
+        }
+    }
+
+    #[test]
+    fn an_over_long_frame_closes_the_connection() {
+        // (int8 and int16 prefixes cannot announce more than their default limit.)
+        for framing in [Framing::Line, Framing::Netstring, Framing::Int32] {
+            let max = framing.max_message().unwrap();
+            let mut wire = BytesMut::new();
+            match framing {
+                Framing::Line => LineCodec::new()
+                    .max_length(max + 1)
+                    .encode(&vec![b'x'; max + 1], &mut wire)
+                    .unwrap(),
+                Framing::Netstring => NetstringCodec::new()
+                    .encode(&vec![b'x'; max + 1], &mut wire)
+                    .unwrap(),
+                _ => wire.extend_from_slice(&frame(framing, &vec![b'x'; max + 1])),
+            }
+            let mut h = ProtocolHarness::new(echo_protocol(framing));
+            h.receive(&wire);
+            assert!(h.take_written().is_empty(), "{framing}");
+            assert_eq!(
+                h.lost_reason(),
+                Some(&DisconnectReason::Closed),
+                "{framing}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_echo_pauses_reading_while_its_peer_is_not_reading() {
+        let mut h = ProtocolHarness::new(Echo);
+        h.set_peer_reading(false);
+        h.receive(&vec![1u8; 100 * 1024]);
+        assert!(h.transport().is_reading_paused());
+        h.receive(b"more");
+        assert_eq!(
+            h.transport().buffered_len(),
+            100 * 1024,
+            "paused: not read yet"
+        );
+        h.set_peer_reading(true);
+        assert!(!h.transport().is_reading_paused());
+        assert_eq!(h.take_written().len(), 100 * 1024 + 4);
     }
 }

@@ -1,15 +1,33 @@
 //! # torsion-protocols
 //!
-//! Protocols that run on the torsion runtime.
+//! Protocols that run on the torsion runtime, and the framing layers they
+//! are built from (Twisted's `twisted.protocols.basic`).
 //!
 //! | module | what | Twisted |
 //! |---|---|---|
-//! | [`echo`] | [`Echo`]: writes back what it receives, honouring flow control | `twisted.protocols.wire.Echo` |
+//! | [`codec`] | pure framing codecs over `BytesMut`: line, netstring, int8/16/32 | the parsing inside `basic` |
+//! | [`line_receiver`] | [`LineReceiver`] + [`LineHandler`]: whole lines, raw mode | `basic.LineReceiver` |
+//! | [`string_receiver`] | [`NetstringReceiver`], [`IntNStringReceiver`] + [`StringHandler`] | `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
+//! | [`send`] | framing a payload onto a transport | `sendLine`, `sendString` |
+//! | [`text`] | UTF-8 checks for text protocols | — |
+//! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
+//! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
 //!
 //! This crate holds no `Mutex`, `RwLock` or atomics-as-locks: protocol state
 //! lives on its shard.
 
 pub mod codec;
 pub mod echo;
+pub mod framing;
+pub mod line_receiver;
+pub mod send;
+pub mod string_receiver;
+pub mod text;
 
 pub use echo::{Echo, EchoFactory};
+pub use framing::Framing;
+pub use line_receiver::{LineConnection, LineHandler, LineReceiver};
+pub use send::SendError;
+pub use string_receiver::{
+    IntNStringReceiver, NetstringReceiver, StringConnection, StringHandler, StringReceiver,
+};

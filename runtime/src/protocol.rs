@@ -74,6 +74,32 @@ pub trait Protocol: 'static {
     }
 }
 
+/// A boxed protocol is a protocol, so one factory can serve several kinds
+/// (`Box<dyn Protocol>`).
+impl<P: Protocol + ?Sized> Protocol for Box<P> {
+    fn connection_made(&mut self, transport: &Transport) {
+        (**self).connection_made(transport)
+    }
+    fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
+        (**self).data_received(transport, data)
+    }
+    fn eof_received(&mut self, transport: &Transport) {
+        (**self).eof_received(transport)
+    }
+    fn pause_writing(&mut self, transport: &Transport) {
+        (**self).pause_writing(transport)
+    }
+    fn resume_writing(&mut self, transport: &Transport) {
+        (**self).resume_writing(transport)
+    }
+    fn shutdown_requested(&mut self, transport: &Transport) {
+        (**self).shutdown_requested(transport)
+    }
+    fn connection_lost(&mut self, reason: &DisconnectReason) {
+        (**self).connection_lost(reason)
+    }
+}
+
 /// Builds protocols for one shard (Twisted's `Factory`).
 pub trait Factory: 'static {
     /// The protocol this factory builds.
