@@ -1,0 +1,96 @@
+//! Shared pieces of torsion's benchmarks: the ratio table every benchmark
+//! prints, comparing torsion with a peer measured in the same run.
+
+use std::time::{Duration, Instant};
+
+/// One row of a comparison: torsion's and the peer's figure for one case.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// What was measured.
+    pub case: String,
+    /// torsion's throughput, bytes per second.
+    pub torsion: f64,
+    /// The peer's throughput, bytes per second.
+    pub peer: f64,
+    /// The peer's name.
+    pub peer_name: String,
+}
+
+/// Throughput of `f` over `bytes` bytes per call: runs it in interleaved
+/// rounds with `g` (so both see the same machine state) and returns the
+/// median bytes/s of each.
+pub fn interleaved_throughput(
+    bytes: usize,
+    rounds: usize,
+    mut f: impl FnMut(),
+    mut g: impl FnMut(),
+) -> (f64, f64) {
+    let mut a = Vec::with_capacity(rounds);
+    let mut b = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        a.push(time_once(&mut f));
+        b.push(time_once(&mut g));
+    }
+    (rate(bytes, median(a)), rate(bytes, median(b)))
+}
+
+fn time_once(f: &mut impl FnMut()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn rate(bytes: usize, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64()
+}
+
+/// Prints the comparison table (throughput in MiB/s and torsion ÷ peer).
+pub fn print_table(title: &str, rows: &[Comparison]) {
+    println!();
+    println!("{title}");
+    println!(
+        "{:<28} {:>14} {:>14}  {:<34} {:>7}",
+        "case", "torsion MiB/s", "peer MiB/s", "peer", "ratio"
+    );
+    for r in rows {
+        println!(
+            "{:<28} {:>14.0} {:>14.0}  {:<34} {:>6.2}x",
+            r.case,
+            r.torsion / (1024.0 * 1024.0),
+            r.peer / (1024.0 * 1024.0),
+            r.peer_name,
+            r.torsion / r.peer
+        );
+    }
+}
+
+/// CPU time (user + system) a thread of this process has used, from
+/// `/proc/self/task/TID/stat`.
+pub fn thread_cpu_time(tid: u64) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised name; utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11)
+        .and_then(|u| u.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// The calling thread's Linux thread id.
+pub fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}

@@ -1,0 +1,141 @@
+//! Interoperability with Twisted itself: Twisted's own `LineReceiver`,
+//! `NetstringReceiver` and `Int8/16/32StringReceiver` clients against
+//! `torsion serve echo --framing …`.
+//!
+//! Needs `python3` with Twisted (`scripts/test` and `.ci/run` install the
+//! pinned version). Without it the test fails with instructions, unless
+//! `TORSION_SKIP_TWISTED=1` says to skip.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn twisted_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import twisted"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("TORSION_SKIP_TWISTED").as_deref() == Ok("1") {
+            eprintln!("skipping: Twisted is not installed and TORSION_SKIP_TWISTED=1");
+            return false;
+        }
+        panic!(
+            "Twisted is needed for the interop tests: run scripts/test \
+             (or python3 -m pip install -r tests/interop/requirements.txt), \
+             or set TORSION_SKIP_TWISTED=1 to skip them"
+        );
+    }
+    true
+}
+
+fn run_client_against(framing: &str) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "serve",
+            "echo",
+            "--framing",
+            framing,
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("torsion: listening on ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_string();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/twisted_framing_client.py"
+    );
+    let mut client = Command::new("python3")
+        .args([script, host, port, framing])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The script bounds itself at 30 s; this bounds the bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = client.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = client.kill();
+            panic!("the Twisted client for {framing} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = client.wait_with_output().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        status.success(),
+        "Twisted {framing} client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let echoed = stdout
+        .lines()
+        .filter(|l| l.contains("echoed intact"))
+        .count();
+    assert_eq!(
+        echoed, 4,
+        "frames of 0, 1, 100 and MAX_LENGTH bytes: {stdout}"
+    );
+    if matches!(framing, "line" | "netstring" | "int32") {
+        assert!(
+            stdout.contains("server closed the connection after an over-long frame"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn twisted_line_receiver_talks_to_torsion() {
+    if twisted_available() {
+        run_client_against("line");
+    }
+}
+
+#[test]
+fn twisted_netstring_receiver_talks_to_torsion() {
+    if twisted_available() {
+        run_client_against("netstring");
+    }
+}
+
+#[test]
+fn twisted_int8_string_receiver_talks_to_torsion() {
+    if twisted_available() {
+        run_client_against("int8");
+    }
+}
+
+#[test]
+fn twisted_int16_string_receiver_talks_to_torsion() {
+    if twisted_available() {
+        run_client_against("int16");
+    }
+}
+
+#[test]
+fn twisted_int32_string_receiver_talks_to_torsion() {
+    if twisted_available() {
+        run_client_against("int32");
+    }
+}
