@@ -7,7 +7,10 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use torsion::{DisconnectReason, FlowLimits, FnFactory, Protocol, Server, ServerHandle, Transport};
+use torsion::{
+    DisconnectReason, FlowLimits, FnFactory, Protocol, Server, ServerBuilder, ServerHandle,
+    Transport,
+};
 use torsion_protocols::EchoFactory;
 use torsion_tests::*;
 
@@ -84,6 +87,28 @@ impl Protocol for Scripted {
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         self.report(Event::Lost(reason.clone()));
     }
+}
+
+fn one_shard() -> ServerBuilder {
+    Server::builder().listen_on(LOOPBACK).unwrap().shards(1)
+}
+
+/// A server whose connections each run `make(peer)`, reporting to `rec`.
+fn scripted_server<M>(builder: ServerBuilder, rec: &Recorder<Event>, make: M) -> ServerHandle
+where
+    M: Fn(SocketAddr) -> Scripted + Clone + Send + Sync + 'static,
+{
+    let tx = rec.sender();
+    builder
+        .serve(move |_| {
+            let (tx, make) = (tx.clone(), make.clone());
+            FnFactory(move |peer| {
+                let mut s = make(peer);
+                s.events = Some(tx.clone());
+                Some(s)
+            })
+        })
+        .unwrap()
 }
 
 fn lost_reasons(events: &[Event]) -> Vec<DisconnectReason> {
@@ -251,27 +276,15 @@ fn build_protocol_returning_none_refuses_the_connection() {
 #[test]
 fn a_panicking_protocol_closes_only_its_own_connection() {
     let rec = Recorder::default();
-    let tx = rec.sender();
-    let server = Server::builder()
-        .listen_on(LOOPBACK)
-        .unwrap()
-        .shards(1)
-        .serve(move |_| {
-            let tx = tx.clone();
-            FnFactory(move |_peer| {
-                Some(Scripted {
-                    events: Some(tx.clone()),
-                    on_data: Some(Box::new(|t: &Transport, data: &mut BytesMut| {
-                        if data.starts_with(b"panic") {
-                            panic!("deliberate panic in data_received");
-                        }
-                        t.write_bytes(data.split().freeze()).unwrap();
-                    })),
-                    ..Scripted::default()
-                })
-            })
-        })
-        .unwrap();
+    let server = scripted_server(one_shard(), &rec, |_peer| Scripted {
+        on_data: Some(Box::new(|t: &Transport, data: &mut BytesMut| {
+            if data.starts_with(b"panic") {
+                panic!("deliberate panic in data_received");
+            }
+            t.write_bytes(data.split().freeze()).unwrap();
+        })),
+        ..Scripted::default()
+    });
     let mut healthy: Vec<_> = (0..3).map(|_| connect(server.local_addr())).collect();
     let mut victim = connect(server.local_addr());
     for c in &mut healthy {
@@ -443,26 +456,14 @@ fn close_flushes_everything_queued() {
 #[test]
 fn abort_discards_what_is_queued() {
     let rec = Recorder::default();
-    let tx = rec.sender();
-    let server = Server::builder()
-        .listen_on(LOOPBACK)
-        .unwrap()
-        .shards(1)
-        .serve(move |_| {
-            let tx = tx.clone();
-            FnFactory(move |_peer| {
-                Some(Scripted {
-                    events: Some(tx.clone()),
-                    on_made: Some(Box::new(|t: &Transport| {
-                        t.write(&vec![b'q'; 1024 * 1024]).unwrap();
-                        t.abort();
-                        assert!(t.is_closing());
-                    })),
-                    ..Scripted::default()
-                })
-            })
-        })
-        .unwrap();
+    let server = scripted_server(one_shard(), &rec, |_peer| Scripted {
+        on_made: Some(Box::new(|t: &Transport| {
+            t.write(&vec![b'q'; 1024 * 1024]).unwrap();
+            t.abort();
+            assert!(t.is_closing());
+        })),
+        ..Scripted::default()
+    });
     let mut c = connect(server.local_addr());
     let (data, err) = read_to_end_or_error(&mut c);
     assert!(data.is_empty(), "aborted output must not be sent");
@@ -479,28 +480,16 @@ fn abort_discards_what_is_queued() {
 #[test]
 fn a_half_close_reaches_the_protocol_and_writes_still_arrive() {
     let rec = Recorder::default();
-    let tx = rec.sender();
-    let server = Server::builder()
-        .listen_on(LOOPBACK)
-        .unwrap()
-        .shards(1)
-        .serve(move |_| {
-            let tx = tx.clone();
-            FnFactory(move |_peer| {
-                Some(Scripted {
-                    events: Some(tx.clone()),
-                    on_data: Some(Box::new(|t: &Transport, d: &mut BytesMut| {
-                        t.write_bytes(d.split().freeze()).unwrap();
-                    })),
-                    on_eof: Some(Box::new(|t: &Transport| {
-                        t.write(b"|goodbye after your EOF").unwrap();
-                        t.close();
-                    })),
-                    ..Scripted::default()
-                })
-            })
-        })
-        .unwrap();
+    let server = scripted_server(one_shard(), &rec, |_peer| Scripted {
+        on_data: Some(Box::new(|t: &Transport, d: &mut BytesMut| {
+            t.write_bytes(d.split().freeze()).unwrap();
+        })),
+        on_eof: Some(Box::new(|t: &Transport| {
+            t.write(b"|goodbye after your EOF").unwrap();
+            t.close();
+        })),
+        ..Scripted::default()
+    });
     let mut c = connect(server.local_addr());
     let body = pattern(9, 200_000);
     c.write_all(&body).unwrap();
@@ -524,26 +513,14 @@ fn a_half_close_reaches_the_protocol_and_writes_still_arrive() {
 #[test]
 fn a_peer_reset_mid_write_ends_the_connection_once() {
     let rec = Recorder::default();
-    let tx = rec.sender();
-    let server = Server::builder()
-        .listen_on(LOOPBACK)
-        .unwrap()
-        .shards(1)
-        .serve(move |_| {
-            let tx = tx.clone();
-            FnFactory(move |_peer| {
-                Some(Scripted {
-                    events: Some(tx.clone()),
-                    on_made: Some(Box::new(|t: &Transport| {
-                        // 3 MiB: more than loopback buffers take at once.
-                        t.write_bytes(Bytes::from(vec![7u8; 3 * 1024 * 1024]))
-                            .unwrap();
-                    })),
-                    ..Scripted::default()
-                })
-            })
-        })
-        .unwrap();
+    let server = scripted_server(one_shard(), &rec, |_peer| Scripted {
+        on_made: Some(Box::new(|t: &Transport| {
+            // 3 MiB: more than loopback buffers take at once.
+            t.write_bytes(Bytes::from(vec![7u8; 3 * 1024 * 1024]))
+                .unwrap();
+        })),
+        ..Scripted::default()
+    });
     for _ in 0..10 {
         let mut c = connect(server.local_addr());
         let mut first = [0u8; 1000];
