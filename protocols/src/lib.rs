@@ -5,6 +5,7 @@
 //!
 //! | module | what | Twisted |
 //! |---|---|---|
+//! | [`chat`] | the sharded chat server: [`chat::Room`] per shard, names and fan-out over the bus | the docs' `chat.py` |
 //! | [`codec`] | pure framing codecs over `BytesMut`: line, netstring, int8/16/32 | the parsing inside `basic` |
 //! | [`line_receiver`] | [`LineReceiver`] + [`LineHandler`]: whole lines, raw mode | `basic.LineReceiver` |
 //! | [`string_receiver`] | [`NetstringReceiver`], [`IntNStringReceiver`] + [`StringHandler`] | `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
@@ -16,6 +17,7 @@
 //! This crate holds no `Mutex`, `RwLock` or atomics-as-locks: protocol state
 //! lives on its shard.
 
+pub mod chat;
 pub mod codec;
 pub mod echo;
 pub mod framing;

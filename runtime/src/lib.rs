@@ -14,6 +14,7 @@
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
 //! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
+//! | [`bus`] | [`Bus`], [`BusHandle`], [`ManualBus`]: typed messages between shards | — (Twisted has one thread) |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
 //! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
 //! | [`cores`] | which cores the shards run on | — |
@@ -48,6 +49,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bus;
 pub mod clock;
 mod connection;
 pub mod cores;
@@ -64,6 +66,7 @@ pub mod stats;
 pub mod testing;
 pub mod transport;
 
+pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use endpoint::{Endpoint, EndpointError};
 pub use listener::ACCEPT_BACKOFF;

@@ -158,6 +158,17 @@ impl ServerBuilder {
         self
     }
 
+    /// The cores the shards will run on, one per shard, as `serve` will plan
+    /// them (e.g. to size a [`Bus`](crate::Bus) before starting).
+    pub fn planned_cores(&self) -> Result<Vec<usize>, ServerError> {
+        let allowed = cores::allowed_cores()?;
+        Ok(cores::plan_cores(
+            &allowed,
+            self.shards,
+            self.cores.as_deref(),
+        )?)
+    }
+
     /// Starts the shards. `make_factory` runs once on each shard's thread to
     /// build that shard's factory. Returns once every shard is accepting.
     pub fn serve<F, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
@@ -166,8 +177,7 @@ impl ServerBuilder {
         B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
     {
         let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
-        let allowed = cores::allowed_cores()?;
-        let plan = cores::plan_cores(&allowed, self.shards, self.cores.as_deref())?;
+        let plan = self.planned_cores()?;
         let (sockets, local_addr) =
             listener::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
                 endpoint: endpoint.to_string(),

@@ -1,0 +1,57 @@
+//! A chat server across shards: Twisted's docs chat server (`chat.py`),
+//! sharded, with names held globally and messages fanned out over the bus.
+//!
+//! # Semantics (Twisted's, then ours)
+//!
+//! On connect the server sends `What's your name?`. The first line is the
+//! name: `Name taken, please choose another.` if anyone on any shard holds
+//! it (the client stays nameless and may try again), else `Welcome, <name>!`
+//! and the name is held until the client disconnects. Every later line `msg`
+//! reaches every other named client on every shard as `<name> msg` (the
+//! angle brackets are literal, as in Twisted's `"<%s> %s"`); the sender does
+//! not get its own line; nameless clients get nothing. Output lines end with
+//! `\r\n`; input lines may end with `\r\n` or `\n`.
+//!
+//! Beyond Twisted: names are 1–32 bytes of UTF-8 without whitespace or
+//! control characters (`Invalid name, please choose another.`); `/who`
+//! answers one line `Users: a b c` (every named user on every shard,
+//! sorted); `/me waves` delivers `* <name> waves`; `/quit` closes after
+//! flushing; other `/word` lines get `Unknown command "/word".`; a line that
+//! is not UTF-8 gets `Invalid UTF-8, line ignored.`; a line over the limit
+//! (default 4096 bytes) gets `Line too long.` and the connection is closed;
+//! a client that has not registered within the registration timeout
+//! (default 30 s) gets `Registration timed out.` and is closed.
+//!
+//! # Shared state by ownership, no locks
+//!
+//! Each shard's [`Room`] is `Rc`/`RefCell` state on that shard. The name
+//! registry is partitioned: a name belongs to shard `hash(name) % shards`,
+//! and claims and releases are bus messages to that shard, answered by bus
+//! message — the owner handles them one at a time, so under any race exactly
+//! one client wins a name. A chat line is formatted once, as one `Bytes`;
+//! it is written to the local recipients and crosses to each other shard
+//! **once** (one bus message per shard), where it is written to that shard's
+//! recipients. Writes are queued on each transport and flushed by its
+//! connection's driver after the current batch of bus messages, so a burst of
+//! lines to one client leaves in one `sendmsg`.
+//!
+//! # Slow consumers
+//!
+//! A client whose outbound queue passes the server's hard cap (`FlowLimits::
+//! hard_cap`; `--max-outbound`, default 1 MiB for chat) is disconnected as a
+//! slow consumer (logged, counted in the shard's stats); everyone else keeps
+//! receiving. Memory stays bounded however many clients stop reading.
+
+mod client;
+mod message;
+mod names;
+mod room;
+mod server;
+
+pub use client::ChatClient;
+pub use message::ChatMessage;
+pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
+pub use room::{ChatConfig, Room};
+pub use server::{
+    chat_factory, start_chat_server, ChatFactory, ChatServerError, DEFAULT_MAX_OUTBOUND,
+};

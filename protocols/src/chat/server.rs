@@ -1,0 +1,87 @@
+//! Starting a sharded chat server: one room per shard, one bus between them.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use torsion::{
+    Bus, BusError, Factory, FlowLimits, ServerBuilder, ServerError, ServerHandle, ShardInfo,
+};
+
+use super::client::ChatClient;
+use super::message::ChatMessage;
+use super::room::{ChatConfig, Room};
+use crate::codec::LineCodec;
+use crate::line_receiver::LineReceiver;
+
+/// The chat server's default outbound hard cap per client (InspIRCd's hard
+/// sendq spirit): 1 MiB.
+pub const DEFAULT_MAX_OUTBOUND: usize = 1024 * 1024;
+
+/// Why a chat server did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChatServerError {
+    /// The server itself.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The bus.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+/// Builds chat clients for one shard's room.
+pub struct ChatFactory {
+    room: Rc<Room>,
+}
+
+impl ChatFactory {
+    /// The shard's room.
+    pub fn room(&self) -> &Rc<Room> {
+        &self.room
+    }
+}
+
+impl Factory for ChatFactory {
+    type Protocol = LineReceiver<ChatClient>;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Self::Protocol> {
+        let codec = LineCodec::lf_or_crlf().max_length(self.room.config().max_line);
+        Some(LineReceiver::with_codec(
+            ChatClient::new(self.room.clone()),
+            codec,
+        ))
+    }
+}
+
+/// On a shard: its room, attached to `bus`.
+pub fn chat_factory(
+    shard: &ShardInfo,
+    bus: &Bus<ChatMessage>,
+    config: ChatConfig,
+) -> Result<ChatFactory, BusError> {
+    let room = Room::new(shard.id, shard.count, config);
+    let receiver = room.clone();
+    let handle = bus.attach(shard, move |msg| receiver.on_message(msg))?;
+    room.set_bus(handle);
+    Ok(ChatFactory { room })
+}
+
+/// Starts a chat server on `builder`'s shards. Unless the builder's limits
+/// were changed, each client's outbound hard cap is [`DEFAULT_MAX_OUTBOUND`].
+pub fn start_chat_server(
+    builder: ServerBuilder,
+    config: ChatConfig,
+    max_outbound: usize,
+) -> Result<ServerHandle, ChatServerError> {
+    let shards = builder.planned_cores()?.len();
+    let bus = Bus::<ChatMessage>::new(shards)?;
+    let limits = FlowLimits {
+        hard_cap: max_outbound,
+        ..FlowLimits::default()
+    };
+    let server = builder.limits(limits).serve(move |shard| {
+        chat_factory(shard, &bus, config.clone())
+            .unwrap_or_else(|e| panic!("chat shard {} cannot attach to the bus: {e}", shard.id))
+    })?;
+    Ok(server)
+}
