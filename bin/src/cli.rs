@@ -27,6 +27,8 @@ pub enum Command {
 pub enum ServeProtocol {
     /// Twisted's Echo: writes back what it receives.
     Echo,
+    /// The docs' chat server, sharded: names and messages across all shards.
+    Chat,
 }
 
 impl ServeProtocol {
@@ -34,6 +36,7 @@ impl ServeProtocol {
     pub fn default_listen(self) -> &'static str {
         match self {
             ServeProtocol::Echo => "tcp:7000:interface=127.0.0.1",
+            ServeProtocol::Chat => "tcp:8123:interface=127.0.0.1",
         }
     }
 }
@@ -45,8 +48,8 @@ pub struct ServeArgs {
     #[arg(value_enum)]
     pub protocol: ServeProtocol,
 
-    /// Where to listen, in Twisted's endpoint syntax
-    /// (default for echo: tcp:7000:interface=127.0.0.1).
+    /// Where to listen, in Twisted's endpoint syntax (default for echo:
+    /// tcp:7000:interface=127.0.0.1, for chat: tcp:8123:interface=127.0.0.1).
     #[arg(long, value_name = "ENDPOINT")]
     pub listen: Option<String>,
 
@@ -54,6 +57,21 @@ pub struct ServeArgs {
     /// frame (raw echoes bytes as they arrive).
     #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
     pub framing: Framing,
+
+    /// Chat: longest input line in bytes; longer ones get "Line too long."
+    /// and the connection is closed.
+    #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_size)]
+    pub max_line: usize,
+
+    /// Chat: how long a client may stay nameless before it is disconnected.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    pub register_timeout: Duration,
+
+    /// Outbound queue hard cap per connection (e.g. 1MiB, 65536): a client
+    /// whose unread output passes it is disconnected as a slow consumer.
+    /// Default: 1MiB for chat, 4MiB for echo.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_outbound: Option<usize>,
 
     #[command(flatten)]
     pub placement: PlacementArgs,
@@ -82,7 +100,59 @@ pub fn parse_framing(s: &str) -> Result<Framing, String> {
         .map_err(|e: torsion_protocols::framing::UnknownFraming| e.to_string())
 }
 
+/// Parses byte sizes: `65536`, `64KiB`, `1MiB`, `2M`, `512k`.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("invalid size \"{s}\" (expected e.g. 4096, 64KiB, 1MiB)"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "invalid size unit in \"{s}\" (use B, KiB, MiB or GiB)"
+            ))
+        }
+    };
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("size \"{s}\" is too large"))?;
+    if bytes == 0 {
+        return Err(format!("size \"{s}\" must be greater than zero"));
+    }
+    Ok(bytes)
+}
+
 /// Parses durations such as `5s`, `250ms`, `1m`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_reject_nonsense() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2m"), Ok(2 << 20));
+        for bad in [
+            "",
+            "0",
+            "MiB",
+            "1.5MiB",
+            "-3",
+            "10 parsecs",
+            "99999999999999999999G",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -6,7 +6,8 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use torsion::{cores, Endpoint, Server, ServerBuilder};
+use torsion::{cores, Endpoint, FlowLimits, Server, ServerBuilder};
+use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
 
@@ -43,12 +44,28 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
 
     let server = match args.protocol {
-        ServeProtocol::Echo if args.framing == Framing::Raw => {
-            builder.serve(|_shard| EchoFactory)?
+        ServeProtocol::Chat => {
+            let config = ChatConfig {
+                max_line: args.max_line,
+                register_timeout: args.register_timeout,
+            };
+            let cap = args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND);
+            start_chat_server(builder, config, cap)?
         }
         ServeProtocol::Echo => {
-            let framing = args.framing;
-            builder.serve(move |_shard| FramedEchoFactory(framing))?
+            let builder = match args.max_outbound {
+                Some(cap) => builder.limits(FlowLimits {
+                    hard_cap: cap,
+                    ..FlowLimits::default()
+                }),
+                None => builder,
+            };
+            if args.framing == Framing::Raw {
+                builder.serve(|_shard| EchoFactory)?
+            } else {
+                let framing = args.framing;
+                builder.serve(move |_shard| FramedEchoFactory(framing))?
+            }
         }
     };
 

@@ -246,6 +246,15 @@ fn bad_start_up_input_is_a_clear_error() {
             "invalid duration",
         ),
         (&["serve", "gopher"], "invalid value 'gopher'"),
+        (
+            &["serve", "chat", "--max-outbound", "0"],
+            "must be greater than zero",
+        ),
+        (&["serve", "chat", "--max-line", "lots"], "invalid size"),
+        (
+            &["serve", "chat", "--register-timeout", "forever"],
+            "invalid duration",
+        ),
     ];
     for (args, want) in cases {
         let (code, stderr) = failing(args);
@@ -306,4 +315,20 @@ fn resets_mid_write_leak_no_descriptors() {
     let mut buf = [0u8; 10];
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"still here");
+}
+
+#[test]
+fn serve_chat_greets_and_times_out_nameless_clients() {
+    let server = start(torsion().args([
+        "serve",
+        "chat",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--register-timeout",
+        "200ms",
+    ]));
+    let mut c = client(server.addr);
+    let mut all = String::new();
+    c.read_to_string(&mut all).unwrap();
+    assert_eq!(all, "What's your name?\r\nRegistration timed out.\r\n");
 }

@@ -32,16 +32,11 @@ fn twisted_available() -> bool {
     true
 }
 
-fn run_client_against(framing: &str) {
+/// Starts `torsion serve ARGS… --listen tcp:0:…`; returns it and its address.
+fn start_server(args: &[&str]) -> (std::process::Child, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .args([
-            "serve",
-            "echo",
-            "--framing",
-            framing,
-            "--listen",
-            "tcp:0:interface=127.0.0.1",
-        ])
+        .args(args)
+        .args(["--listen", "tcp:0:interface=127.0.0.1"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -56,13 +51,14 @@ fn run_client_against(framing: &str) {
         .and_then(|r| r.split(' ').next())
         .unwrap_or_else(|| panic!("unexpected line {line:?}"))
         .to_string();
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/interop/twisted_framing_client.py"
-    );
+    (server, addr)
+}
+
+/// Runs a Python script (bounded) and returns its stdout, asserting success.
+fn run_script(script: &str, args: &[&str]) -> String {
     let mut client = Command::new("python3")
-        .args([script, host, port, framing])
+        .arg(script)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -75,20 +71,31 @@ fn run_client_against(framing: &str) {
         }
         if std::time::Instant::now() > deadline {
             let _ = client.kill();
-            panic!("the Twisted client for {framing} hung");
+            panic!("the Twisted client {script} hung");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let out = client.wait_with_output().unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     println!("{stdout}");
     assert!(
         status.success(),
-        "Twisted {framing} client failed:\n{stdout}\n{}",
+        "Twisted client {script} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+fn run_client_against(framing: &str) {
+    let (mut server, addr) = start_server(&["serve", "echo", "--framing", framing]);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/twisted_framing_client.py"
+    );
+    let stdout = run_script(script, &[host, port, framing]);
+    let _ = server.kill();
+    let _ = server.wait();
     let echoed = stdout
         .lines()
         .filter(|l| l.contains("echoed intact"))
@@ -138,4 +145,28 @@ fn twisted_int32_string_receiver_talks_to_torsion() {
     if twisted_available() {
         run_client_against("int32");
     }
+}
+
+#[test]
+fn twisted_line_receivers_chat_through_torsion() {
+    if !twisted_available() {
+        return;
+    }
+    let (mut server, addr) = start_server(&["serve", "chat"]);
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/twisted_chat_client.py"
+    );
+    let stdout = run_script(script, &[host, port]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        stdout.contains("bob: got '<alice> hello from Twisted, ünïcode'"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice: connection closed after /quit"),
+        "{stdout}"
+    );
 }

@@ -85,10 +85,13 @@ struct Inbox<M> {
     parked: AtomicBool,
 }
 
+/// A shard's receiving end, waiting for the shard to attach.
+type Unattached<M> = Mutex<Option<(Receiver<M>, DoorbellReceiver)>>;
+
 struct Shared<M> {
     inboxes: Vec<Inbox<M>>,
     /// Taken once by each shard when it attaches (start-up only).
-    receivers: Vec<Mutex<Option<(Receiver<M>, DoorbellReceiver)>>>,
+    receivers: Vec<Unattached<M>>,
 }
 
 /// A bus between `n` shards, carrying messages of type `M`. Cheap to clone;
@@ -462,7 +465,8 @@ mod tests {
     #[test]
     fn manual_bus_delivers_in_send_order_per_pair() {
         let bus = ManualBus::<(usize, u32)>::new(3);
-        let got: Rc<RefCell<Vec<Vec<(usize, u32)>>>> = Rc::new(RefCell::new(vec![vec![]; 3]));
+        type Inboxes = Rc<RefCell<Vec<Vec<(usize, u32)>>>>;
+        let got: Inboxes = Rc::new(RefCell::new(vec![vec![]; 3]));
         let handles: Vec<_> = (0..3)
             .map(|s| {
                 let got = got.clone();

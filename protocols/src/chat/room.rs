@@ -7,6 +7,7 @@
 //! [`Room::on_message`].
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -334,12 +335,10 @@ impl Room {
                 conn,
                 request,
             } => {
-                let granted = {
-                    let mut owned = self.owned.borrow_mut();
-                    if owned.contains_key(&name) {
-                        false
-                    } else {
-                        owned.insert(name, (shard, conn));
+                let granted = match self.owned.borrow_mut().entry(name) {
+                    Entry::Occupied(_) => false,
+                    Entry::Vacant(slot) => {
+                        slot.insert((shard, conn));
                         true
                     }
                 };
