@@ -20,6 +20,177 @@ pub struct Cli {
 pub enum Command {
     /// Run a sharded server until SIGINT/SIGTERM.
     Serve(ServeArgs),
+    /// Load-test a server and report latency (open loop, corrected for
+    /// coordinated omission).
+    Load(LoadArgs),
+    /// Start servers and load them in one process on disjoint cores, and
+    /// print the latency report.
+    Bench(BenchArgs),
+}
+
+/// `torsion load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// What to load.
+    #[command(subcommand)]
+    pub kind: LoadKind,
+}
+
+/// Kinds of load.
+#[derive(Debug, Subcommand)]
+pub enum LoadKind {
+    /// Echo requests, every response checked byte for byte.
+    Echo(LoadEchoArgs),
+    /// Chat fan-out: named clients, some sending at a fixed total rate.
+    Chat(LoadChatArgs),
+}
+
+/// Settings every load shares.
+#[derive(Debug, Args, Clone)]
+pub struct CommonLoadArgs {
+    /// The server's address (e.g. 127.0.0.1:7000).
+    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
+    pub target: std::net::SocketAddr,
+
+    /// Measured time (e.g. 10s).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Time before measuring, excluded from the results.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// How long connecting (and, for chat, registering) may take.
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// After sending stops, how long to wait for outstanding responses;
+    /// what is still missing then counts as timed out (lost for chat).
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    pub drain: Duration,
+
+    #[command(flatten)]
+    pub placement: PlacementArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where the results go.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Also write the summary as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+
+    /// Write an HdrHistogram interval log (one interval per second).
+    #[arg(long, value_name = "FILE")]
+    pub hdr_log: Option<std::path::PathBuf>,
+
+    /// Draw the percentile spectrum (corrected and uncorrected) as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+
+    /// No live line per second.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `torsion load echo`.
+#[derive(Debug, Args)]
+pub struct LoadEchoArgs {
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+
+    /// Connections in total, spread over the load shards.
+    #[arg(long, value_name = "N", default_value = "50")]
+    pub connections: usize,
+
+    /// Requests per second in total (open loop), or "max" (closed loop).
+    #[arg(long, value_name = "R|max", default_value = "max")]
+    pub rate: crate::load::echo::Rate,
+
+    /// Closed loop: requests in flight per connection.
+    #[arg(long, value_name = "K", default_value = "1")]
+    pub pipeline: usize,
+
+    /// Payload bytes per request (at least 24: they carry a sequence number).
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
+    pub size: usize,
+
+    /// How requests are framed (the server must use the same).
+    #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
+    pub framing: Framing,
+}
+
+/// `torsion load chat`.
+#[derive(Debug, Args)]
+pub struct LoadChatArgs {
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+
+    /// Named clients in total.
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub clients: usize,
+
+    /// How many of the clients send.
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub senders: usize,
+
+    /// Messages per second in total.
+    #[arg(long, value_name = "R", default_value = "2000")]
+    pub rate: f64,
+}
+
+/// `torsion bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to benchmark.
+    #[arg(value_enum)]
+    pub protocol: ServeProtocol,
+
+    /// Cores for the server shards.
+    #[arg(long, value_name = "LIST", default_value = "0")]
+    pub server_cores: String,
+
+    /// Cores for the load shards (disjoint from the server's).
+    #[arg(long, value_name = "LIST", default_value = "1")]
+    pub load_cores: String,
+
+    /// Measured time of each run.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Warm-up before each run.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Echo: connections.
+    #[arg(long, value_name = "N", default_value = "50")]
+    pub connections: usize,
+
+    /// Echo: payload bytes.
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
+    pub size: usize,
+
+    /// Echo: the fixed-rate run offers this fraction of the saturated rate.
+    #[arg(long, value_name = "F", default_value = "0.5")]
+    pub fraction: f64,
+
+    /// Chat: named clients.
+    #[arg(long, value_name = "N", default_value = "100")]
+    pub clients: usize,
+
+    /// Chat: senders among them.
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub senders: usize,
+
+    /// Chat: the message rates to run, in order (comma-separated).
+    #[arg(long, value_name = "R,R", default_value = "2000,20000")]
+    pub rates: String,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Which protocol `serve` runs.
@@ -92,6 +263,15 @@ pub struct PlacementArgs {
     /// Cores to run shards on, one shard each (e.g. 0,2,3 or 0-3).
     #[arg(long, value_name = "LIST")]
     pub cores: Option<String>,
+}
+
+/// Parses a target address (`127.0.0.1:7000`, `[::1]:7000`, `localhost:7000`).
+pub fn parse_target(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    s.to_socket_addrs()
+        .map_err(|e| format!("invalid target \"{s}\": {e} (expected HOST:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("target \"{s}\" resolves to no address"))
 }
 
 /// Parses a framing name (raw, line, netstring, int8, int16, int32).

@@ -1,9 +1,7 @@
-//! The `torsion` command: `serve` (and, as they land, `load` and `bench`).
-
-mod cli;
-mod serve;
+//! The `torsion` command: `serve`, `load` and `bench`.
 
 use clap::Parser;
+use torsion_cli::{bench, cli, load_cmd, serve};
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -15,10 +13,15 @@ fn main() {
 
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Serve(args) => serve::run(args).map(|_| 0),
+        cli::Command::Load(args) => load_cmd::run(args),
+        cli::Command::Bench(args) => bench::run(args),
     };
-    if let Err(err) = result {
-        eprintln!("torsion: error: {err:#}");
-        std::process::exit(2);
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("torsion: error: {err:#}");
+            std::process::exit(2);
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! | module | what it holds | Twisted |
 //! |---|---|---|
 //! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
+//! | [`pool`] | [`pool::run_on_cores`]: async work on pinned shards (the load generator's engine) | — |
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
 //! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
@@ -57,6 +58,7 @@ mod doorbell;
 pub mod endpoint;
 mod listener;
 mod local_event;
+pub mod pool;
 pub mod protocol;
 pub mod reason;
 pub mod server;

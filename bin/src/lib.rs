@@ -1,0 +1,17 @@
+//! # torsion-cli
+//!
+//! The `torsion` command as a library, so tests and benchmarks can drive it.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`cli`] | the command line (clap) |
+//! | [`serve`] | `torsion serve`: sharded echo and chat servers |
+//! | [`load`] | the latency load generator |
+//! | [`load_cmd`] | `torsion load echo|chat` |
+//! | [`bench`] | `torsion bench`: servers and load in one process |
+
+pub mod bench;
+pub mod cli;
+pub mod load;
+pub mod load_cmd;
+pub mod serve;

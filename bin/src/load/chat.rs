@@ -1,0 +1,314 @@
+//! `torsion load chat`: named clients, some of them senders at a fixed total
+//! rate; every receiver times each delivery from the message's intended
+//! send time and checks each sender's order, loss and duplication.
+//!
+//! A message is one line: `m <sender> <seq> <intended_ns> <sent_ns>` (times
+//! since the run's start, which every load shard shares). The chat server
+//! delivers it as `<name> m …`; receivers parse it back. Every client is
+//! named, so each message is due at `clients - 1` receivers.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use glommio::net::TcpStream;
+use torsion::ShardInfo;
+use torsion_protocols::codec::{Decoder, LineCodec};
+
+use super::engine::{spawn_ticker, Coordinator, Phases};
+use super::io::{read_some, sleep_until, write_all};
+use super::recorder::Recorder;
+
+/// What `load chat` does.
+#[derive(Debug, Clone)]
+pub struct ChatLoad {
+    /// The chat server.
+    pub target: SocketAddr,
+    /// Named clients in total.
+    pub clients: usize,
+    /// How many of them send.
+    pub senders: usize,
+    /// Messages per second in total.
+    pub rate: f64,
+    /// Measured time.
+    pub duration: Duration,
+    /// Time before measuring.
+    pub warmup: Duration,
+    /// Connect (and register) timeout.
+    pub connect_timeout: Duration,
+    /// How long receivers wait for stragglers after sending stops.
+    pub drain: Duration,
+}
+
+impl ChatLoad {
+    /// Checks the settings before anything starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.clients < 2 {
+            return Err("--clients must be at least 2 (someone has to receive)".into());
+        }
+        if self.senders == 0 || self.senders > self.clients {
+            return Err(format!(
+                "--senders must be between 1 and --clients ({})",
+                self.clients
+            ));
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return Err("--rate must be a number of messages per second > 0".into());
+        }
+        if self.duration.is_zero() {
+            return Err("--duration must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Counters every load shard shares: to know when every due delivery is in.
+#[derive(Debug, Default)]
+pub struct ChatTotals {
+    /// Messages sent (all of them, warm-up included).
+    pub sent: AtomicU64,
+    /// Deliveries received (all of them).
+    pub received: AtomicU64,
+    /// Senders still sending.
+    pub senders_running: AtomicU64,
+}
+
+struct Client {
+    index: usize,
+    stream: Rc<RefCell<TcpStream>>,
+    /// Bytes read past the registration reply.
+    leftover: BytesMut,
+}
+
+async fn read_line(
+    stream: &RefCell<TcpStream>,
+    codec: &mut LineCodec,
+    buf: &mut BytesMut,
+) -> std::io::Result<Option<bytes::Bytes>> {
+    let mut chunk = [0u8; 4096];
+    loop {
+        match codec.decode(buf) {
+            Ok(Some(line)) => return Ok(Some(line)),
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        let n = read_some(stream, &mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn register(load: &ChatLoad, index: usize) -> Result<Client, String> {
+    let stream = TcpStream::connect_timeout(load.target, load.connect_timeout)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", load.target))?;
+    let _ = stream.set_nodelay(true);
+    let stream = Rc::new(RefCell::new(stream));
+    let mut codec = LineCodec::lf_or_crlf().max_length(1 << 20);
+    let mut buf = BytesMut::new();
+    let expect = |line: Option<bytes::Bytes>, want: &str| -> Result<(), String> {
+        match line {
+            Some(l) if l == want.as_bytes() => Ok(()),
+            Some(l) => Err(format!(
+                "client {index}: expected {want:?}, the server said {:?}",
+                String::from_utf8_lossy(&l)
+            )),
+            None => Err(format!("client {index}: the server closed while registering")),
+        }
+    };
+    let greeting = read_line(&stream, &mut codec, &mut buf)
+        .await
+        .map_err(|e| e.to_string())?;
+    expect(greeting, "What's your name?")?;
+    let name = format!("load{index}");
+    write_all(&stream, format!("{name}\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let welcome = read_line(&stream, &mut codec, &mut buf)
+        .await
+        .map_err(|e| e.to_string())?;
+    expect(welcome, &format!("Welcome, {name}!"))?;
+    Ok(Client {
+        index,
+        stream,
+        leftover: buf,
+    })
+}
+
+fn nanos_since(start: Instant, t: Instant) -> u64 {
+    t.saturating_duration_since(start).as_nanos() as u64
+}
+
+/// One load shard of the chat load.
+pub async fn shard(
+    info: ShardInfo,
+    load: Arc<ChatLoad>,
+    totals: Arc<ChatTotals>,
+    coord: Arc<Coordinator>,
+) -> Recorder {
+    let rec = Rc::new(RefCell::new(Recorder::default()));
+    let mut clients = Vec::new();
+    for index in (info.id..load.clients).step_by(info.count) {
+        match register(&load, index).await {
+            Ok(c) => clients.push(c),
+            Err(e) => {
+                coord.fail(e);
+                break;
+            }
+        }
+    }
+    let Some(phases) = coord.arrive().await else {
+        return rec.borrow().clone();
+    };
+    spawn_ticker(coord.clone(), phases, rec.clone());
+    let mut tasks = Vec::new();
+    for c in clients {
+        if c.index < load.senders {
+            let (load, rec, totals, coord, stream) =
+                (load.clone(), rec.clone(), totals.clone(), coord.clone(), c.stream.clone());
+            let sender = c.index;
+            tasks.push(glommio::spawn_local(async move {
+                send_messages(sender, &stream, &load, phases, &rec, &totals, &coord).await;
+            }));
+        }
+        let (load, rec, totals) = (load.clone(), rec.clone(), totals.clone());
+        tasks.push(glommio::spawn_local(async move {
+            receive_messages(c, &load, phases, &rec, &totals).await;
+        }));
+    }
+    for t in tasks {
+        t.await;
+    }
+    let r = rec.borrow().clone();
+    r
+}
+
+async fn send_messages(
+    sender: usize,
+    stream: &RefCell<TcpStream>,
+    load: &ChatLoad,
+    phases: Phases,
+    rec: &RefCell<Recorder>,
+    totals: &ChatTotals,
+    coord: &Coordinator,
+) {
+    let interval = Duration::from_secs_f64(load.senders as f64 / load.rate);
+    let first = phases.start + interval.mul_f64(sender as f64 / load.senders as f64);
+    let mut seq = 0u64;
+    loop {
+        let intended = first + interval.mul_f64(seq as f64);
+        if intended >= phases.end || coord.stopping() {
+            break;
+        }
+        sleep_until(intended).await;
+        let sent = Instant::now();
+        let line = format!(
+            "m {sender} {seq} {} {}\r\n",
+            nanos_since(phases.start, intended),
+            nanos_since(phases.start, sent)
+        );
+        if let Err(e) = write_all(stream, line.as_bytes()).await {
+            rec.borrow_mut().errors.io_error(&e);
+            break;
+        }
+        totals.sent.fetch_add(1, Ordering::SeqCst);
+        if intended >= phases.measure_from {
+            rec.borrow_mut().sent += 1;
+        }
+        seq += 1;
+    }
+    totals.senders_running.fetch_sub(1, Ordering::SeqCst);
+}
+
+struct Parsed {
+    sender: usize,
+    seq: u64,
+    intended_ns: u64,
+    sent_ns: u64,
+}
+
+fn parse(line: &[u8]) -> Option<Parsed> {
+    let text = std::str::from_utf8(line).ok()?;
+    let (_, rest) = text.split_once("> m ")?;
+    let mut parts = rest.split(' ');
+    let p = Parsed {
+        sender: parts.next()?.parse().ok()?,
+        seq: parts.next()?.parse().ok()?,
+        intended_ns: parts.next()?.parse().ok()?,
+        sent_ns: parts.next()?.parse().ok()?,
+    };
+    parts.next().is_none().then_some(p)
+}
+
+async fn receive_messages(
+    mut client: Client,
+    load: &ChatLoad,
+    phases: Phases,
+    rec: &RefCell<Recorder>,
+    totals: &ChatTotals,
+) {
+    let mut codec = LineCodec::lf_or_crlf().max_length(1 << 20);
+    let mut next_seq = vec![0u64; load.senders];
+    let deadline = phases.end + load.drain;
+    let due_per_message = (load.clients - 1) as u64;
+    loop {
+        let all_in = totals.senders_running.load(Ordering::SeqCst) == 0
+            && totals.received.load(Ordering::SeqCst)
+                >= totals.sent.load(Ordering::SeqCst) * due_per_message;
+        if all_in {
+            break;
+        }
+        let line = futures_lite::future::or(
+            async { Some(read_line(&client.stream, &mut codec, &mut client.leftover).await) },
+            async {
+                sleep_until(deadline).await;
+                None
+            },
+        )
+        .await;
+        let line = match line {
+            None => break,
+            Some(Ok(Some(l))) => l,
+            Some(Ok(None)) => {
+                rec.borrow_mut().errors.closed += 1;
+                break;
+            }
+            Some(Err(e)) => {
+                rec.borrow_mut().errors.io_error(&e);
+                break;
+            }
+        };
+        let now = Instant::now();
+        let Some(m) = parse(&line) else {
+            rec.borrow_mut().errors.unexpected += 1;
+            continue;
+        };
+        if m.sender >= load.senders || m.sender == client.index {
+            rec.borrow_mut().errors.unexpected += 1;
+            continue;
+        }
+        totals.received.fetch_add(1, Ordering::SeqCst);
+        let mut r = rec.borrow_mut();
+        let expected = next_seq[m.sender];
+        if m.seq < expected {
+            r.errors.reordered += 1;
+            continue;
+        }
+        // A gap (m.seq > expected) is not counted here: the skipped messages
+        // may still turn up (then they count as reordered, above); what never
+        // arrives is counted at the end as deliveries expected − received.
+        next_seq[m.sender] = m.seq + 1;
+        let intended = phases.start + Duration::from_nanos(m.intended_ns);
+        let sent = phases.start + Duration::from_nanos(m.sent_ns);
+        if intended >= phases.measure_from {
+            r.record(now - intended, now.saturating_duration_since(sent));
+        }
+    }
+}
+

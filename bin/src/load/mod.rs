@@ -1,0 +1,181 @@
+//! The latency load generator (`torsion load`, `torsion bench`).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`echo`] | open- and closed-loop echo load, byte-for-byte checks |
+//! | [`chat`] | chat fan-out load: delivery latency, order, loss |
+//! | [`engine`] | load shards on pinned cores, common start, per-second intervals |
+//! | [`recorder`] | histograms (corrected and uncorrected) and error counts |
+//! | [`report`] | the human report and the JSON summary |
+//! | [`plot`] | the percentile spectrum as SVG |
+//! | [`payload`] | self-checking request payloads |
+//!
+//! The generator runs on torsion's own runtime: one pinned glommio executor
+//! per load core, many connections per core, event-driven — never a thread
+//! per connection.
+
+pub mod chat;
+pub mod echo;
+pub mod engine;
+mod io;
+pub mod payload;
+pub mod plot;
+pub mod recorder;
+pub mod report;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use self::chat::{ChatLoad, ChatTotals};
+use self::echo::{EchoLoad, Rate};
+use self::engine::IntervalOutput;
+use self::recorder::Recorder;
+use self::report::{ChatFigures, Report};
+
+/// Where results go besides the returned report.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// `--json FILE`.
+    pub json: Option<PathBuf>,
+    /// `--hdr-log FILE`.
+    pub hdr_log: Option<PathBuf>,
+    /// `--plot FILE.svg`.
+    pub plot: Option<PathBuf>,
+    /// Live line per second (on a terminal).
+    pub live: bool,
+}
+
+fn merge(recorders: &[Recorder]) -> Recorder {
+    let mut merged = Recorder::default();
+    for r in recorders {
+        merged.merge(r);
+    }
+    merged
+}
+
+fn write_outputs(report: &Report, merged: &Recorder, out: &Outputs) -> anyhow::Result<()> {
+    if let Some(path) = &out.json {
+        report.write_json(path)?;
+    }
+    if let Some(path) = &out.plot {
+        let title = format!(
+            "torsion load {} → {} ({})",
+            report.mode,
+            report.target,
+            match report.offered_rate {
+                Some(r) => format!("{r:.0}/s"),
+                None => "closed loop".into(),
+            }
+        );
+        plot::write_svg(path, &title, &merged.corrected, &merged.uncorrected)?;
+    }
+    Ok(())
+}
+
+/// Runs an echo load on `cores` and returns the report (after writing the
+/// requested outputs).
+pub fn run_echo(
+    load: EchoLoad,
+    cores: &[usize],
+    stop: Arc<AtomicBool>,
+    out: &Outputs,
+) -> anyhow::Result<Report> {
+    load.validate().map_err(anyhow::Error::msg)?;
+    let load = Arc::new(load);
+    let task_load = load.clone();
+    let (recorders, phases) = engine::drive(
+        cores,
+        load.warmup,
+        load.duration,
+        stop,
+        IntervalOutput {
+            hdr_log: out.hdr_log.clone(),
+            live: out.live,
+        },
+        move |info, coord| echo::shard(info, task_load.clone(), coord),
+    )?;
+    let merged = merge(&recorders);
+    let measured = measured_secs(phases);
+    let mut report = Report {
+        mode: "echo".into(),
+        target: load.target.to_string(),
+        connections: load.connections,
+        framing: load.framing.to_string(),
+        size: load.size,
+        offered_rate: match load.rate {
+            Rate::PerSecond(r) => Some(r),
+            Rate::Max => None,
+        },
+        pipeline: load.pipeline,
+        duration_s: measured,
+        warmup_s: load.warmup.as_secs_f64(),
+        ..Report::default()
+    };
+    report.measured(&merged, measured);
+    write_outputs(&report, &merged, out)?;
+    Ok(report)
+}
+
+/// Runs a chat load on `cores` and returns the report.
+pub fn run_chat(
+    load: ChatLoad,
+    cores: &[usize],
+    stop: Arc<AtomicBool>,
+    out: &Outputs,
+) -> anyhow::Result<Report> {
+    load.validate().map_err(anyhow::Error::msg)?;
+    let load = Arc::new(load);
+    let totals = Arc::new(ChatTotals::default());
+    totals
+        .senders_running
+        .store(load.senders as u64, std::sync::atomic::Ordering::SeqCst);
+    let (task_load, task_totals) = (load.clone(), totals.clone());
+    let (recorders, phases) = engine::drive(
+        cores,
+        load.warmup,
+        load.duration,
+        stop,
+        IntervalOutput {
+            hdr_log: out.hdr_log.clone(),
+            live: out.live,
+        },
+        move |info, coord| chat::shard(info, task_load.clone(), task_totals.clone(), coord),
+    )?;
+    let mut merged = merge(&recorders);
+    let sent = totals.sent.load(std::sync::atomic::Ordering::SeqCst);
+    let received = totals.received.load(std::sync::atomic::Ordering::SeqCst);
+    let expected = sent * (load.clients as u64 - 1);
+    merged.errors.lost = expected.saturating_sub(received);
+    let measured = measured_secs(phases);
+    let mut report = Report {
+        mode: "chat".into(),
+        target: load.target.to_string(),
+        connections: load.clients,
+        framing: "line".into(),
+        offered_rate: Some(load.rate),
+        duration_s: measured,
+        warmup_s: load.warmup.as_secs_f64(),
+        ..Report::default()
+    };
+    report.measured(&merged, measured);
+    report.chat = Some(ChatFigures {
+        clients: load.clients,
+        senders: load.senders,
+        messages_sent: sent,
+        deliveries_expected: expected,
+        deliveries_received: received,
+        deliveries_per_second: report.achieved_rate,
+    });
+    write_outputs(&report, &merged, out)?;
+    Ok(report)
+}
+
+/// Seconds actually measured (shorter than asked after Ctrl-C).
+fn measured_secs(phases: engine::Phases) -> f64 {
+    let now = std::time::Instant::now();
+    let end = phases.end.min(now);
+    end.saturating_duration_since(phases.measure_from)
+        .as_secs_f64()
+        .max(1e-3)
+}

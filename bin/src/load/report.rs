@@ -1,0 +1,196 @@
+//! The load report: what was offered and achieved, errors by kind, and the
+//! latency spectrum corrected and uncorrected — printed for people, written
+//! as JSON for tools.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::recorder::{ErrorCounts, Recorder};
+
+/// Latency at the percentiles the report shows, in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Mean.
+    pub mean_us: f64,
+    /// Median.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
+    /// 99.99th percentile.
+    pub p9999_us: f64,
+    /// Largest.
+    pub max_us: f64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles off a nanosecond histogram.
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        let us = |ns: u64| ns as f64 / 1000.0;
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            mean_us: h.mean() / 1000.0,
+            p50_us: us(h.value_at_quantile(0.50)),
+            p90_us: us(h.value_at_quantile(0.90)),
+            p99_us: us(h.value_at_quantile(0.99)),
+            p999_us: us(h.value_at_quantile(0.999)),
+            p9999_us: us(h.value_at_quantile(0.9999)),
+            max_us: us(h.max()),
+        }
+    }
+}
+
+/// Chat-only figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatFigures {
+    /// Named clients.
+    pub clients: usize,
+    /// Of which sending.
+    pub senders: usize,
+    /// Messages sent in the whole run (warm-up included).
+    pub messages_sent: u64,
+    /// Deliveries due: messages × (clients − 1).
+    pub deliveries_expected: u64,
+    /// Deliveries that arrived.
+    pub deliveries_received: u64,
+    /// Measured deliveries per second.
+    pub deliveries_per_second: f64,
+}
+
+/// A whole run's results.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// `echo` or `chat`.
+    pub mode: String,
+    /// The server.
+    pub target: String,
+    /// Connections (echo) or clients (chat).
+    pub connections: usize,
+    /// Framing (echo).
+    pub framing: String,
+    /// Payload bytes (echo).
+    pub size: usize,
+    /// Offered rate per second, or `None` for closed loop.
+    pub offered_rate: Option<f64>,
+    /// Closed loop: requests in flight per connection.
+    pub pipeline: usize,
+    /// Measured seconds.
+    pub duration_s: f64,
+    /// Warm-up seconds (excluded).
+    pub warmup_s: f64,
+    /// Requests (messages) sent in the measured period.
+    pub sent: u64,
+    /// Responses (deliveries) measured.
+    pub completed: u64,
+    /// Completions per second over the measured period.
+    pub achieved_rate: f64,
+    /// Errors by kind.
+    pub errors: ErrorCounts,
+    /// Latency from the intended send time.
+    pub corrected: Percentiles,
+    /// Latency from the actual send time.
+    pub uncorrected: Percentiles,
+    /// Chat figures.
+    pub chat: Option<ChatFigures>,
+}
+
+impl Report {
+    /// True when any error was counted.
+    pub fn has_errors(&self) -> bool {
+        self.errors.total() > 0
+    }
+
+    /// Fills in the measured figures from the merged recorder.
+    pub fn measured(&mut self, merged: &Recorder, measured_secs: f64) {
+        self.sent = merged.sent;
+        self.completed = merged.completed;
+        self.achieved_rate = merged.completed as f64 / measured_secs.max(1e-9);
+        self.errors = merged.errors.clone();
+        self.corrected = Percentiles::of(&merged.corrected);
+        self.uncorrected = Percentiles::of(&merged.uncorrected);
+    }
+
+    /// The human report.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let what = if self.mode == "chat" {
+            "deliveries"
+        } else {
+            "requests"
+        };
+        let _ = writeln!(
+            out,
+            "torsion load {} → {}: {} {}, {:.1} s measured after {:.1} s warm-up",
+            self.mode,
+            self.target,
+            self.connections,
+            if self.mode == "chat" { "clients" } else { "connections" },
+            self.duration_s,
+            self.warmup_s
+        );
+        if self.mode == "echo" {
+            let _ = writeln!(out, "  framing {}, {} B per request", self.framing, self.size);
+        }
+        match self.offered_rate {
+            Some(r) => {
+                let _ = writeln!(out, "  offered   {r:>12.0} /s (open loop)");
+            }
+            None => {
+                let _ = writeln!(out, "  offered          max (closed loop, pipeline {})", self.pipeline);
+            }
+        }
+        let _ = writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate);
+        let _ = writeln!(out, "  sent      {:>12}   completed {:>12}", self.sent, self.completed);
+        if let Some(c) = &self.chat {
+            let _ = writeln!(
+                out,
+                "  chat: {} clients, {} senders; {} messages; deliveries {} of {} expected",
+                c.clients, c.senders, c.messages_sent, c.deliveries_received, c.deliveries_expected
+            );
+        }
+        let e = &self.errors;
+        if e.total() == 0 {
+            let _ = writeln!(out, "  errors: none");
+        } else {
+            let _ = writeln!(
+                out,
+                "  errors: {} (connect {}, mismatch {}, closed {}, reset {}, io {}, timeout {}, frame {}, lost {}, reordered {}, unexpected {})",
+                e.total(), e.connect, e.mismatch, e.closed, e.reset, e.io, e.timeout, e.frame, e.lost, e.reordered, e.unexpected
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  latency (µs)        p50        p90        p99      p99.9     p99.99        max"
+        );
+        for (name, p) in [("corrected", &self.corrected), ("uncorrected", &self.uncorrected)] {
+            let _ = writeln!(
+                out,
+                "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  (corrected: from each request's intended send time; uncorrected: from its actual send)"
+        );
+        out
+    }
+
+    /// Writes the JSON summary.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+}
