@@ -20,7 +20,7 @@ use crate::load_cmd::{outputs, stop_flag};
 fn core_list(s: &str, what: &str) -> Result<Vec<usize>> {
     let list = cores::parse_core_list(s).with_context(|| format!("bad {what}"))?;
     let allowed = cores::allowed_cores()?;
-    Ok(cores::plan_cores(&allowed, None, Some(&list)).with_context(|| format!("bad {what}"))?)
+    cores::plan_cores(&allowed, None, Some(&list)).with_context(|| format!("bad {what}"))
 }
 
 fn start_server(args: &BenchArgs, server_cores: Vec<usize>) -> Result<ServerHandle> {
@@ -29,7 +29,9 @@ fn start_server(args: &BenchArgs, server_cores: Vec<usize>) -> Result<ServerHand
         .cores(server_cores);
     Ok(match args.protocol {
         ServeProtocol::Echo => builder.serve(|_| EchoFactory)?,
-        ServeProtocol::Chat => start_chat_server(builder, ChatConfig::default(), DEFAULT_MAX_OUTBOUND)?,
+        ServeProtocol::Chat => {
+            start_chat_server(builder, ChatConfig::default(), DEFAULT_MAX_OUTBOUND)?
+        }
     })
 }
 
@@ -66,14 +68,22 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 drain: Duration::from_secs(3),
             };
             println!("\n== saturated (closed loop)");
-            let saturated = load::run_echo(base.clone(), &load_cores, stop.clone(), &Outputs {
-                live: !args.output.quiet,
-                ..Outputs::default()
-            })?;
+            let saturated = load::run_echo(
+                base.clone(),
+                &load_cores,
+                stop.clone(),
+                &Outputs {
+                    live: !args.output.quiet,
+                    ..Outputs::default()
+                },
+            )?;
             print!("{}", saturated.render());
             failed |= saturated.has_errors();
             let rate = (saturated.achieved_rate * args.fraction).max(1.0);
-            println!("\n== fixed rate: {:.0}% of saturated = {rate:.0} requests/s (open loop)", args.fraction * 100.0);
+            println!(
+                "\n== fixed rate: {:.0}% of saturated = {rate:.0} requests/s (open loop)",
+                args.fraction * 100.0
+            );
             let fixed = load::run_echo(
                 EchoLoad {
                     rate: Rate::PerSecond(rate),
@@ -90,7 +100,11 @@ pub fn run(args: BenchArgs) -> Result<i32> {
             let rates: Vec<f64> = args
                 .rates
                 .split(',')
-                .map(|r| r.trim().parse::<f64>().map_err(|_| anyhow::anyhow!("bad --rates entry \"{r}\"")))
+                .map(|r| {
+                    r.trim()
+                        .parse::<f64>()
+                        .map_err(|_| anyhow::anyhow!("bad --rates entry \"{r}\""))
+                })
                 .collect::<Result<_>>()?;
             for (i, rate) in rates.iter().enumerate() {
                 println!(

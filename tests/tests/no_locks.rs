@@ -20,7 +20,14 @@ fn the_protocols_crate_holds_no_locks() {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     assert!(files.len() > 5, "found the sources");
-    let forbidden = ["Mutex", "RwLock", "Atomic", "SpinLock", "spin::", "parking_lot"];
+    let forbidden = [
+        "Mutex",
+        "RwLock",
+        "Atomic",
+        "SpinLock",
+        "spin::",
+        "parking_lot",
+    ];
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         // Code only: comments may discuss locks.

@@ -19,7 +19,7 @@ use glommio::net::TcpStream;
 use torsion::ShardInfo;
 use torsion_protocols::codec::{Decoder, LineCodec};
 
-use super::engine::{spawn_ticker, Coordinator, Phases};
+use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
 use super::io::{read_some, sleep_until, write_all};
 use super::recorder::Recorder;
 
@@ -119,7 +119,9 @@ async fn register(load: &ChatLoad, index: usize) -> Result<Client, String> {
                 "client {index}: expected {want:?}, the server said {:?}",
                 String::from_utf8_lossy(&l)
             )),
-            None => Err(format!("client {index}: the server closed while registering")),
+            None => Err(format!(
+                "client {index}: the server closed while registering"
+            )),
         }
     };
     let greeting = read_line(&stream, &mut codec, &mut buf)
@@ -166,12 +168,17 @@ pub async fn shard(
     let Some(phases) = coord.arrive().await else {
         return rec.borrow().clone();
     };
-    spawn_ticker(coord.clone(), phases, rec.clone());
+    let ticker = spawn_ticker(coord.clone(), phases, rec.clone());
     let mut tasks = Vec::new();
     for c in clients {
         if c.index < load.senders {
-            let (load, rec, totals, coord, stream) =
-                (load.clone(), rec.clone(), totals.clone(), coord.clone(), c.stream.clone());
+            let (load, rec, totals, coord, stream) = (
+                load.clone(),
+                rec.clone(),
+                totals.clone(),
+                coord.clone(),
+                c.stream.clone(),
+            );
             let sender = c.index;
             tasks.push(glommio::spawn_local(async move {
                 send_messages(sender, &stream, &load, phases, &rec, &totals, &coord).await;
@@ -185,6 +192,7 @@ pub async fn shard(
     for t in tasks {
         t.await;
     }
+    report_final_interval(&coord, ticker, &rec).await;
     let r = rec.borrow().clone();
     r
 }
@@ -311,4 +319,3 @@ async fn receive_messages(
         }
     }
 }
-

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use glommio::net::TcpStream;
 use torsion::ShardInfo;
-use torsion_protocols::codec::{Decoder, Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth};
+use torsion_protocols::codec::{
+    Decoder, Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
+};
 use torsion_protocols::Framing;
 
-use super::engine::{spawn_ticker, Coordinator, Phases};
+use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
 use super::io::{read_some, sleep_until, write_all};
 use super::payload;
 use super::recorder::Recorder;
@@ -148,15 +150,21 @@ impl Wire {
             Framing::Line => Wire::Codec(Box::new(LineCodec::new().max_length(limit))),
             Framing::Netstring => Wire::Codec(Box::new(NetstringCodec::new().max_length(limit))),
             Framing::Int8 => Wire::Codec(Box::new(IntPrefixedCodec::new(PrefixWidth::U8))),
-            Framing::Int16 => Wire::Codec(Box::new(IntPrefixedCodec::new(PrefixWidth::U16).max_length(limit))),
-            Framing::Int32 => Wire::Codec(Box::new(IntPrefixedCodec::new(PrefixWidth::U32).max_length(limit))),
+            Framing::Int16 => Wire::Codec(Box::new(
+                IntPrefixedCodec::new(PrefixWidth::U16).max_length(limit),
+            )),
+            Framing::Int32 => Wire::Codec(Box::new(
+                IntPrefixedCodec::new(PrefixWidth::U32).max_length(limit),
+            )),
         }
     }
 
     fn encode(&self, payload: &[u8], dst: &mut BytesMut) {
         match self {
             Wire::Raw { .. } => dst.extend_from_slice(payload),
-            Wire::Codec(c) => c.encode(payload, dst).expect("validated size fits the framing"),
+            Wire::Codec(c) => c
+                .encode(payload, dst)
+                .expect("validated size fits the framing"),
         }
     }
 
@@ -194,30 +202,59 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
     let Some(phases) = coord.arrive().await else {
         return take(rec);
     };
-    spawn_ticker(coord.clone(), phases, rec.clone());
+    let ticker = spawn_ticker(coord.clone(), phases, rec.clone());
+    let mut queues = Vec::new();
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|(i, stream)| {
-            let (load, rec, coord) = (load.clone(), rec.clone(), coord.clone());
+            let inflight: Queue = Rc::default();
+            queues.push(inflight.clone());
+            let c = Rc::new(Conn {
+                index: i,
+                load: load.clone(),
+                phases,
+                rec: rec.clone(),
+                coord: coord.clone(),
+                inflight,
+                stream: Rc::new(RefCell::new(stream)),
+                writer_done: Rc::new(Cell::new(false)),
+            });
             glommio::spawn_local(async move {
-                match load.rate {
-                    Rate::PerSecond(r) => open_loop(i, stream, &load, r, phases, &rec, &coord).await,
-                    Rate::Max => closed_loop(i, stream, &load, phases, &rec, &coord).await,
+                match c.load.rate {
+                    Rate::PerSecond(r) => open_loop(c, r).await,
+                    Rate::Max => closed_loop(c).await,
                 }
             })
         })
         .collect();
-    for t in tasks {
-        t.await;
-    }
+    // One deadline for the whole shard (no timer per read): what is still
+    // unanswered when the drain ends counts as timed out.
+    let all_done = async {
+        for t in tasks {
+            t.await;
+        }
+    };
+    futures_lite::future::or(all_done, sleep_until(phases.end + load.drain)).await;
+    let unanswered: usize = queues.iter().map(|q| q.borrow().len()).sum();
+    rec.borrow_mut().errors.timeout += unanswered as u64;
+    report_final_interval(&coord, ticker, &rec).await;
     take(rec)
 }
+
+type Queue = Rc<RefCell<VecDeque<InFlight>>>;
 
 fn take(rec: Rc<RefCell<Recorder>>) -> Recorder {
     rec.borrow().clone()
 }
 
-fn request(wire: &Wire, conn: usize, seq: u64, size: usize, scratch: &mut Vec<u8>, out: &mut BytesMut) {
+fn request(
+    wire: &Wire,
+    conn: usize,
+    seq: u64,
+    size: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut BytesMut,
+) {
     out.clear();
     payload::fill(scratch, conn as u32, seq, size);
     wire.encode(scratch, out);
@@ -229,107 +266,80 @@ fn verify(frame: &[u8], conn: usize, seq: u64, size: usize, scratch: &mut Vec<u8
     frame == &scratch[..]
 }
 
-async fn open_loop(
-    conn: usize,
-    stream: TcpStream,
-    load: &EchoLoad,
-    rate: f64,
+/// One load connection's shared state.
+struct Conn {
+    index: usize,
+    load: Arc<EchoLoad>,
     phases: Phases,
-    rec: &Rc<RefCell<Recorder>>,
-    coord: &Arc<Coordinator>,
-) {
-    let stream = Rc::new(RefCell::new(stream));
-    let inflight: Rc<RefCell<VecDeque<InFlight>>> = Rc::default();
-    let writer_done = Rc::new(Cell::new(false));
-    let interval = Duration::from_secs_f64(load.connections as f64 / rate);
-    let first = phases.start + interval.mul_f64(conn as f64 / load.connections as f64);
+    rec: Rc<RefCell<Recorder>>,
+    coord: Arc<Coordinator>,
+    inflight: Queue,
+    stream: Rc<RefCell<TcpStream>>,
+    /// No more requests will be sent.
+    writer_done: Rc<Cell<bool>>,
+}
 
+async fn open_loop(c: Rc<Conn>, rate: f64) {
+    let interval = Duration::from_secs_f64(c.load.connections as f64 / rate);
+    let first = c.phases.start + interval.mul_f64(c.index as f64 / c.load.connections as f64);
     let writer = {
-        let (stream, inflight, done, rec) = (stream.clone(), inflight.clone(), writer_done.clone(), rec.clone());
-        let wire = Wire::new(load.framing, load.size);
-        let size = load.size;
-        let coord = coord.clone();
+        let c = c.clone();
         glommio::spawn_local(async move {
+            let wire = Wire::new(c.load.framing, c.load.size);
             let mut scratch = Vec::new();
             let mut out = BytesMut::new();
             let mut seq = 0u64;
             loop {
                 let intended = first + interval.mul_f64(seq as f64);
-                if intended >= phases.end || coord.stopping() {
+                if intended >= c.phases.end || c.coord.stopping() {
                     break;
                 }
                 sleep_until(intended).await;
-                request(&wire, conn, seq, size, &mut scratch, &mut out);
-                inflight.borrow_mut().push_back(InFlight {
+                request(&wire, c.index, seq, c.load.size, &mut scratch, &mut out);
+                c.inflight.borrow_mut().push_back(InFlight {
                     seq,
                     intended,
                     sent: Instant::now(),
                 });
-                if intended >= phases.measure_from {
-                    rec.borrow_mut().sent += 1;
+                if intended >= c.phases.measure_from {
+                    c.rec.borrow_mut().sent += 1;
                 }
-                if let Err(e) = write_all(&stream, &out).await {
-                    rec.borrow_mut().errors.io_error(&e);
+                if let Err(e) = write_all(&c.stream, &out).await {
+                    c.rec.borrow_mut().errors.io_error(&e);
                     break;
                 }
                 seq += 1;
             }
-            done.set(true);
+            c.writer_done.set(true);
         })
     };
-
-    read_responses(conn, &stream, load, phases, rec, &inflight, &writer_done, coord, None).await;
+    read_responses(&c, None).await;
     let _ = writer.cancel().await;
-    let unanswered = inflight.borrow().len() as u64;
-    rec.borrow_mut().errors.timeout += unanswered;
 }
 
 /// Reads and checks responses until every request is answered (after the
-/// writer is done), the drain deadline passes, or the connection fails. In
-/// closed loop, `refill` sends the next request after each response.
-#[allow(clippy::too_many_arguments)]
-async fn read_responses(
-    conn: usize,
-    stream: &Rc<RefCell<TcpStream>>,
-    load: &EchoLoad,
-    phases: Phases,
-    rec: &Rc<RefCell<Recorder>>,
-    inflight: &Rc<RefCell<VecDeque<InFlight>>>,
-    writer_done: &Rc<Cell<bool>>,
-    coord: &Coordinator,
-    mut refill: Option<&mut Refill>,
-) {
-    let mut wire = Wire::new(load.framing, load.size);
+/// writer is done) or the connection fails; the shard's deadline cancels
+/// what is still waiting. In closed loop, `refill` sends the next request
+/// after each response.
+async fn read_responses(c: &Conn, mut refill: Option<&mut Refill>) {
+    let mut wire = Wire::new(c.load.framing, c.load.size);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut scratch = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
-    let deadline = phases.end + load.drain;
     loop {
-        if writer_done.get() && inflight.borrow().is_empty() {
+        if c.writer_done.get() && c.inflight.borrow().is_empty() {
             return;
         }
-        if coord.stopping() && refill.is_some() {
-            return;
-        }
-        let read = futures_lite::future::or(
-            async { Some(read_some(stream, &mut chunk).await) },
-            async {
-                sleep_until(deadline).await;
-                None
-            },
-        )
-        .await;
-        let n = match read {
-            None => return,
-            Some(Ok(0)) => {
-                if !inflight.borrow().is_empty() {
-                    rec.borrow_mut().errors.closed += 1;
+        let n = match read_some(&c.stream, &mut chunk).await {
+            Ok(0) => {
+                if !c.inflight.borrow().is_empty() {
+                    c.rec.borrow_mut().errors.closed += 1;
                 }
                 return;
             }
-            Some(Ok(n)) => n,
-            Some(Err(e)) => {
-                rec.borrow_mut().errors.io_error(&e);
+            Ok(n) => n,
+            Err(e) => {
+                c.rec.borrow_mut().errors.io_error(&e);
                 return;
             }
         };
@@ -340,64 +350,71 @@ async fn read_responses(
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(_) => {
-                    rec.borrow_mut().errors.frame += 1;
+                    c.rec.borrow_mut().errors.frame += 1;
                     return;
                 }
             };
-            let Some(req) = inflight.borrow_mut().pop_front() else {
-                rec.borrow_mut().errors.mismatch += 1;
+            let Some(req) = c.inflight.borrow_mut().pop_front() else {
+                c.rec.borrow_mut().errors.mismatch += 1;
                 return;
             };
-            let mut r = rec.borrow_mut();
-            if !verify(&frame, conn, req.seq, load.size, &mut scratch) {
+            let mut r = c.rec.borrow_mut();
+            if !verify(&frame, c.index, req.seq, c.load.size, &mut scratch) {
                 r.errors.mismatch += 1;
-            } else if req.intended >= phases.measure_from {
+            } else if req.intended >= c.phases.measure_from {
                 r.record(now - req.intended, now - req.sent);
             }
             drop(r);
             if let Some(refill) = refill.as_deref_mut() {
-                if !refill.next(now, phases, coord) {
-                    writer_done.set(true);
+                if !refill.next(c, now) {
+                    c.writer_done.set(true);
                 }
             }
         }
         if let Some(refill) = refill.as_deref_mut() {
-            if let Err(e) = refill.flush(stream).await {
-                rec.borrow_mut().errors.io_error(&e);
+            if let Err(e) = refill.flush(&c.stream).await {
+                c.rec.borrow_mut().errors.io_error(&e);
                 return;
             }
+            // Let the shard's other connections run before reading again:
+            // by then the reply is often there, and the read succeeds at
+            // once instead of failing and arming a poll.
+            futures_lite::future::yield_now().await;
         }
     }
 }
 
 /// Closed loop: queues the next request after each response.
 struct Refill {
-    conn: usize,
     seq: u64,
-    size: usize,
     wire: Wire,
     scratch: Vec<u8>,
     frame: BytesMut,
     out: BytesMut,
-    inflight: Rc<RefCell<VecDeque<InFlight>>>,
-    rec: Rc<RefCell<Recorder>>,
 }
 
 impl Refill {
-    /// Queues request `seq` if the run goes on; false when it is over.
-    fn next(&mut self, now: Instant, phases: Phases, coord: &Coordinator) -> bool {
-        if now >= phases.end || coord.stopping() {
+    /// Queues the next request if the run goes on; false when it is over.
+    fn next(&mut self, c: &Conn, now: Instant) -> bool {
+        if now >= c.phases.end || c.coord.stopping() {
             return false;
         }
-        request(&self.wire, self.conn, self.seq, self.size, &mut self.scratch, &mut self.frame);
+        request(
+            &self.wire,
+            c.index,
+            self.seq,
+            c.load.size,
+            &mut self.scratch,
+            &mut self.frame,
+        );
         self.out.extend_from_slice(&self.frame);
-        self.inflight.borrow_mut().push_back(InFlight {
+        c.inflight.borrow_mut().push_back(InFlight {
             seq: self.seq,
             intended: now,
             sent: now,
         });
-        if now >= phases.measure_from {
-            self.rec.borrow_mut().sent += 1;
+        if now >= c.phases.measure_from {
+            c.rec.borrow_mut().sent += 1;
         }
         self.seq += 1;
         true
@@ -412,37 +429,21 @@ impl Refill {
     }
 }
 
-async fn closed_loop(
-    conn: usize,
-    stream: TcpStream,
-    load: &EchoLoad,
-    phases: Phases,
-    rec: &Rc<RefCell<Recorder>>,
-    coord: &Coordinator,
-) {
-    let stream = Rc::new(RefCell::new(stream));
-    let inflight: Rc<RefCell<VecDeque<InFlight>>> = Rc::default();
-    let done = Rc::new(Cell::new(false));
-    sleep_until(phases.start).await;
+async fn closed_loop(c: Rc<Conn>) {
+    sleep_until(c.phases.start).await;
     let mut refill = Refill {
-        conn,
         seq: 0,
-        size: load.size,
-        wire: Wire::new(load.framing, load.size),
+        wire: Wire::new(c.load.framing, c.load.size),
         scratch: Vec::new(),
         frame: BytesMut::new(),
         out: BytesMut::new(),
-        inflight: inflight.clone(),
-        rec: rec.clone(),
     };
-    for _ in 0..load.pipeline {
-        refill.next(Instant::now(), phases, coord);
+    for _ in 0..c.load.pipeline {
+        refill.next(&c, Instant::now());
     }
-    if let Err(e) = refill.flush(&stream).await {
-        rec.borrow_mut().errors.io_error(&e);
+    if let Err(e) = refill.flush(&c.stream).await {
+        c.rec.borrow_mut().errors.io_error(&e);
         return;
     }
-    read_responses(conn, &stream, load, phases, rec, &inflight, &done, coord, Some(&mut refill)).await;
-    let unanswered = inflight.borrow().len() as u64;
-    rec.borrow_mut().errors.timeout += unanswered;
+    read_responses(&c, Some(&mut refill)).await;
 }

@@ -87,32 +87,54 @@ impl Coordinator {
 }
 
 /// Spawns, on the current shard, the task that sends `recorder`'s interval
-/// once per second of the measured period.
-pub fn spawn_ticker(coord: Arc<Coordinator>, phases: Phases, recorder: Rc<RefCell<Recorder>>) {
+/// at each whole second of the measured period. It returns the index of the
+/// last (unsent) interval: once its connections are done the shard sends that
+/// one with [`report_final_interval`], so responses that arrive while the run
+/// drains are in the log too.
+pub fn spawn_ticker(
+    coord: Arc<Coordinator>,
+    phases: Phases,
+    recorder: Rc<RefCell<Recorder>>,
+) -> glommio::Task<u64> {
     glommio::spawn_local(async move {
         let mut index = 0u64;
         loop {
             let due = phases.measure_from + Duration::from_secs(index + 1);
-            let until = due.min(phases.end);
+            if due >= phases.end {
+                return index;
+            }
             let now = Instant::now();
-            if until > now {
-                glommio::timer::sleep(until - now).await;
+            if due > now {
+                glommio::timer::sleep(due - now).await;
             }
-            let (h, completed) = recorder.borrow_mut().take_interval();
-            let errors = recorder.borrow().errors.total();
-            coord.report_interval(Interval {
-                index,
-                histogram: h,
-                completed,
-                errors,
-            });
-            if until >= phases.end || coord.stopping() {
-                return;
+            if coord.stopping() {
+                return index;
             }
+            send_interval(&coord, &recorder, index);
             index += 1;
         }
     })
-    .detach();
+}
+
+fn send_interval(coord: &Coordinator, recorder: &RefCell<Recorder>, index: u64) {
+    let (histogram, completed) = recorder.borrow_mut().take_interval();
+    let errors = recorder.borrow().errors.total();
+    coord.report_interval(Interval {
+        index,
+        histogram,
+        completed,
+        errors,
+    });
+}
+
+/// Sends the shard's last interval (see [`spawn_ticker`]).
+pub async fn report_final_interval(
+    coord: &Coordinator,
+    ticker: glommio::Task<u64>,
+    recorder: &RefCell<Recorder>,
+) {
+    let index = ticker.await;
+    send_interval(coord, recorder, index);
 }
 
 /// Where per-second figures go.
@@ -202,12 +224,15 @@ struct Slot {
     shards: usize,
 }
 
+/// An interval's index and merged histogram.
+type IndexedHistogram = (u64, Histogram<u64>);
+
 /// Merges the shards' per-second intervals, writes the log and live lines.
 struct IntervalCollector {
     shards: usize,
     slots: Vec<Option<Slot>>,
     next: u64,
-    log: Option<(std::fs::File, Vec<(u64, Histogram<u64>)>)>,
+    log: Option<(std::fs::File, Vec<IndexedHistogram>)>,
     live: bool,
     started: SystemTime,
 }
@@ -285,23 +310,19 @@ impl IntervalCollector {
             let mut serializer = V2DeflateSerializer::new();
             let mut builder = IntervalLogWriterBuilder::new();
             builder
-                .add_comment("torsion load: corrected latency, nanoseconds, one interval per second")
+                .add_comment(
+                    "torsion load: corrected latency, nanoseconds, one interval per second",
+                )
                 .with_start_time(self.started)
                 .with_base_time(self.started)
                 .with_max_value_divisor(1000.0);
             let mut writer = builder.begin_log_with(&mut file, &mut serializer)?;
             for (index, h) in hs {
                 writer
-                    .write_histogram(
-                        &h,
-                        Duration::from_secs(index),
-                        Duration::from_secs(1),
-                        None,
-                    )
+                    .write_histogram(&h, Duration::from_secs(index), Duration::from_secs(1), None)
                     .map_err(|e| anyhow::anyhow!("cannot write the interval log: {e:?}"))?;
             }
         }
         Ok(())
     }
 }
-

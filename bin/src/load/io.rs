@@ -26,8 +26,7 @@ pub async fn write_all(stream: &RefCell<TcpStream>, mut buf: &[u8]) -> io::Resul
 
 /// Reads what is there (at least one byte, or 0 at end of stream).
 pub async fn read_some(stream: &RefCell<TcpStream>, buf: &mut [u8]) -> io::Result<usize> {
-    futures_lite::future::poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_read(cx, buf))
-        .await
+    futures_lite::future::poll_fn(|cx| Pin::new(&mut *stream.borrow_mut()).poll_read(cx, buf)).await
 }
 
 /// Sleeps until `when` (returns at once if it has passed).

@@ -11,8 +11,14 @@ pub const MIN_SIZE: usize = 24;
 
 /// Writes the payload of request `seq` on connection `conn` into `out`.
 pub fn fill(out: &mut Vec<u8>, conn: u32, seq: u64, size: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.clear();
-    out.extend_from_slice(format!("{seq:016x}{conn:08x}").as_bytes());
+    for shift in (0..16).rev() {
+        out.push(HEX[((seq >> (shift * 4)) & 0xf) as usize]);
+    }
+    for shift in (0..8).rev() {
+        out.push(HEX[((conn >> (shift * 4)) & 0xf) as usize]);
+    }
     let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(conn);
     while out.len() < size {
         x ^= x << 13;

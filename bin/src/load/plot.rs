@@ -45,11 +45,7 @@ pub fn write_svg(
 ) -> anyhow::Result<()> {
     let c = spectrum(corrected);
     let u = spectrum(uncorrected);
-    let x_max = c
-        .iter()
-        .chain(&u)
-        .map(|p| p.0)
-        .fold(10.0f64, f64::max);
+    let x_max = c.iter().chain(&u).map(|p| p.0).fold(10.0f64, f64::max);
     let y_max = c.iter().chain(&u).map(|p| p.1).fold(1.0f64, f64::max) * 2.0;
     let y_min = c
         .iter()

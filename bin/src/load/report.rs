@@ -135,23 +135,39 @@ impl Report {
             self.mode,
             self.target,
             self.connections,
-            if self.mode == "chat" { "clients" } else { "connections" },
+            if self.mode == "chat" {
+                "clients"
+            } else {
+                "connections"
+            },
             self.duration_s,
             self.warmup_s
         );
         if self.mode == "echo" {
-            let _ = writeln!(out, "  framing {}, {} B per request", self.framing, self.size);
+            let _ = writeln!(
+                out,
+                "  framing {}, {} B per request",
+                self.framing, self.size
+            );
         }
         match self.offered_rate {
             Some(r) => {
                 let _ = writeln!(out, "  offered   {r:>12.0} /s (open loop)");
             }
             None => {
-                let _ = writeln!(out, "  offered          max (closed loop, pipeline {})", self.pipeline);
+                let _ = writeln!(
+                    out,
+                    "  offered          max (closed loop, pipeline {})",
+                    self.pipeline
+                );
             }
         }
         let _ = writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate);
-        let _ = writeln!(out, "  sent      {:>12}   completed {:>12}", self.sent, self.completed);
+        let _ = writeln!(
+            out,
+            "  sent      {:>12}   completed {:>12}",
+            self.sent, self.completed
+        );
         if let Some(c) = &self.chat {
             let _ = writeln!(
                 out,
@@ -173,7 +189,10 @@ impl Report {
             out,
             "  latency (µs)        p50        p90        p99      p99.9     p99.99        max"
         );
-        for (name, p) in [("corrected", &self.corrected), ("uncorrected", &self.uncorrected)] {
+        for (name, p) in [
+            ("corrected", &self.corrected),
+            ("uncorrected", &self.uncorrected),
+        ] {
             let _ = writeln!(
                 out,
                 "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",

@@ -1,0 +1,479 @@
+//! The load generator against servers that misbehave on purpose: a server
+//! that stalls (coordinated omission must show), one that corrupts, a chat
+//! server that drops and reorders, one that hangs up; outputs that must
+//! parse back; and bad input.
+
+use std::cell::RefCell;
+use std::process::Command;
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use hdrhistogram::serialization::Deserializer;
+use torsion::{FnFactory, Protocol, Server, ServerHandle, Transport};
+use torsion_cli::load::chat::ChatLoad;
+use torsion_cli::load::echo::{EchoLoad, Rate};
+use torsion_cli::load::report::Report;
+use torsion_cli::load::{run_chat, run_echo, Outputs};
+use torsion_protocols::Framing;
+
+fn any_core() -> Vec<usize> {
+    vec![torsion::cores::allowed_cores().unwrap()[0]]
+}
+
+fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
+    EchoLoad {
+        target: server.local_addr(),
+        connections: 4,
+        rate,
+        pipeline: 1,
+        duration: Duration::from_secs(secs),
+        warmup: Duration::ZERO,
+        size: 64,
+        framing: Framing::Raw,
+        connect_timeout: Duration::from_secs(3),
+        drain: Duration::from_secs(2),
+    }
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn one_shard_server<P, F>(make: F) -> ServerHandle
+where
+    P: Protocol,
+    F: Fn() -> P + Clone + Send + Sync + 'static,
+{
+    Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(any_core())
+        .serve(move |_| {
+            let make = make.clone();
+            FnFactory(move |_peer| Some(make()))
+        })
+        .unwrap()
+}
+
+/// Echoes (its shard stalls: see `stalling_server`).
+struct StallingEcho;
+impl Protocol for StallingEcho {
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        let _ = t.write_bytes(data.split().freeze());
+    }
+}
+
+fn stalling_server() -> ServerHandle {
+    Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(any_core())
+        .serve(|_| {
+            // The stall runs on the shard's clock, independent of traffic.
+            let lc = torsion::Clock::real()
+                .looping_call(Duration::from_secs(1), || {
+                    std::thread::sleep(Duration::from_millis(200))
+                })
+                .unwrap();
+            std::mem::forget(lc);
+            FnFactory(|_peer| Some(StallingEcho))
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_stalling_server_shows_in_the_corrected_latency() {
+    let server = stalling_server();
+    let report = run_echo(
+        echo_load(&server, Rate::PerSecond(1000.0), 3),
+        &[1 % torsion::cores::allowed_cores().unwrap().len()],
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    println!("{}", report.render());
+    assert!(!report.has_errors(), "{:?}", report.errors);
+    assert!(
+        report.corrected.p99_us >= 100_000.0,
+        "corrected p99 {} µs must show the 200 ms stalls",
+        report.corrected.p99_us
+    );
+    assert!(
+        report.uncorrected.p50_us < 50_000.0,
+        "uncorrected p50 {} µs stays small",
+        report.uncorrected.p50_us
+    );
+    server.stop().unwrap();
+}
+
+/// Echoes, but flips one byte in every 50th chunk.
+#[derive(Clone, Default)]
+struct CorruptingEcho {
+    chunks: u64,
+}
+impl Protocol for CorruptingEcho {
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.chunks += 1;
+        let mut d = data.split();
+        if self.chunks % 50 == 0 {
+            let last = d.len() - 1;
+            d[last] ^= 0x20;
+        }
+        let _ = t.write_bytes(d.freeze());
+    }
+}
+
+#[test]
+fn byte_for_byte_checks_catch_a_corrupting_server() {
+    let server = one_shard_server(CorruptingEcho::default);
+    let report = run_echo(
+        echo_load(&server, Rate::Max, 1),
+        &any_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(report.errors.mismatch > 0, "{:?}", report.errors);
+    assert!(report.has_errors());
+    server.stop().unwrap();
+}
+
+/// Echoes 50 chunks, then hangs up.
+#[derive(Clone, Default)]
+struct HangUp {
+    chunks: u64,
+}
+impl Protocol for HangUp {
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.chunks += 1;
+        if self.chunks > 50 {
+            data.clear();
+            t.close();
+            return;
+        }
+        let _ = t.write_bytes(data.split().freeze());
+    }
+}
+
+#[test]
+fn a_server_that_hangs_up_is_counted_and_the_run_ends() {
+    let server = one_shard_server(HangUp::default);
+    let report = run_echo(
+        echo_load(&server, Rate::PerSecond(2000.0), 1),
+        &any_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(
+        report.errors.closed + report.errors.reset + report.errors.io > 0,
+        "{:?}",
+        report.errors
+    );
+    server.stop().unwrap();
+}
+
+/// A chat look-alike on one shard that drops message 5 and swaps 10 and 11.
+struct FaultyChat {
+    room: Rc<RefCell<FaultyRoom>>,
+    named: Option<String>,
+    buf: Vec<u8>,
+}
+
+#[derive(Default)]
+struct FaultyRoom {
+    members: Vec<(u16, Transport)>,
+    count: u64,
+    held: Option<(u16, String)>,
+}
+
+impl FaultyRoom {
+    fn deliver(&self, from: u16, line: &str) {
+        for (port, t) in &self.members {
+            if *port != from {
+                let _ = t.write(line.as_bytes());
+            }
+        }
+    }
+}
+
+impl Protocol for FaultyChat {
+    fn connection_made(&mut self, t: &Transport) {
+        t.write(b"What's your name?\r\n").unwrap();
+    }
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.buf.extend_from_slice(&data.split());
+        while let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8(self.buf.drain(..i + 2).collect()).unwrap();
+            let line = line.trim_end();
+            let port = t.peer_addr().port();
+            match &self.named {
+                None => {
+                    self.named = Some(line.to_string());
+                    t.write(format!("Welcome, {line}!\r\n").as_bytes()).unwrap();
+                    self.room.borrow_mut().members.push((port, t.clone()));
+                }
+                Some(name) => {
+                    let out = format!("<{name}> {line}\r\n");
+                    let mut room = self.room.borrow_mut();
+                    room.count += 1;
+                    match room.count {
+                        5 => {} // dropped
+                        10 => room.held = Some((port, out)),
+                        11 => {
+                            room.deliver(port, &out);
+                            if let Some((p, held)) = room.held.take() {
+                                room.deliver(p, &held);
+                            }
+                        }
+                        _ => room.deliver(port, &out),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn chat_mode_detects_a_dropped_and_a_reordered_message() {
+    let server = Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(any_core())
+        .serve(|_| {
+            let room = Rc::new(RefCell::new(FaultyRoom::default()));
+            FnFactory(move |_peer| {
+                Some(FaultyChat {
+                    room: room.clone(),
+                    named: None,
+                    buf: Vec::new(),
+                })
+            })
+        })
+        .unwrap();
+    let report = run_chat(
+        ChatLoad {
+            target: server.local_addr(),
+            clients: 3,
+            senders: 1,
+            rate: 50.0,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            connect_timeout: Duration::from_secs(3),
+            drain: Duration::from_secs(1),
+        },
+        &any_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    println!("{}", report.render());
+    let chat = report.chat.as_ref().unwrap();
+    assert_eq!(chat.deliveries_expected, chat.messages_sent * 2);
+    assert_eq!(report.errors.lost, 2, "message 5 lost at both receivers");
+    assert_eq!(
+        report.errors.reordered, 2,
+        "message 10 late at both receivers"
+    );
+    assert!(report.has_errors());
+    server.stop().unwrap();
+}
+
+#[test]
+fn json_and_interval_log_parse_back_and_agree_with_the_report() {
+    let server = one_shard_server(|| torsion_protocols::Echo);
+    let dir = std::env::temp_dir().join(format!("torsion-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Outputs {
+        json: Some(dir.join("r.json")),
+        hdr_log: Some(dir.join("r.hlog")),
+        plot: Some(dir.join("r.svg")),
+        live: false,
+    };
+    let report = run_echo(
+        echo_load(&server, Rate::PerSecond(2000.0), 2),
+        &any_core(),
+        no_stop(),
+        &out,
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{:?}", report.errors);
+
+    let parsed: Report =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(parsed, report);
+
+    let log = std::fs::read(dir.join("r.hlog")).unwrap();
+    let mut total =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).unwrap();
+    let mut intervals = 0;
+    let mut de = Deserializer::new();
+    for entry in IntervalLogIterator::new(&log) {
+        if let LogEntry::Interval(iv) = entry.unwrap() {
+            let bytes = base64_decode(iv.encoded_histogram());
+            let h: hdrhistogram::Histogram<u64> = de.deserialize(&mut &bytes[..]).unwrap();
+            total.add(&h).unwrap();
+            intervals += 1;
+        }
+    }
+    assert_eq!(intervals, 2, "one interval per second");
+    assert_eq!(total.len(), report.corrected.count);
+    let p99 = total.value_at_quantile(0.99) as f64 / 1000.0;
+    assert!((p99 - report.corrected.p99_us).abs() <= report.corrected.p99_us * 0.01 + 1.0);
+    let svg = std::fs::read_to_string(dir.join("r.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("percentile") && svg.contains("latency (µs)"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.stop().unwrap();
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        if c == b'=' {
+            break;
+        }
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base64") as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+fn torsion_cmd(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_load_input_is_refused_before_anything_starts() {
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let target = format!("127.0.0.1:{closed_port}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["load", "echo", "--target", &target, "--duration", "1s"],
+            "cannot connect",
+        ),
+        (
+            vec!["load", "echo", "--target", "127.0.0.1:7", "--size", "0"],
+            "must be greater than zero",
+        ),
+        (
+            vec!["load", "echo", "--target", "127.0.0.1:7", "--size", "10"],
+            "too small",
+        ),
+        (
+            vec!["load", "echo", "--target", "127.0.0.1:7", "--rate", "0"],
+            "invalid rate",
+        ),
+        (
+            vec!["load", "echo", "--target", "127.0.0.1:7", "--rate", "fast"],
+            "invalid rate",
+        ),
+        (
+            vec![
+                "load",
+                "echo",
+                "--target",
+                "127.0.0.1:7",
+                "--duration",
+                "0s",
+            ],
+            "--duration must be greater than zero",
+        ),
+        (
+            vec![
+                "load",
+                "echo",
+                "--target",
+                "127.0.0.1:7",
+                "--framing",
+                "int8",
+                "--size",
+                "300",
+            ],
+            "over the int8 framing's limit",
+        ),
+        (
+            vec![
+                "load",
+                "echo",
+                "--target",
+                "127.0.0.1:7",
+                "--connections",
+                "0",
+            ],
+            "--connections must be at least 1",
+        ),
+        (
+            vec!["load", "echo", "--target", "nowhere"],
+            "invalid target",
+        ),
+        (
+            vec!["load", "chat", "--target", "127.0.0.1:7", "--senders", "0"],
+            "--senders must be between 1",
+        ),
+        (
+            vec!["load", "chat", "--target", "127.0.0.1:7", "--clients", "1"],
+            "--clients must be at least 2",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, stderr) = torsion_cmd(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn load_exits_zero_on_a_clean_run_and_prints_the_report() {
+    let server = one_shard_server(|| torsion_protocols::Echo);
+    let addr = server.local_addr().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "load",
+            "echo",
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--rate",
+            "500",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("errors: none") && stdout.contains("corrected"),
+        "{stdout}"
+    );
+    server.stop().unwrap();
+}
