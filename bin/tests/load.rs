@@ -477,3 +477,54 @@ fn load_exits_zero_on_a_clean_run_and_prints_the_report() {
     );
     server.stop().unwrap();
 }
+
+#[test]
+fn ctrl_c_ends_the_run_early_and_prints_the_results_so_far() {
+    let server = one_shard_server(|| torsion_protocols::Echo);
+    let addr = server.local_addr().to_string();
+    let child = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "load",
+            "echo",
+            "--target",
+            &addr,
+            "--connections",
+            "2",
+            "--rate",
+            "1000",
+            "--duration",
+            "60s",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped well before 60 s"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("completed") && stdout.contains("corrected"),
+        "{stdout}"
+    );
+    let measured: f64 = stdout
+        .split(" s measured")
+        .next()
+        .and_then(|l| l.rsplit(", ").next())
+        .and_then(|n| n.parse().ok())
+        .expect("measured seconds in the report");
+    assert!(
+        measured < 10.0,
+        "reported the time actually measured: {measured}"
+    );
+    server.stop().unwrap();
+}
