@@ -238,6 +238,25 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
     pub register_timeout: Duration,
 
+    /// Close connections with no reads or writes for this long (e.g. 30s).
+    /// Off by default.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Most connections open at once over all shards (split evenly between
+    /// shards). Default: the fd limit minus 64.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Most connections open at once from one IP address.
+    #[arg(long, value_name = "N")]
+    pub max_per_ip: Option<usize>,
+
+    /// Most bytes per second read from one connection (e.g. 64KiB); reading
+    /// pauses rather than buffering.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_read_rate: Option<usize>,
+
     /// Outbound queue hard cap per connection (e.g. 1MiB, 65536): a client
     /// whose unread output passes it is disconnected as a slow consumer.
     /// Default: 1MiB for chat, 4MiB for echo.

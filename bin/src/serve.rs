@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use torsion::{cores, Endpoint, FlowLimits, Server, ServerBuilder};
+use torsion::{cores, Endpoint, FlowLimits, Policies, Server, ServerBuilder};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
@@ -34,9 +34,18 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let endpoint: Endpoint = listen
         .parse()
         .with_context(|| format!("bad --listen \"{listen}\""))?;
+    if args.max_connections == Some(0) || args.max_per_ip == Some(0) {
+        anyhow::bail!("--max-connections and --max-per-ip must be at least 1");
+    }
     let builder = Server::builder()
         .listen(endpoint)
-        .drain_timeout(args.drain_timeout);
+        .drain_timeout(args.drain_timeout)
+        .policies(Policies {
+            idle_timeout: args.idle_timeout,
+            max_connections: args.max_connections,
+            max_per_ip: args.max_per_ip,
+            max_read_rate: args.max_read_rate.map(|r| r as u64),
+        });
     let builder = apply_placement(builder, &args.placement)?;
 
     // Block the signals before any shard thread exists, so they are

@@ -39,6 +39,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use crate::policy::ReadThrottle;
 use crate::protocol::Protocol;
 use crate::reason::DisconnectReason;
 use crate::shard;
@@ -69,6 +70,9 @@ struct Connection<P: Protocol> {
     shutdown_notified: bool,
     shut_write: bool,
     linger: Option<Timer>,
+    throttle: Option<ReadThrottle>,
+    /// Reading waits for this before the next read (read throttling).
+    throttle_wait: Option<Timer>,
 }
 
 /// Runs `protocol` on `stream` until the connection ends; calls
@@ -94,7 +98,12 @@ pub(crate) async fn drive<P: Protocol>(
         shutdown_notified: false,
         shut_write: false,
         linger: None,
+        throttle: None,
+        throttle_wait: None,
     };
+    if let Some(rate) = conn.shard.policies.max_read_rate {
+        conn.throttle = Some(ReadThrottle::new(rate));
+    }
     let reason = match conn.callback("connection_made", |p, t, _| p.connection_made(t)) {
         Step::Done(reason) => reason,
         _ => futures_lite::future::poll_fn(|cx| conn.poll_drive(cx)).await,
@@ -167,6 +176,12 @@ impl<P: Protocol> Connection<P> {
         if self.eof || core.reading_paused() {
             return Step::Pending;
         }
+        if let Some(wait) = &mut self.throttle_wait {
+            match Pin::new(wait).poll(cx) {
+                Poll::Pending => return Step::Pending,
+                Poll::Ready(_) => self.throttle_wait = None,
+            }
+        }
 
         match self.poll_read(cx) {
             Poll::Pending => Step::Pending,
@@ -199,6 +214,13 @@ impl<P: Protocol> Connection<P> {
                 if n > 0 {
                     shard.stats.add_bytes_in(n);
                     self.read_buf.extend_from_slice(&scratch[..n]);
+                    self.transport.core.touch();
+                    if let Some(t) = &mut self.throttle {
+                        let wait = t.consume(n, std::time::Instant::now());
+                        if !wait.is_zero() {
+                            self.throttle_wait = Some(Timer::new(wait));
+                        }
+                    }
                 }
                 Poll::Ready(Ok(n))
             }
@@ -213,7 +235,10 @@ impl<P: Protocol> Connection<P> {
             let fd = self.fd;
             match core.send_queued(SEND_MAX_SLICES, |slices| send_vectored(fd, slices)) {
                 None => return Poll::Ready(Ok(())),
-                Some(Ok(n)) => self.shard.stats.add_bytes_out(n),
+                Some(Ok(n)) => {
+                    self.shard.stats.add_bytes_out(n);
+                    core.touch();
+                }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Socket full: let glommio arm a writability poll by

@@ -11,6 +11,7 @@
 //! | module | what it holds | Twisted |
 //! |---|---|---|
 //! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
+//! | [`policy`] | [`Policies`]: idle timeout, connection caps, read throttling | `policies.TimeoutMixin`, `LimitTotalConnectionsFactory`, `ThrottlingFactory` |
 //! | [`pool`] | [`pool::run_on_cores`]: async work on pinned shards (the load generator's engine) | — |
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
@@ -58,6 +59,7 @@ mod doorbell;
 pub mod endpoint;
 mod listener;
 mod local_event;
+pub mod policy;
 pub mod pool;
 pub mod protocol;
 pub mod reason;
@@ -72,6 +74,7 @@ pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use endpoint::{Endpoint, EndpointError};
 pub use listener::ACCEPT_BACKOFF;
+pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};
 pub use reason::DisconnectReason;
 pub use server::{Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger, StatsReader};

@@ -199,15 +199,40 @@ fn start_connection<F: Factory>(
         }
     };
     let _ = stream.set_nodelay(true);
+    if let Err(cap) = rt.admission.admit(peer.ip()) {
+        rt.stats.over_capacity();
+        tracing::debug!(shard = rt.info.id, %peer, ?cap, "connection over capacity");
+        let goodbye = shard::call_guarded("Factory::over_capacity", || {
+            factory.borrow_mut().over_capacity(peer)
+        })
+        .flatten();
+        if let Some(msg) = goodbye {
+            // Best effort: one non-blocking send, never waited for.
+            // SAFETY: fd is open; msg outlives the call.
+            unsafe {
+                libc::send(
+                    fd,
+                    msg.as_ptr() as *const libc::c_void,
+                    msg.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+        }
+        return;
+    }
     let built = shard::call_guarded("Factory::build_protocol", || {
         factory.borrow_mut().build_protocol(peer)
     });
     let Some(Some(protocol)) = built else {
+        rt.admission.release(peer.ip());
         rt.stats.connection_refused();
         tracing::debug!(shard = rt.info.id, %peer, "connection refused by factory");
         return;
     };
     let transport = Transport::new(peer, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
+    if let Some(idle) = rt.policies.idle_timeout {
+        transport.set_idle_timeout(Some(idle));
+    }
     let id = rt.add_connection(transport.clone());
     glommio::spawn_local(connection::drive(
         id,

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::reason::DisconnectReason;
 use crate::shard::ShardInfo;
@@ -114,6 +114,14 @@ pub trait Factory: 'static {
     /// A protocol for a connection from `peer`, or `None` to refuse it (the
     /// connection is closed at once and counted as refused).
     fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol>;
+
+    /// A connection from `peer` is over a connection cap and will be closed
+    /// at once. Return a last message to send first (best effort, never
+    /// waited for), e.g. `Server full, try again later.`. Default: none.
+    fn over_capacity(&mut self, peer: SocketAddr) -> Option<Bytes> {
+        let _ = peer;
+        None
+    }
 
     /// The shard is stopping (Twisted's `stopFactory`); runs once per shard
     /// after its last connection ended.

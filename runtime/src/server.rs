@@ -31,6 +31,7 @@ use crate::cores::{self, CoreError};
 use crate::doorbell::{doorbell, Doorbell, DoorbellReceiver};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::listener;
+use crate::policy::Policies;
 use crate::protocol::Factory;
 use crate::reason::DisconnectReason;
 use crate::shard::{self, ShardInfo};
@@ -93,6 +94,7 @@ pub struct ServerBuilder {
     cores: Option<Vec<usize>>,
     drain_timeout: Duration,
     limits: FlowLimits,
+    policies: Policies,
 }
 
 impl Default for ServerBuilder {
@@ -103,6 +105,7 @@ impl Default for ServerBuilder {
             cores: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: FlowLimits::default(),
+            policies: Policies::default(),
         }
     }
 }
@@ -158,6 +161,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Idle timeout, connection caps, read throttling (see [`Policies`]).
+    pub fn policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
+        self
+    }
+
     /// The cores the shards will run on, one per shard, as `serve` will plan
     /// them (e.g. to size a [`Bus`](crate::Bus) before starting).
     pub fn planned_cores(&self) -> Result<Vec<usize>, ServerError> {
@@ -204,6 +213,7 @@ impl ServerBuilder {
                 info,
                 stats: stats.clone(),
                 limits: self.limits,
+                policies: self.policies.clone(),
                 drain_timeout: self.drain_timeout,
                 socket,
                 bell: bell_rx,
@@ -264,6 +274,7 @@ struct ShardStart {
     info: ShardInfo,
     stats: Arc<ShardStats>,
     limits: FlowLimits,
+    policies: Policies,
     drain_timeout: Duration,
     socket: OwnedFd,
     bell: DoorbellReceiver,
@@ -456,6 +467,7 @@ where
         info,
         stats,
         limits,
+        policies,
         drain_timeout,
         socket,
         bell,
@@ -480,7 +492,7 @@ where
         shard::enter(info, stats.clone());
         stats.set_thread_id(gettid());
         let listener = listener::adopt(socket);
-        let rt = Rc::new(ShardRuntime::new(info, stats, limits));
+        let rt = Rc::new(ShardRuntime::new(info, stats, limits, policies));
 
         let Some(factory) = shard::call_guarded("factory constructor", || make_factory(&info))
         else {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::local_event::LocalEvent;
+use crate::policy::{Admission, Policies};
 use crate::reason::DisconnectReason;
 use crate::shard::ShardInfo;
 use crate::stats::ShardStats;
@@ -23,6 +24,8 @@ pub(crate) struct ShardRuntime {
     pub(crate) info: ShardInfo,
     pub(crate) stats: Arc<ShardStats>,
     pub(crate) limits: FlowLimits,
+    pub(crate) policies: Policies,
+    pub(crate) admission: Admission,
     pub(crate) scratch: RefCell<Box<[u8]>>,
     connections: RefCell<HashMap<u64, Transport>>,
     next_id: Cell<u64>,
@@ -32,11 +35,18 @@ pub(crate) struct ShardRuntime {
 }
 
 impl ShardRuntime {
-    pub(crate) fn new(info: ShardInfo, stats: Arc<ShardStats>, limits: FlowLimits) -> ShardRuntime {
+    pub(crate) fn new(
+        info: ShardInfo,
+        stats: Arc<ShardStats>,
+        limits: FlowLimits,
+        policies: Policies,
+    ) -> ShardRuntime {
         ShardRuntime {
             info,
             stats,
             limits,
+            admission: Admission::new(&policies, info.count, info.id),
+            policies,
             scratch: RefCell::new(vec![0u8; READ_SCRATCH].into_boxed_slice()),
             connections: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
@@ -58,11 +68,13 @@ impl ShardRuntime {
         id
     }
 
-    /// Forgets a connection that has ended.
+    /// Forgets a connection that has ended (and frees its admission).
     pub(crate) fn remove_connection(&self, id: u64) {
         let empty = {
             let mut conns = self.connections.borrow_mut();
-            conns.remove(&id);
+            if let Some(t) = conns.remove(&id) {
+                self.admission.release(t.peer_addr().ip());
+            }
             conns.is_empty()
         };
         if empty && self.shutting_down.get() {

@@ -20,6 +20,7 @@ pub struct ShardStats {
     bytes_out: AtomicU64,
     panics: AtomicU64,
     accept_errors: AtomicU64,
+    over_capacity: AtomicU64,
     thread_id: AtomicU64,
 }
 
@@ -49,6 +50,9 @@ impl ShardStats {
     pub(crate) fn accept_error(&self) {
         self.accept_errors.fetch_add(1, Relaxed);
     }
+    pub(crate) fn over_capacity(&self) {
+        self.over_capacity.fetch_add(1, Relaxed);
+    }
     pub(crate) fn set_thread_id(&self, tid: u64) {
         self.thread_id.store(tid, Relaxed);
     }
@@ -71,6 +75,7 @@ impl ShardStats {
             bytes_out: self.bytes_out.load(Relaxed),
             panics: self.panics.load(Relaxed),
             accept_errors: self.accept_errors.load(Relaxed),
+            over_capacity: self.over_capacity.load(Relaxed),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct ShardStatsSnapshot {
     pub panics: u64,
     /// Failed `accept` calls (e.g. out of file descriptors).
     pub accept_errors: u64,
+    /// Connections turned away by `max_connections` or `max_per_ip`.
+    pub over_capacity: u64,
 }
 
 impl ShardStatsSnapshot {
@@ -113,9 +120,10 @@ impl ShardStatsSnapshot {
         self.closed.iter().sum()
     }
 
-    /// Connections served by a protocol (accepted and not refused).
+    /// Connections served by a protocol (accepted, neither refused nor over
+    /// capacity).
     pub fn served(&self) -> u64 {
-        self.accepted - self.refused
+        self.accepted - self.refused - self.over_capacity
     }
 
     /// Adds another shard's counters into this one (for server totals).
@@ -130,5 +138,6 @@ impl ShardStatsSnapshot {
         self.bytes_out += other.bytes_out;
         self.panics += other.panics;
         self.accept_errors += other.accept_errors;
+        self.over_capacity += other.over_capacity;
     }
 }

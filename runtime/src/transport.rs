@@ -148,6 +148,17 @@ pub(crate) struct TransportCore {
     /// need to wake it then.
     driving: Cell<bool>,
     waker: RefCell<Option<Waker>>,
+    idle: RefCell<IdleTimer>,
+}
+
+/// The idle timeout: a period, the last activity, and one pending call that
+/// re-arms itself lazily (a busy connection costs one timer per period, not
+/// one per read).
+#[derive(Default)]
+struct IdleTimer {
+    period: Option<Duration>,
+    last_activity: Option<std::time::Instant>,
+    call: Option<crate::clock::DelayedCall>,
 }
 
 /// A handle on one connection's transport: write, close, abort, inspect.
@@ -196,8 +207,38 @@ impl Transport {
                 shutdown_requested: Cell::new(false),
                 driving: Cell::new(false),
                 waker: RefCell::new(None),
+                idle: RefCell::new(IdleTimer::default()),
             }),
         }
+    }
+
+    /// Closes the connection ([`DisconnectReason::TimedOut`], with a reset)
+    /// after `timeout` with no reads or writes; `None` cancels (Twisted's
+    /// `TimeoutMixin.setTimeout`). The server's `--idle-timeout` sets this
+    /// for every new connection; protocols may change it at any time.
+    pub fn set_idle_timeout(&self, timeout: Option<Duration>) {
+        {
+            let mut idle = self.core.idle.borrow_mut();
+            if let Some(call) = idle.call.take() {
+                call.cancel();
+            }
+            idle.period = timeout;
+            idle.last_activity = Some(self.core.clock.now());
+        }
+        if let Some(period) = timeout {
+            arm_idle(&self.core, period);
+        }
+    }
+
+    /// The idle timeout in force, if any.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.core.idle.borrow().period
+    }
+
+    /// Counts as activity now (Twisted's `resetTimeout`); reads and writes
+    /// on the socket do this by themselves.
+    pub fn reset_idle_timeout(&self) {
+        self.core.touch();
     }
 
     /// Queues `data` to be sent (Twisted's `transport.write`). Copies it.
@@ -395,9 +436,40 @@ impl Transport {
     }
 }
 
+fn arm_idle(core: &Rc<TransportCore>, after: Duration) {
+    let weak = Rc::downgrade(core);
+    let call = core.clock.call_later(after, move || {
+        let Some(core) = weak.upgrade() else { return };
+        if core.closed.get() {
+            return;
+        }
+        let (period, last) = {
+            let idle = core.idle.borrow();
+            (idle.period, idle.last_activity)
+        };
+        let Some(period) = period else { return };
+        let idle_for = last.map_or(period, |t| core.clock.now().saturating_duration_since(t));
+        if idle_for >= period {
+            tracing::debug!(shard = core.shard_id, peer = %core.peer, ?period, "idle timeout");
+            Transport { core }.abort_with(DisconnectReason::TimedOut);
+        } else {
+            arm_idle(&core, period - idle_for);
+        }
+    });
+    core.idle.borrow_mut().call = Some(call);
+}
+
 /// Driver-side access (crate-private): the connection driver and the test
 /// kit pump the transport through these.
 impl TransportCore {
+    /// Records activity for the idle timeout (cheap when none is set).
+    pub(crate) fn touch(&self) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.period.is_some() {
+            idle.last_activity = Some(self.clock.now());
+        }
+    }
+
     pub(crate) fn wake(&self) {
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
@@ -453,6 +525,9 @@ impl TransportCore {
     /// Marks the connection ended: later writes fail, the socket fd is
     /// forgotten (it is about to be closed) and the queue is dropped.
     pub(crate) fn mark_closed(&self) {
+        if let Some(call) = self.idle.borrow_mut().call.take() {
+            call.cancel();
+        }
         self.closed.set(true);
         self.fd.set(None);
         self.out.borrow_mut().clear();

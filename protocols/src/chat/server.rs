@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use torsion::{
     Bus, BusError, Factory, FlowLimits, ServerBuilder, ServerError, ServerHandle, ShardInfo,
 };
@@ -50,6 +52,10 @@ impl Factory for ChatFactory {
             ChatClient::new(self.room.clone()),
             codec,
         ))
+    }
+
+    fn over_capacity(&mut self, _peer: SocketAddr) -> Option<Bytes> {
+        Some(Bytes::from_static(b"Server full, try again later.\r\n"))
     }
 }
 

@@ -136,7 +136,11 @@ impl<P: Protocol> ProtocolHarness<P> {
                 continue;
             }
             if self.peer_reading {
-                self.written.extend_from_slice(&core.take_queued());
+                let out = core.take_queued();
+                if !out.is_empty() {
+                    core.touch();
+                    self.written.extend_from_slice(&out);
+                }
             }
             let queued = core.buffered_len();
             if !self.writing_paused && queued > self.limits.high_water {
@@ -198,6 +202,7 @@ impl<P: Protocol> ProtocolHarness<P> {
     pub fn receive(&mut self, data: &[u8]) {
         if self.lost.is_none() && !self.pending_eof {
             self.pending_input.extend_from_slice(data);
+            self.transport.core.touch();
         }
         self.settle();
     }
@@ -394,6 +399,30 @@ mod tests {
         assert!(!h.is_writing_paused());
         assert_eq!(h.take_written().len(), 100_000);
         assert_eq!(*log.borrow(), ["made", "data big", "pause", "resume"]);
+    }
+
+    #[test]
+    fn the_idle_timeout_fires_only_after_a_quiet_period() {
+        let (mut h, log) = harness();
+        h.transport()
+            .set_idle_timeout(Some(Duration::from_secs(10)));
+        h.advance(Duration::from_secs(6));
+        h.receive(b"still here");
+        h.advance(Duration::from_secs(6));
+        assert!(h.is_open(), "activity at 6 s pushed the deadline to 16 s");
+        h.advance(Duration::from_secs(4));
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::TimedOut));
+        assert_eq!(log.borrow().last().unwrap(), "lost timed_out");
+    }
+
+    #[test]
+    fn an_idle_timeout_can_be_cancelled() {
+        let (mut h, _log) = harness();
+        h.transport().set_idle_timeout(Some(Duration::from_secs(1)));
+        h.transport().set_idle_timeout(None);
+        h.advance(Duration::from_secs(60));
+        assert!(h.is_open());
+        assert_eq!(h.clock().pending(), 0, "no timer left behind");
     }
 
     #[test]
