@@ -66,8 +66,13 @@ pub fn chat_factory(
     config: ChatConfig,
 ) -> Result<ChatFactory, BusError> {
     let room = Room::new(shard.id, shard.count, config);
-    let receiver = room.clone();
-    let handle = bus.attach(shard, move |msg| receiver.on_message(msg))?;
+    // Weak: the room owns its bus handle; the handler must not own the room.
+    let receiver = Rc::downgrade(&room);
+    let handle = bus.attach(shard, move |msg| {
+        if let Some(room) = receiver.upgrade() {
+            room.on_message(msg);
+        }
+    })?;
     room.set_bus(handle);
     Ok(ChatFactory { room })
 }
