@@ -10,6 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use torsion_tests::process_cpu;
+
 const PATIENCE: Duration = Duration::from_secs(20);
 
 struct Server {
@@ -92,17 +94,6 @@ fn open_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-/// utime + stime of a process.
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_millis(ticks * 1000 / hz)
-}
-
 /// Resident memory of a process, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -149,9 +140,9 @@ fn out_of_fds_the_server_backs_off_keeps_serving_and_recovers() {
         "the server hit its fd limit"
     );
     // Saturated: the accept loop must not spin.
-    let before = cpu(pid);
+    let before = process_cpu(pid);
     std::thread::sleep(Duration::from_secs(2));
-    let used = cpu(pid) - before;
+    let used = process_cpu(pid) - before;
     assert!(
         used < Duration::from_millis(200),
         "accept loop used {used:?} of CPU in 2 s"

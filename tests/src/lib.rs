@@ -108,3 +108,26 @@ impl<T> Recorder<T> {
         self.rx.try_iter().collect()
     }
 }
+
+/// CPU time (user + system) from a `/proc/.../stat` file: `/proc/PID/stat`
+/// for a process, `/proc/self/task/TID/stat` for one of our threads.
+pub fn cpu_time_from_stat(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// CPU time a process has used.
+pub fn process_cpu(pid: u32) -> Duration {
+    cpu_time_from_stat(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time one of this process's threads has used.
+pub fn thread_cpu(tid: u64) -> Duration {
+    cpu_time_from_stat(&format!("/proc/self/task/{tid}/stat"))
+}

@@ -10,16 +10,6 @@ use torsion_tests::*;
 
 const N: u64 = 5000;
 
-fn thread_cpu(tid: u64) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
-    let after = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
-    Duration::from_millis(ticks * 1000 / hz)
-}
-
 #[test]
 fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
     let builder = Server::builder().listen_on(LOOPBACK).unwrap();
