@@ -1,0 +1,42 @@
+//! Peer for the benchmark suite: a tokio current-thread echo server (the
+//! usual read / write_all loop per connection). `tokio-echo CORE` pins
+//! itself to CORE, listens on 127.0.0.1:0 and prints the port.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn main() {
+    let core: usize = std::env::args()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if sock.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
