@@ -16,6 +16,7 @@
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
 //! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
+//! | [`blocking`] | [`BlockingPool`], [`defer_to_thread`]: blocking work on plain threads, awaited on the shard | `deferToThread` |
 //! | [`bus`] | [`Bus`], [`BusHandle`], [`ManualBus`]: typed messages between shards | — (Twisted has one thread) |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
 //! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
@@ -51,6 +52,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod blocking;
 pub mod bus;
 pub mod clock;
 mod connection;
@@ -70,6 +72,7 @@ pub mod stats;
 pub mod testing;
 pub mod transport;
 
+pub use blocking::{defer_to_thread, BlockingError, BlockingPool};
 pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use endpoint::{Endpoint, EndpointError};
