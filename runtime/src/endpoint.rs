@@ -404,3 +404,143 @@ mod tests {
         rec(&mut buf, &alphabet, 5);
     }
 }
+
+/// A client endpoint in Twisted's `clientFromString` syntax:
+/// `tcp:HOST:PORT`, `tcp:host=HOST:port=PORT`, optional `:timeout=SECONDS`
+/// (default 30, as Twisted). HOST is an IP address (IPv6 escaped as in
+/// server strings, or bracketed) or `localhost`; names are not resolved here,
+/// so connecting never blocks a shard on DNS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientEndpoint {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Connect timeout.
+    pub timeout: std::time::Duration,
+}
+
+/// Why a client endpoint string was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientEndpointError {
+    /// Not `tcp:`.
+    #[error("unknown client endpoint type \"{0}\" (expected \"tcp\")")]
+    UnknownType(String),
+    /// No host.
+    #[error("missing host in \"{0}\"")]
+    MissingHost(String),
+    /// The host is not an IP address or `localhost`.
+    #[error("host \"{0}\" is not an IP address or localhost (names are not resolved)")]
+    InvalidHost(String),
+    /// Port problems, as for server endpoints.
+    #[error(transparent)]
+    Port(#[from] EndpointError),
+    /// `timeout=` is not a positive number of seconds.
+    #[error("timeout \"{0}\" is not a positive number of seconds")]
+    InvalidTimeout(String),
+}
+
+impl ClientEndpoint {
+    /// Parses a Twisted-style client endpoint string.
+    pub fn parse(s: &str) -> Result<ClientEndpoint, ClientEndpointError> {
+        let parts = split_escaped(s)?;
+        if parts[0] != "tcp" {
+            return Err(ClientEndpointError::UnknownType(parts[0].clone()));
+        }
+        let (mut host, mut port, mut timeout) = (None, None, None);
+        let mut positional = Vec::new();
+        for seg in &parts[1..] {
+            match seg.split_once('=') {
+                Some(("host", v)) => host = Some(v.to_string()),
+                Some(("port", v)) => port = Some(v.to_string()),
+                Some(("timeout", v)) => timeout = Some(v.to_string()),
+                Some((k, _)) => {
+                    return Err(EndpointError::UnknownOption(k.to_string()).into());
+                }
+                None => positional.push(seg.clone()),
+            }
+        }
+        // `tcp:HOST:PORT`, where an unescaped IPv6 host may have been split.
+        if !positional.is_empty() {
+            let p = positional.pop().expect("non-empty");
+            if port.is_none() {
+                port = Some(p);
+            } else {
+                positional.push(p);
+            }
+            if !positional.is_empty() && host.is_none() {
+                host = Some(positional.join(":"));
+            }
+        }
+        let host = host.ok_or_else(|| ClientEndpointError::MissingHost(s.to_string()))?;
+        let port_str = port.ok_or_else(|| EndpointError::MissingPort(s.to_string()))?;
+        let port = parse_port(&port_str)?;
+        let ip: IpAddr = if host == "localhost" {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            let h = host
+                .strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .unwrap_or(&host);
+            h.parse()
+                .map_err(|_| ClientEndpointError::InvalidHost(host.clone()))?
+        };
+        let timeout = match timeout {
+            None => std::time::Duration::from_secs(30),
+            Some(t) => match t.parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs > 0.0 => {
+                    std::time::Duration::from_secs_f64(secs)
+                }
+                _ => return Err(ClientEndpointError::InvalidTimeout(t)),
+            },
+        };
+        Ok(ClientEndpoint {
+            addr: SocketAddr::new(ip, port),
+            timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn client_strings_parse() {
+        let e = ClientEndpoint::parse("tcp:127.0.0.1:7000").unwrap();
+        assert_eq!(e.addr, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(e.timeout, Duration::from_secs(30));
+        let e = ClientEndpoint::parse("tcp:host=localhost:port=80:timeout=2.5").unwrap();
+        assert_eq!(e.addr, "127.0.0.1:80".parse().unwrap());
+        assert_eq!(e.timeout, Duration::from_millis(2500));
+        let e = ClientEndpoint::parse("tcp:::1:8080").unwrap();
+        assert_eq!(e.addr, "[::1]:8080".parse().unwrap());
+        let e = ClientEndpoint::parse("tcp:\\:\\:1:8080").unwrap();
+        assert_eq!(e.addr, "[::1]:8080".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_client_strings_are_specific_errors() {
+        assert_eq!(
+            ClientEndpoint::parse("udp:1.2.3.4:5").unwrap_err(),
+            ClientEndpointError::UnknownType("udp".into())
+        );
+        assert_eq!(
+            ClientEndpoint::parse("tcp:example.com:80").unwrap_err(),
+            ClientEndpointError::InvalidHost("example.com".into())
+        );
+        assert!(matches!(
+            ClientEndpoint::parse("tcp:1.2.3.4:99999").unwrap_err(),
+            ClientEndpointError::Port(EndpointError::PortOutOfRange(_))
+        ));
+        assert_eq!(
+            ClientEndpoint::parse("tcp:port=80").unwrap_err(),
+            ClientEndpointError::MissingHost("tcp:port=80".into())
+        );
+        assert_eq!(
+            ClientEndpoint::parse("tcp:1.2.3.4:80:timeout=-1").unwrap_err(),
+            ClientEndpointError::InvalidTimeout("-1".into())
+        );
+        assert!(ClientEndpoint::parse("tcp:1.2.3.4:80:colour=red").is_err());
+    }
+}

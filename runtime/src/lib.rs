@@ -18,6 +18,7 @@
 //! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
 //! | [`blocking`] | [`BlockingPool`], [`defer_to_thread`]: blocking work on plain threads, awaited on the shard | `deferToThread` |
 //! | [`bus`] | [`Bus`], [`BusHandle`], [`ManualBus`]: typed messages between shards | — (Twisted has one thread) |
+//! | [`client`] | [`client::connect_tcp`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
 //! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
 //! | [`cores`] | which cores the shards run on | — |
@@ -54,6 +55,7 @@
 
 pub mod blocking;
 pub mod bus;
+pub mod client;
 pub mod clock;
 mod connection;
 pub mod cores;
@@ -75,7 +77,7 @@ pub mod transport;
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool};
 pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
-pub use endpoint::{Endpoint, EndpointError};
+pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
 pub use listener::ACCEPT_BACKOFF;
 pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};

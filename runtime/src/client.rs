@@ -1,0 +1,499 @@
+//! TCP clients (Twisted's `connectTCP`, `clientFromString`) and a
+//! reconnecting client with Twisted's back-off (`ReconnectingClientFactory`).
+//!
+//! [`connect_tcp`] connects from the current shard and runs the same
+//! [`Protocol`] trait over the connection, driven by the same connection
+//! driver as server connections (batching, flow control, panics contained).
+//! Client connections belong to a per-thread client runtime with its own
+//! stats; they are not part of a server's shutdown.
+//!
+//! [`ReconnectingClient`] keeps a connection up: after a failed attempt or a
+//! lost connection it waits, then tries again, with Twisted's policy —
+//! the delay starts at `initial`, is multiplied by `factor` (e) before each
+//! retry, is capped at `max`, and is spread by a normal jitter of `jitter`
+//! (0.12) of itself; `max_retries` bounds the attempts; a successful
+//! connection resets the delay. [`ReconnectingClient::stop_trying`] stops it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use crate::clock::Clock;
+use crate::connection;
+use crate::local_event::LocalEvent;
+use crate::policy::Policies;
+use crate::protocol::Protocol;
+use crate::reason::DisconnectReason;
+use crate::shard::{self, ShardInfo};
+use crate::shard_runtime::ShardRuntime;
+use crate::stats::{ShardStats, ShardStatsSnapshot};
+use crate::transport::{FlowLimits, Transport};
+
+thread_local! {
+    static CLIENT_RT: RefCell<Option<Rc<ShardRuntime>>> = const { RefCell::new(None) };
+}
+
+fn client_runtime() -> Rc<ShardRuntime> {
+    CLIENT_RT.with(|slot| {
+        slot.borrow_mut()
+            .get_or_insert_with(|| {
+                let info = shard::current().unwrap_or(ShardInfo {
+                    id: 0,
+                    count: 1,
+                    core: 0,
+                });
+                let policies = Policies {
+                    max_connections: Some(usize::MAX),
+                    ..Policies::default()
+                };
+                Rc::new(ShardRuntime::new(
+                    info,
+                    Arc::new(ShardStats::default()),
+                    FlowLimits::default(),
+                    policies,
+                ))
+            })
+            .clone()
+    })
+}
+
+/// Counters of this thread's client connections.
+pub fn client_stats() -> ShardStatsSnapshot {
+    let rt = client_runtime();
+    rt.stats.snapshot(rt.info.id, rt.info.core)
+}
+
+/// Connects to `addr` from the current shard and runs `protocol` on the
+/// connection; returns its transport once connected. Fails with the OS
+/// error (e.g. `ConnectionRefused`) or `TimedOut` after `timeout`.
+///
+/// # Panics
+/// When called off a shard (no glommio executor on this thread).
+pub async fn connect_tcp<P: Protocol>(
+    addr: SocketAddr,
+    timeout: Duration,
+    protocol: P,
+) -> io::Result<Transport> {
+    let stream = glommio::net::TcpStream::connect_timeout(addr, timeout)
+        .await
+        .map_err(|e| match e {
+            glommio::GlommioError::IoError(e) => e,
+            other => io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
+        })?;
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr()?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    // SAFETY: fd is the open socket `stream` owns; keep it out of children.
+    unsafe { libc::ioctl(fd, libc::FIOCLEX) };
+    let rt = client_runtime();
+    let transport = Transport::new(addr, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
+    let id = rt.add_connection(transport.clone());
+    rt.stats.connection_accepted();
+    glommio::spawn_local(connection::drive(
+        id,
+        stream,
+        protocol,
+        transport.clone(),
+        rt,
+    ))
+    .detach();
+    Ok(transport)
+}
+
+/// Connects to a client endpoint string (Twisted's `clientFromString`,
+/// e.g. `tcp:127.0.0.1:7000:timeout=5`).
+pub async fn connect_endpoint<P: Protocol>(
+    endpoint: &crate::endpoint::ClientEndpoint,
+    protocol: P,
+) -> io::Result<Transport> {
+    connect_tcp(endpoint.addr, endpoint.timeout, protocol).await
+}
+
+/// Twisted's reconnection policy.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    /// First delay (before the factor is applied). Default 1 s.
+    pub initial: Duration,
+    /// Multiplier per retry. Default e (2.718…), as Twisted.
+    pub factor: f64,
+    /// Longest delay. Default 3600 s.
+    pub max: Duration,
+    /// Standard deviation of the delay, as a fraction of it. Default
+    /// 0.11962656472, as Twisted.
+    pub jitter: f64,
+    /// Give up after this many retries (`None`: never).
+    pub max_retries: Option<u32>,
+    delay: f64,
+    retries: u32,
+    rng: u64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff::new(Duration::from_secs(1), Duration::from_secs(3600))
+    }
+}
+
+impl Backoff {
+    /// Twisted's defaults with the given initial and maximum delays.
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
+        Backoff {
+            initial,
+            factor: std::f64::consts::E,
+            max,
+            jitter: 0.119_626_564_72,
+            max_retries: None,
+            delay: initial.as_secs_f64(),
+            retries: 0,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Seeds the jitter (for reproducible tests).
+    pub fn with_seed(mut self, seed: u64) -> Backoff {
+        self.rng = seed | 1;
+        self
+    }
+
+    /// Back to the initial delay (after a successful connection).
+    pub fn reset(&mut self) {
+        self.delay = self.initial.as_secs_f64();
+        self.retries = 0;
+    }
+
+    /// Retries so far since the last reset.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The delay before the next attempt, or `None` once `max_retries` is
+    /// used up.
+    pub fn next_delay(&mut self) -> Option<Duration> {
+        self.retries += 1;
+        if self.max_retries.is_some_and(|m| self.retries > m) {
+            return None;
+        }
+        let max = self.max.as_secs_f64();
+        self.delay = (self.delay * self.factor).min(max);
+        if self.jitter > 0.0 {
+            let spread = self.delay * self.jitter * self.normal();
+            self.delay = (self.delay + spread).clamp(0.0, max);
+        }
+        Some(Duration::from_secs_f64(self.delay))
+    }
+
+    /// A standard normal sample (Box–Muller over xorshift64*).
+    fn normal(&mut self) -> f64 {
+        let mut uniform = || {
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            let x = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            ((x >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (u1, u2) = (uniform(), uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// Wraps a client protocol to learn when its connection ends.
+struct Watched<P> {
+    inner: P,
+    lost: Rc<LocalEvent>,
+}
+
+impl<P: Protocol> Protocol for Watched<P> {
+    fn connection_made(&mut self, t: &Transport) {
+        self.inner.connection_made(t)
+    }
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.inner.data_received(t, data)
+    }
+    fn eof_received(&mut self, t: &Transport) {
+        self.inner.eof_received(t)
+    }
+    fn pause_writing(&mut self, t: &Transport) {
+        self.inner.pause_writing(t)
+    }
+    fn resume_writing(&mut self, t: &Transport) {
+        self.inner.resume_writing(t)
+    }
+    fn shutdown_requested(&mut self, t: &Transport) {
+        self.inner.shutdown_requested(t)
+    }
+    fn connection_lost(&mut self, reason: &DisconnectReason) {
+        self.lost.set();
+        self.inner.connection_lost(reason)
+    }
+}
+
+#[derive(Default)]
+struct ReconnectState {
+    stopped: Cell<bool>,
+    attempts: Cell<u64>,
+    connections: Cell<u64>,
+    gave_up: Cell<bool>,
+    transport: RefCell<Option<Transport>>,
+    wake_stop: LocalEvent,
+}
+
+/// A client that reconnects with [`Backoff`] (Twisted's
+/// `ReconnectingClientFactory`). Cheap to clone; lives on its shard.
+#[derive(Clone)]
+pub struct ReconnectingClient {
+    state: Rc<ReconnectState>,
+}
+
+impl std::fmt::Debug for ReconnectingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconnectingClient")
+            .field("attempts", &self.attempts())
+            .field("connections", &self.connections())
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+/// What one connection attempt produced: a signal that fires when the
+/// connection is lost.
+pub type Connected = Rc<LocalEventHandle>;
+
+/// Resolves when a connection made by a [`ReconnectingClient`] ends.
+pub struct LocalEventHandle(Rc<LocalEvent>);
+
+impl LocalEventHandle {
+    async fn wait(&self) {
+        self.0.wait().await
+    }
+}
+
+impl ReconnectingClient {
+    /// Keeps connecting to `addr` (each attempt bounded by `timeout`),
+    /// running a fresh protocol from `make_protocol` on each connection.
+    ///
+    /// # Panics
+    /// When called off a shard.
+    pub fn start<P, F>(
+        addr: SocketAddr,
+        timeout: Duration,
+        backoff: Backoff,
+        mut make_protocol: F,
+    ) -> Self
+    where
+        P: Protocol,
+        F: FnMut() -> P + 'static,
+    {
+        let state = Rc::new(ReconnectState::default());
+        let client = ReconnectingClient {
+            state: state.clone(),
+        };
+        let st = state.clone();
+        let connector = move || {
+            let protocol = make_protocol();
+            let st = st.clone();
+            async move {
+                let lost = Rc::new(LocalEvent::default());
+                let watched = Watched {
+                    inner: protocol,
+                    lost: lost.clone(),
+                };
+                let t = connect_tcp(addr, timeout, watched).await?;
+                *st.transport.borrow_mut() = Some(t);
+                Ok(Rc::new(LocalEventHandle(lost)))
+            }
+        };
+        glommio::spawn_local(reconnect_loop(Clock::real(), backoff, state, connector)).detach();
+        client
+    }
+
+    /// Stops reconnecting; closes the current connection if any.
+    pub fn stop_trying(&self) {
+        self.state.stopped.set(true);
+        self.state.wake_stop.set();
+        if let Some(t) = self.state.transport.borrow().as_ref() {
+            t.close();
+        }
+    }
+
+    /// Connection attempts so far.
+    pub fn attempts(&self) -> u64 {
+        self.state.attempts.get()
+    }
+
+    /// Successful connections so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.get()
+    }
+
+    /// True while a connection is open.
+    pub fn is_connected(&self) -> bool {
+        self.state
+            .transport
+            .borrow()
+            .as_ref()
+            .is_some_and(|t| !t.is_closed())
+    }
+
+    /// True once `max_retries` ran out.
+    pub fn gave_up(&self) -> bool {
+        self.state.gave_up.get()
+    }
+
+    /// The current connection's transport, if connected.
+    pub fn transport(&self) -> Option<Transport> {
+        self.state
+            .transport
+            .borrow()
+            .as_ref()
+            .filter(|t| !t.is_closed())
+            .cloned()
+    }
+}
+
+/// The reconnection loop, over any connector (real or, in tests, fake) and
+/// any clock (real or manual).
+async fn reconnect_loop<C, Fut>(
+    clock: Clock,
+    mut backoff: Backoff,
+    state: Rc<ReconnectState>,
+    mut connect: C,
+) where
+    C: FnMut() -> Fut,
+    Fut: Future<Output = io::Result<Connected>>,
+{
+    while !state.stopped.get() {
+        state.attempts.set(state.attempts.get() + 1);
+        match connect().await {
+            Ok(lost) => {
+                state.connections.set(state.connections.get() + 1);
+                backoff.reset();
+                futures_lite::future::or(lost.wait(), state.wake_stop.wait()).await;
+            }
+            Err(e) => tracing::debug!("reconnecting client: attempt failed: {e}"),
+        }
+        if state.stopped.get() {
+            return;
+        }
+        let Some(delay) = backoff.next_delay() else {
+            state.gave_up.set(true);
+            tracing::info!(
+                "reconnecting client: giving up after {} retries",
+                backoff.retries() - 1
+            );
+            return;
+        };
+        futures_lite::future::or(clock.sleep(delay), state.wake_stop.wait()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::task::{Context, Poll};
+
+    #[test]
+    fn backoff_follows_twisted_without_jitter() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        b.jitter = 0.0;
+        let delays: Vec<f64> = (0..5)
+            .map(|_| b.next_delay().unwrap().as_secs_f64())
+            .collect();
+        let e = std::f64::consts::E;
+        assert!((delays[0] - e).abs() < 1e-9);
+        assert!((delays[1] - e * e).abs() < 1e-9);
+        assert!((delays[2] - e * e * e).abs() < 1e-9);
+        assert_eq!(delays[3], 30.0, "capped");
+        b.reset();
+        assert!((b.next_delay().unwrap().as_secs_f64() - e).abs() < 1e-9);
+    }
+
+    #[test]
+    fn jitter_spreads_delays_around_the_exponential() {
+        let mut spread = Vec::new();
+        for seed in 0..200 {
+            let mut b = Backoff::default().with_seed(seed);
+            spread.push(b.next_delay().unwrap().as_secs_f64() / std::f64::consts::E);
+        }
+        let mean: f64 = spread.iter().sum::<f64>() / spread.len() as f64;
+        assert!((mean - 1.0).abs() < 0.05, "mean {mean}");
+        assert!(spread.iter().any(|r| *r > 1.05) && spread.iter().any(|r| *r < 0.95));
+        assert!(spread.iter().all(|r| *r > 0.4 && *r < 1.6));
+    }
+
+    #[test]
+    fn max_retries_ends_the_attempts() {
+        let mut b = Backoff {
+            max_retries: Some(2),
+            ..Backoff::default()
+        };
+        assert!(b.next_delay().is_some());
+        assert!(b.next_delay().is_some());
+        assert!(b.next_delay().is_none());
+    }
+
+    /// Drives the loop by hand: a connector that fails twice, then connects;
+    /// the manual clock decides when retries happen.
+    #[test]
+    fn the_loop_retries_on_the_clock_and_resets_after_success() {
+        let clock = ManualClock::new();
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        backoff.jitter = 0.0;
+        let state = Rc::new(ReconnectState::default());
+        let attempts_at: Rc<RefCell<Vec<Duration>>> = Rc::default();
+        let lost = Rc::new(LocalEvent::default());
+        let (c, at, l) = (clock.clone(), attempts_at.clone(), lost.clone());
+        let connector = move || {
+            at.borrow_mut().push(c.elapsed());
+            let n = at.borrow().len();
+            let l = l.clone();
+            async move {
+                if n <= 2 {
+                    Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+                } else {
+                    Ok(Rc::new(LocalEventHandle(l)))
+                }
+            }
+        };
+        let mut fut = Box::pin(reconnect_loop(
+            clock.clock(),
+            backoff,
+            state.clone(),
+            connector,
+        ));
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        let mut step = |by: Duration| {
+            clock.advance(by);
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        };
+        step(Duration::ZERO);
+        assert_eq!(attempts_at.borrow().len(), 1, "first attempt at once");
+        step(Duration::from_millis(2700));
+        assert_eq!(attempts_at.borrow().len(), 1, "not before e seconds");
+        step(Duration::from_millis(20));
+        assert_eq!(attempts_at.borrow().len(), 2, "second attempt after e s");
+        step(Duration::from_secs_f64(std::f64::consts::E.powi(2)));
+        assert_eq!(attempts_at.borrow().len(), 3, "third after e² s: connects");
+        assert_eq!(state.connections.get(), 1);
+        // Connected: no attempts however long we wait, until it is lost.
+        step(Duration::from_secs(1000));
+        assert_eq!(attempts_at.borrow().len(), 3);
+        lost.set();
+        step(Duration::ZERO);
+        step(Duration::from_millis(2719));
+        assert_eq!(
+            attempts_at.borrow().len(),
+            4,
+            "delay reset to e s after the success"
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! TCP clients on real sockets: connect_tcp with the Protocol trait, errors,
+//! and a reconnecting client against a server that goes away and comes back.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use torsion::client::{connect_tcp, Backoff, ReconnectingClient};
+use torsion::{DisconnectReason, Protocol, Server, ServerHandle, Transport};
+use torsion_protocols::EchoFactory;
+use torsion_tests::*;
+
+fn echo_server(endpoint: &str) -> ServerHandle {
+    Server::builder()
+        .listen_on(endpoint)
+        .unwrap()
+        .shards(1)
+        .serve(|_| EchoFactory)
+        .unwrap()
+}
+
+/// Says hello, collects the echo, closes after 5 bytes.
+struct Hello(Rc<RefCell<Vec<u8>>>, Rc<RefCell<Option<DisconnectReason>>>);
+
+impl Protocol for Hello {
+    fn connection_made(&mut self, t: &Transport) {
+        t.write(b"hello").unwrap();
+    }
+    fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.0.borrow_mut().extend_from_slice(&data.split());
+        if self.0.borrow().len() >= 5 {
+            t.close();
+        }
+    }
+    fn connection_lost(&mut self, reason: &DisconnectReason) {
+        *self.1.borrow_mut() = Some(reason.clone());
+    }
+}
+
+fn any_core() -> Vec<usize> {
+    vec![torsion::cores::allowed_cores().unwrap()[0]]
+}
+
+#[test]
+fn connect_tcp_runs_a_protocol_and_reports_refusals() {
+    let server = echo_server(LOOPBACK);
+    let addr = server.local_addr();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let results = torsion::pool::run_on_cores(&any_core(), move |_| async move {
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let lost = Rc::new(RefCell::new(None));
+        let t = connect_tcp(
+            addr,
+            Duration::from_secs(5),
+            Hello(got.clone(), lost.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(t.peer_addr(), addr);
+        let deadline = Instant::now() + PATIENCE;
+        while lost.borrow().is_none() && Instant::now() < deadline {
+            torsion::Clock::real().sleep(Duration::from_millis(5)).await;
+        }
+        let refused = connect_tcp(closed, Duration::from_secs(5), torsion_protocols::Echo)
+            .await
+            .unwrap_err()
+            .kind();
+        let got = got.borrow().clone();
+        let lost = lost.borrow().clone();
+        (got, lost, refused)
+    })
+    .unwrap();
+    let (got, lost, refused) = results.into_iter().next().unwrap();
+    assert_eq!(got, b"hello");
+    assert_eq!(lost, Some(DisconnectReason::Closed));
+    assert_eq!(refused, std::io::ErrorKind::ConnectionRefused);
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_reconnecting_client_comes_back_when_the_server_does() {
+    let first = echo_server(LOOPBACK);
+    let addr = first.local_addr();
+    let (to_main, from_pool) = mpsc::channel::<&'static str>();
+    let pool = std::thread::spawn(move || {
+        torsion::pool::run_on_cores(&any_core(), move |_| {
+            let to_main = to_main.clone();
+            async move {
+                let mut backoff =
+                    Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
+                backoff.jitter = 0.0;
+                let client =
+                    ReconnectingClient::start(addr, Duration::from_secs(2), backoff, || {
+                        torsion_protocols::Echo
+                    });
+                let clock = torsion::Clock::real();
+                let deadline = Instant::now() + PATIENCE;
+                while client.connections() < 1 && Instant::now() < deadline {
+                    clock.sleep(Duration::from_millis(5)).await;
+                }
+                to_main.send("connected").unwrap();
+                // The server goes away: the client notices and keeps trying.
+                while (client.is_connected() || client.attempts() < 3) && Instant::now() < deadline
+                {
+                    clock.sleep(Duration::from_millis(5)).await;
+                }
+                to_main.send("retrying").unwrap();
+                while client.connections() < 2 && Instant::now() < deadline {
+                    clock.sleep(Duration::from_millis(5)).await;
+                }
+                let reconnected = client.connections() >= 2 && client.is_connected();
+                client.stop_trying();
+                let attempts = client.attempts();
+                clock.sleep(Duration::from_millis(300)).await;
+                (reconnected, attempts, client.attempts())
+            }
+        })
+    });
+    assert_eq!(from_pool.recv_timeout(PATIENCE), Ok("connected"));
+    first.stop().unwrap();
+    assert_eq!(from_pool.recv_timeout(PATIENCE), Ok("retrying"));
+    let second = echo_server(&format!("tcp:{}:interface=127.0.0.1", addr.port()));
+    let results = pool.join().unwrap().unwrap();
+    let (reconnected, attempts, attempts_later) = results[0];
+    assert!(reconnected, "connected again to the returned server");
+    assert!(
+        attempts >= 4,
+        "retried while the server was away: {attempts} attempts"
+    );
+    assert_eq!(attempts, attempts_later, "no attempts after stop_trying");
+    second.stop().unwrap();
+}
