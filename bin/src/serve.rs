@@ -8,7 +8,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use torsion::{cores, Endpoint, FlowLimits, Policies, Server, ServerBuilder};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
-use torsion_protocols::echo::{EchoFactory, FramedEchoFactory};
+use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
 
 use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
@@ -37,6 +37,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if args.max_connections == Some(0) || args.max_per_ip == Some(0) {
         anyhow::bail!("--max-connections and --max-per-ip must be at least 1");
     }
+    let datagram = endpoint.is_datagram();
     let builder = Server::builder()
         .listen(endpoint)
         .drain_timeout(args.drain_timeout)
@@ -53,6 +54,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("cannot install signal handlers")?;
 
     let server = match args.protocol {
+        ServeProtocol::Echo if datagram => {
+            if args.framing != Framing::Raw {
+                anyhow::bail!("--framing applies to stream endpoints; UDP echo sends datagrams back as they are");
+            }
+            builder.serve_datagram(|_shard| DatagramEcho)?
+        }
+        ServeProtocol::Chat if datagram => anyhow::bail!("chat needs a tcp: endpoint"),
         ServeProtocol::Chat => {
             let config = ChatConfig {
                 max_line: args.max_line,

@@ -332,3 +332,14 @@ fn serve_chat_greets_and_times_out_nameless_clients() {
     c.read_to_string(&mut all).unwrap();
     assert_eq!(all, "What's your name?\r\nRegistration timed out.\r\n");
 }
+
+#[test]
+fn serve_echo_over_udp() {
+    let server = start(torsion().args(["serve", "echo", "--listen", "udp:0:interface=127.0.0.1"]));
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    sock.send_to(b"datagram", server.addr).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, from) = sock.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"datagram"[..], server.addr));
+}

@@ -71,6 +71,23 @@ impl StringHandler for StringEcho {
     }
 }
 
+/// Echoes every datagram to its sender (UDP).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DatagramEcho;
+
+impl torsion::DatagramProtocol for DatagramEcho {
+    fn datagram_received(
+        &mut self,
+        transport: &torsion::DatagramTransport,
+        data: &[u8],
+        from: std::net::SocketAddr,
+    ) {
+        // UDP is lossy by nature: a datagram the socket cannot take now is
+        // dropped, as the kernel would.
+        let _ = transport.write_to(data, from);
+    }
+}
+
 /// An echo protocol for `framing`.
 pub fn echo_protocol(framing: Framing) -> Box<dyn Protocol> {
     match framing {

@@ -35,6 +35,11 @@ pub enum Endpoint {
         /// The listen(2) backlog of each shard's socket.
         backlog: u32,
     },
+    /// A UDP socket per shard (`udp:` or `udp6:`).
+    Udp {
+        /// The address every shard binds (port 0 = pick one).
+        addr: SocketAddr,
+    },
 }
 
 /// Why an endpoint string was rejected.
@@ -45,7 +50,7 @@ pub enum EndpointError {
     #[error("empty endpoint string (expected e.g. \"tcp:7000:interface=127.0.0.1\")")]
     Empty,
     /// The part before the first colon is not a known type.
-    #[error("unknown endpoint type \"{0}\" (expected \"tcp\" or \"tcp6\")")]
+    #[error("unknown endpoint type \"{0}\" (expected \"tcp\", \"tcp6\", \"udp\" or \"udp6\")")]
     UnknownType(String),
     /// No port was given.
     #[error("missing port in endpoint \"{0}\"")]
@@ -88,8 +93,13 @@ impl Endpoint {
     /// The socket address this endpoint binds.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Endpoint::Tcp { addr, .. } => *addr,
+            Endpoint::Tcp { addr, .. } | Endpoint::Udp { addr } => *addr,
         }
+    }
+
+    /// True for a datagram (UDP) endpoint.
+    pub fn is_datagram(&self) -> bool {
+        matches!(self, Endpoint::Udp { .. })
     }
 
     /// The same endpoint with another port (used to bind every shard to the
@@ -99,6 +109,9 @@ impl Endpoint {
             Endpoint::Tcp { addr, backlog } => Endpoint::Tcp {
                 addr: SocketAddr::new(addr.ip(), port),
                 backlog: *backlog,
+            },
+            Endpoint::Udp { addr } => Endpoint::Udp {
+                addr: SocketAddr::new(addr.ip(), port),
             },
         }
     }
@@ -139,9 +152,11 @@ impl FromStr for Endpoint {
         }
         let parts = split_escaped(s)?;
         let kind = parts[0].as_str();
-        let ipv6_only = match kind {
-            "tcp" => false,
-            "tcp6" => true,
+        let (ipv6_only, udp) = match kind {
+            "tcp" => (false, false),
+            "tcp6" => (true, false),
+            "udp" => (false, true),
+            "udp6" => (true, true),
             other => return Err(EndpointError::UnknownType(other.to_string())),
         };
 
@@ -201,6 +216,14 @@ impl FromStr for Endpoint {
             }
         };
 
+        if udp {
+            if backlog.is_some() {
+                return Err(EndpointError::UnknownOption("backlog".to_string()));
+            }
+            return Ok(Endpoint::Udp {
+                addr: SocketAddr::new(ip, port),
+            });
+        }
         let backlog = match backlog {
             None => DEFAULT_BACKLOG,
             Some(b) => match b.parse::<u32>() {
@@ -229,6 +252,11 @@ impl fmt::Display for Endpoint {
                     write!(f, ":backlog={backlog}")?;
                 }
                 Ok(())
+            }
+            Endpoint::Udp { addr } => {
+                let kind = if addr.is_ipv6() { "udp6" } else { "udp" };
+                let iface = addr.ip().to_string().replace(':', "\\:");
+                write!(f, "{kind}:{}:interface={iface}", addr.port())
             }
         }
     }
@@ -291,11 +319,26 @@ mod tests {
     }
 
     #[test]
+    fn parses_udp() {
+        assert_eq!(
+            Endpoint::parse("udp:7001:interface=127.0.0.1").unwrap(),
+            Endpoint::Udp {
+                addr: "127.0.0.1:7001".parse().unwrap()
+            }
+        );
+        assert!(Endpoint::parse("udp6:0").unwrap().is_datagram());
+    }
+
+    #[test]
     fn rejects_bad_strings_with_specific_errors() {
         let cases: &[(&str, EndpointError)] = &[
             ("", EndpointError::Empty),
             ("tpc:80", EndpointError::UnknownType("tpc".into())),
-            ("udp6:80", EndpointError::UnknownType("udp6".into())),
+            ("udpx:80", EndpointError::UnknownType("udpx".into())),
+            (
+                "udp:80:backlog=5",
+                EndpointError::UnknownOption("backlog".into()),
+            ),
             ("tcp:70000", EndpointError::PortOutOfRange("70000".into())),
             (
                 "tcp:99999999999999999999",
@@ -360,7 +403,7 @@ mod tests {
     fn error_messages_name_the_culprit() {
         assert_eq!(
             Endpoint::parse("tpc:80").unwrap_err().to_string(),
-            "unknown endpoint type \"tpc\" (expected \"tcp\" or \"tcp6\")"
+            "unknown endpoint type \"tpc\" (expected \"tcp\", \"tcp6\", \"udp\" or \"udp6\")"
         );
         assert!(Endpoint::parse("tcp:70000")
             .unwrap_err()
@@ -379,6 +422,8 @@ mod tests {
             "tcp:65535:interface=0.0.0.0:backlog=7",
             "tcp6:80:interface=::1",
             "tcp6:1:interface=fe80::dead:beef",
+            "udp:7001:interface=127.0.0.1",
+            "udp6:0:interface=::1",
         ] {
             let e = Endpoint::parse(s).unwrap();
             assert_eq!(Endpoint::parse(&e.to_string()).unwrap(), e, "{s}");

@@ -20,6 +20,7 @@
 //! | [`bus`] | [`Bus`], [`BusHandle`], [`ManualBus`]: typed messages between shards | — (Twisted has one thread) |
 //! | [`client`] | [`client::connect_tcp`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
+//! | [`datagram`] | [`DatagramProtocol`], [`DatagramTransport`]: UDP per shard | `listenUDP`, `DatagramProtocol` |
 //! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
 //! | [`cores`] | which cores the shards run on | — |
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
@@ -59,6 +60,7 @@ pub mod client;
 pub mod clock;
 mod connection;
 pub mod cores;
+pub mod datagram;
 mod doorbell;
 pub mod endpoint;
 mod listener;
@@ -77,6 +79,7 @@ pub mod transport;
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool};
 pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
+pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
 pub use listener::ACCEPT_BACKOFF;
 pub use policy::Policies;

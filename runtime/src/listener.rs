@@ -1,4 +1,5 @@
-//! Listening sockets (one per shard, `SO_REUSEPORT`) and the accept loop.
+//! Listening sockets (one per shard, `SO_REUSEPORT`; TCP or UDP) and the
+//! accept loop.
 //!
 //! Every shard binds its own socket on the same address; the kernel spreads
 //! incoming connections over them, so there is no accept thread and no
@@ -52,20 +53,25 @@ pub(crate) fn bind_all(
 }
 
 fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
-    let Endpoint::Tcp { addr, backlog } = endpoint;
+    let addr = endpoint.addr();
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {
         Domain::IPV4
     };
-    let socket = Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP))?;
+    let socket = match endpoint {
+        Endpoint::Tcp { .. } => Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP))?,
+        Endpoint::Udp { .. } => Socket::new(domain, Type::DGRAM, Some(SockProtocol::UDP))?,
+    };
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
-    socket.bind(&(*addr).into())?;
-    socket.listen(*backlog as i32)?;
+    socket.bind(&addr.into())?;
+    if let Endpoint::Tcp { backlog, .. } = endpoint {
+        socket.listen(*backlog as i32)?;
+    }
     Ok(socket)
 }
 

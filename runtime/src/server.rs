@@ -28,6 +28,7 @@ use crossbeam_channel::{Receiver, Sender};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::cores::{self, CoreError};
+use crate::datagram::{self, DatagramProtocol};
 use crate::doorbell::{doorbell, Doorbell, DoorbellReceiver};
 use crate::endpoint::{Endpoint, EndpointError};
 use crate::listener;
@@ -185,6 +186,37 @@ impl ServerBuilder {
         F: Factory,
         B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
     {
+        if let Some(Endpoint::Udp { .. }) = &self.endpoint {
+            return Err(ServerError::ShardStart {
+                shard: 0,
+                message: "a udp: endpoint needs a datagram protocol (serve_datagram)".into(),
+            });
+        }
+        self.start(Arc::new(StreamService {
+            make_factory: Arc::new(make_factory),
+        }))
+    }
+
+    /// Starts the shards of a datagram (UDP) server: each shard binds its own
+    /// `SO_REUSEPORT` socket and runs the protocol `make_protocol` builds on
+    /// its thread (Twisted's `listenUDP`).
+    pub fn serve_datagram<P, B>(self, make_protocol: B) -> Result<ServerHandle, ServerError>
+    where
+        P: DatagramProtocol,
+        B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
+    {
+        if let Some(Endpoint::Tcp { .. }) = &self.endpoint {
+            return Err(ServerError::ShardStart {
+                shard: 0,
+                message: "a datagram protocol needs a udp: endpoint".into(),
+            });
+        }
+        self.start(Arc::new(DatagramService {
+            make_protocol: Arc::new(make_protocol),
+        }))
+    }
+
+    fn start<S: ShardService>(self, service: Arc<S>) -> Result<ServerHandle, ServerError> {
         let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
         let plan = self.planned_cores()?;
         let (sockets, local_addr) =
@@ -193,7 +225,6 @@ impl ServerBuilder {
                 source,
             })?;
 
-        let make_factory = Arc::new(make_factory);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(plan.len());
         let mut shards = Vec::with_capacity(plan.len());
         let mut controls = Vec::with_capacity(plan.len());
@@ -220,10 +251,10 @@ impl ServerBuilder {
                 control: ctl_rx,
                 ready: ready_tx.clone(),
             };
-            let make = make_factory.clone();
+            let service = service.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("torsion-shard-{id}"))
-                .spawn(move || run_shard(ctx, make))
+                .spawn(move || run_shard(ctx, service))
                 .map_err(|e| ServerError::ShardStart {
                     shard: id,
                     message: format!("cannot spawn thread: {e}"),
@@ -458,11 +489,104 @@ fn gettid() -> u64 {
     unsafe { libc::syscall(libc::SYS_gettid) as u64 }
 }
 
-fn run_shard<F, B>(start: ShardStart, make_factory: Arc<B>)
+/// What a shard runs: the stream (TCP) service or the datagram (UDP) one.
+/// `setup` runs on the shard before it reports ready (an error fails
+/// `serve`); `run` serves until the shard is told to stop.
+trait ShardService: Send + Sync + 'static {
+    type Local: 'static;
+
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String>;
+
+    fn run(
+        local: Self::Local,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        drain: Rc<std::cell::Cell<Duration>>,
+    ) -> impl std::future::Future<Output = ()>;
+}
+
+struct StreamService<B> {
+    make_factory: Arc<B>,
+}
+
+impl<F, B> ShardService for StreamService<B>
 where
     F: Factory,
     B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
 {
+    type Local = Rc<RefCell<F>>;
+
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String> {
+        let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
+            .ok_or_else(|| "the factory constructor panicked".to_string())?;
+        let factory = Rc::new(RefCell::new(factory));
+        shard::run_guarded("Factory::start", || factory.borrow_mut().start(info));
+        Ok(factory)
+    }
+
+    async fn run(
+        factory: Self::Local,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        drain: Rc<std::cell::Cell<Duration>>,
+    ) {
+        let info = rt.info;
+        listener::accept_loop(listener::adopt(socket), factory.clone(), rt.clone()).await;
+        tracing::debug!(shard = info.id, "stopped accepting");
+        rt.begin_shutdown();
+        let drained = futures_lite::future::or(
+            async {
+                rt.all_closed().await;
+                true
+            },
+            async {
+                glommio::timer::Timer::new(drain.get()).await;
+                false
+            },
+        )
+        .await;
+        if !drained {
+            tracing::warn!(
+                shard = info.id,
+                remaining = rt.connection_count(),
+                "drain deadline passed; aborting remaining connections"
+            );
+            rt.abort_all(DisconnectReason::Shutdown);
+            rt.all_closed().await;
+        }
+        shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
+    }
+}
+
+struct DatagramService<B> {
+    make_protocol: Arc<B>,
+}
+
+impl<P, B> ShardService for DatagramService<B>
+where
+    P: DatagramProtocol,
+    B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
+{
+    type Local = P;
+
+    fn setup(&self, info: &ShardInfo) -> Result<P, String> {
+        shard::call_guarded("datagram protocol constructor", || {
+            (self.make_protocol)(info)
+        })
+        .ok_or_else(|| "the datagram protocol constructor panicked".to_string())
+    }
+
+    async fn run(
+        protocol: P,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        _drain: Rc<std::cell::Cell<Duration>>,
+    ) {
+        datagram::serve(protocol, socket, rt).await
+    }
+}
+
+fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
     let ShardStart {
         info,
         stats,
@@ -491,52 +615,24 @@ where
     executor.run(async move {
         shard::enter(info, stats.clone());
         stats.set_thread_id(gettid());
-        let listener = listener::adopt(socket);
         let rt = Rc::new(ShardRuntime::new(info, stats, limits, policies));
-
-        let Some(factory) = shard::call_guarded("factory constructor", || make_factory(&info))
-        else {
-            let _ = ready.send(Err(ServerError::ShardStart {
-                shard: info.id,
-                message: "the factory constructor panicked".into(),
-            }));
-            shard::leave();
-            return;
+        let local = match service.setup(&info) {
+            Ok(local) => local,
+            Err(message) => {
+                let _ = ready.send(Err(ServerError::ShardStart {
+                    shard: info.id,
+                    message,
+                }));
+                shard::leave();
+                return;
+            }
         };
-        let factory = Rc::new(RefCell::new(factory));
-        shard::run_guarded("Factory::start", || factory.borrow_mut().start(&info));
-
         let drain = Rc::new(std::cell::Cell::new(drain_timeout));
         let control_task =
             glommio::spawn_local(control_loop(rt.clone(), bell, control, drain.clone())).detach();
         let _ = ready.send(Ok(()));
         drop(ready);
-
-        listener::accept_loop(listener, factory.clone(), rt.clone()).await;
-        tracing::debug!(shard = info.id, "stopped accepting");
-
-        rt.begin_shutdown();
-        let drained = futures_lite::future::or(
-            async {
-                rt.all_closed().await;
-                true
-            },
-            async {
-                glommio::timer::Timer::new(drain.get()).await;
-                false
-            },
-        )
-        .await;
-        if !drained {
-            tracing::warn!(
-                shard = info.id,
-                remaining = rt.connection_count(),
-                "drain deadline passed; aborting remaining connections"
-            );
-            rt.abort_all(DisconnectReason::Shutdown);
-            rt.all_closed().await;
-        }
-        shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
+        S::run(local, socket, rt, drain).await;
         control_task.cancel();
         tracing::debug!(shard = info.id, "shard stopped");
         shard::leave();

@@ -34,6 +34,14 @@ pub(crate) struct ShardRuntime {
     all_closed: LocalEvent,
 }
 
+impl std::fmt::Debug for ShardRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardRuntime")
+            .field("shard", &self.info.id)
+            .finish()
+    }
+}
+
 impl ShardRuntime {
     pub(crate) fn new(
         info: ShardInfo,

@@ -1,0 +1,222 @@
+//! UDP: datagram protocols per shard (Twisted's `listenUDP` and
+//! `DatagramProtocol`).
+//!
+//! Each shard binds its own `SO_REUSEPORT` UDP socket on the endpoint's
+//! address (the kernel spreads senders over them by address hash) and runs
+//! one protocol instance, on that shard, for every datagram its socket
+//! receives. Reads go through glommio (io_uring); writes are non-blocking
+//! `sendto` calls made right away from the callback.
+//!
+//! * **Sizes.** Datagrams are read into a 64 KiB buffer, larger than any UDP
+//!   payload (65,507 bytes over IPv4, 65,527 over IPv6), so nothing received
+//!   is ever truncated. [`DatagramTransport::write_to`] refuses a payload over
+//!   the limit with [`DatagramError::TooLarge`] instead of letting it fail or
+//!   be cut.
+//! * **ICMP errors.** The socket sets `IP_RECVERR`/`IPV6_RECVERR`, so an ICMP
+//!   error for a datagram we sent (port unreachable: Twisted's
+//!   `connectionRefused`) comes back as a receive error, handed to
+//!   [`DatagramProtocol::error_received`]; the socket keeps serving.
+//! * **Back-pressure.** UDP has none: a write the kernel cannot take at once
+//!   (`EAGAIN`) is reported as [`DatagramError::WouldBlock`] — the datagram
+//!   is not sent, and the caller knows.
+
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+
+use crate::shard;
+use crate::shard_runtime::ShardRuntime;
+
+/// Largest UDP payload over IPv4.
+pub const MAX_DATAGRAM_V4: usize = 65_507;
+/// Largest UDP payload over IPv6.
+pub const MAX_DATAGRAM_V6: usize = 65_527;
+
+/// The code that handles a shard's datagrams.
+pub trait DatagramProtocol: 'static {
+    /// The socket is ready (Twisted's `startProtocol`).
+    fn started(&mut self, transport: &DatagramTransport) {
+        let _ = transport;
+    }
+
+    /// A datagram arrived from `from` (Twisted's `datagramReceived`).
+    fn datagram_received(&mut self, transport: &DatagramTransport, data: &[u8], from: SocketAddr);
+
+    /// The kernel reported an error for an earlier send, e.g. an ICMP port
+    /// unreachable (`ConnectionRefused`: Twisted's `connectionRefused`).
+    fn error_received(&mut self, transport: &DatagramTransport, error: &io::Error) {
+        let _ = (transport, error);
+    }
+
+    /// The server is stopping (Twisted's `stopProtocol`).
+    fn stopped(&mut self) {}
+}
+
+/// Why a datagram was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DatagramError {
+    /// Over the largest UDP payload.
+    #[error("datagram of {len} bytes is over the UDP limit of {max}")]
+    TooLarge {
+        /// The payload's length.
+        len: usize,
+        /// The limit for the socket's address family.
+        max: usize,
+    },
+    /// The socket's send buffer is full; the datagram was not sent.
+    #[error("the socket cannot take the datagram now (not sent)")]
+    WouldBlock,
+    /// The server has stopped.
+    #[error("the datagram socket is closed")]
+    Closed,
+    /// Another error from the kernel.
+    #[error("sendto failed: {0}")]
+    Io(String),
+}
+
+/// A shard's UDP socket, as its protocol writes to it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DatagramTransport {
+    fd: RawFd,
+    local: SocketAddr,
+    shard_id: usize,
+    closed: Rc<Cell<bool>>,
+    rt: Option<Rc<ShardRuntime>>,
+}
+
+impl DatagramTransport {
+    /// Sends `data` to `to` now (non-blocking).
+    pub fn write_to(&self, data: &[u8], to: SocketAddr) -> Result<(), DatagramError> {
+        if self.closed.get() {
+            return Err(DatagramError::Closed);
+        }
+        let max = if self.local.is_ipv6() {
+            MAX_DATAGRAM_V6
+        } else {
+            MAX_DATAGRAM_V4
+        };
+        if data.len() > max {
+            return Err(DatagramError::TooLarge {
+                len: data.len(),
+                max,
+            });
+        }
+        let addr = socket2::SockAddr::from(to);
+        // SAFETY: fd is the shard's open UDP socket (closed only after the
+        // protocol has stopped); data and addr outlive the call.
+        let n = unsafe {
+            libc::sendto(
+                self.fd,
+                data.as_ptr() as *const libc::c_void,
+                data.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                addr.as_ptr(),
+                addr.len(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return Err(match e.kind() {
+                io::ErrorKind::WouldBlock => DatagramError::WouldBlock,
+                _ if e.raw_os_error() == Some(libc::EMSGSIZE) => DatagramError::TooLarge {
+                    len: data.len(),
+                    max,
+                },
+                _ => DatagramError::Io(e.to_string()),
+            });
+        }
+        if let Some(rt) = &self.rt {
+            rt.stats.add_bytes_out(n as usize);
+        }
+        Ok(())
+    }
+
+    /// The socket's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The shard that owns the socket.
+    pub fn shard_id(&self) -> usize {
+        self.shard_id
+    }
+}
+
+fn set_recverr(fd: RawFd, ipv6: bool) {
+    let on: libc::c_int = 1;
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_RECVERR)
+    };
+    // SAFETY: fd is an open UDP socket; the value outlives the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Serves `protocol` on the shard's UDP socket until the shard stops.
+pub(crate) async fn serve<P: DatagramProtocol>(
+    mut protocol: P,
+    socket: OwnedFd,
+    rt: Rc<ShardRuntime>,
+) {
+    let fd = socket.as_raw_fd();
+    let local = socket2::SockRef::from(&socket)
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    set_recverr(fd, local.is_ipv6());
+    // SAFETY: ownership of the bound UDP socket moves to glommio, which
+    // closes it on drop (after the protocol has stopped).
+    let udp = unsafe { glommio::net::UdpSocket::from_raw_fd(socket.into_raw_fd()) };
+    let transport = DatagramTransport {
+        fd,
+        local,
+        shard_id: rt.info.id,
+        closed: Rc::new(Cell::new(false)),
+        rt: Some(rt.clone()),
+    };
+    // A panic in any callback is contained (logged and counted); the shard
+    // keeps serving the next datagram.
+    shard::run_guarded("DatagramProtocol::started", || protocol.started(&transport));
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let next = futures_lite::future::or(async { Some(udp.recv_from(&mut buf).await) }, async {
+            rt.stop_accepting.wait().await;
+            None
+        })
+        .await;
+        let Some(result) = next else { break };
+        match result {
+            Ok((n, from)) => {
+                rt.stats.add_bytes_in(n);
+                shard::run_guarded("DatagramProtocol::datagram_received", || {
+                    protocol.datagram_received(&transport, &buf[..n], from)
+                });
+            }
+            Err(e) => {
+                let e = match e {
+                    glommio::GlommioError::IoError(e) => e,
+                    other => io::Error::other(other.to_string()),
+                };
+                shard::run_guarded("DatagramProtocol::error_received", || {
+                    protocol.error_received(&transport, &e)
+                });
+            }
+        }
+    }
+    shard::run_guarded("DatagramProtocol::stopped", || protocol.stopped());
+    transport.closed.set(true);
+    drop(udp);
+}
