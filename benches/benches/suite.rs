@@ -158,6 +158,7 @@ fn load(
             framing: Framing::Raw,
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
+            udp: false,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

@@ -66,6 +66,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 framing: torsion_protocols::Framing::Raw,
                 connect_timeout: Duration::from_secs(3),
                 drain: Duration::from_secs(3),
+                udp: false,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

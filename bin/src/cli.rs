@@ -121,6 +121,11 @@ pub struct LoadEchoArgs {
     /// How requests are framed (the server must use the same).
     #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
     pub framing: Framing,
+
+    /// Datagrams instead of TCP (the server listens on udp:…); open loop
+    /// only; replies that never come are counted as lost.
+    #[arg(long)]
+    pub udp: bool,
 }
 
 /// `torsion load chat`.

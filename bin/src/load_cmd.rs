@@ -62,6 +62,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
                 framing: a.framing,
                 connect_timeout: a.common.connect_timeout,
                 drain: a.common.drain,
+                udp: a.udp,
             };
             l.validate().map_err(anyhow::Error::msg)?;
             load::run_echo(l, &cores, stop_flag()?, &out)?

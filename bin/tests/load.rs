@@ -36,6 +36,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         framing: Framing::Raw,
         connect_timeout: Duration::from_secs(3),
         drain: Duration::from_secs(2),
+        udp: false,
     }
 }
 
@@ -526,5 +527,52 @@ fn ctrl_c_ends_the_run_early_and_prints_the_results_so_far() {
         measured < 10.0,
         "reported the time actually measured: {measured}"
     );
+    server.stop().unwrap();
+}
+
+/// Echoes datagrams, dropping every tenth.
+#[derive(Default)]
+struct Dropper(u64);
+
+impl torsion::DatagramProtocol for Dropper {
+    fn datagram_received(
+        &mut self,
+        t: &torsion::DatagramTransport,
+        data: &[u8],
+        from: std::net::SocketAddr,
+    ) {
+        self.0 += 1;
+        if self.0 % 10 != 0 {
+            let _ = t.write_to(data, from);
+        }
+    }
+}
+
+#[test]
+fn udp_load_counts_lost_datagrams() {
+    let server = Server::builder()
+        .listen_on("udp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(any_core())
+        .serve_datagram(|_| Dropper::default())
+        .unwrap();
+    let report = run_echo(
+        EchoLoad {
+            udp: true,
+            ..echo_load(&server, Rate::PerSecond(1000.0), 1)
+        },
+        &any_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    let sent = report.sent as f64;
+    let lost = report.errors.lost as f64;
+    assert!(
+        (lost - sent / 10.0).abs() <= 2.0,
+        "every tenth datagram dropped: lost {lost} of {sent}"
+    );
+    assert_eq!(report.errors.mismatch, 0);
+    assert_eq!(report.completed + report.errors.lost, report.sent);
     server.stop().unwrap();
 }

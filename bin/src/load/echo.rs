@@ -81,6 +81,8 @@ pub struct EchoLoad {
     pub connect_timeout: Duration,
     /// How long to wait for outstanding responses after sending stops.
     pub drain: Duration,
+    /// Datagrams (UDP) instead of a TCP stream.
+    pub udp: bool,
 }
 
 impl EchoLoad {
@@ -107,6 +109,23 @@ impl EchoLoad {
                 return Err(format!(
                     "--size {} is over the {} framing's limit of {max} bytes",
                     self.size, self.framing
+                ));
+            }
+        }
+        if self.udp {
+            if self.framing != Framing::Raw {
+                return Err("--udp sends raw datagrams: --framing does not apply".into());
+            }
+            if self.rate == Rate::Max {
+                return Err(
+                    "--udp is open loop: give --rate (UDP has no flow control to close the loop)"
+                        .into(),
+                );
+            }
+            if self.size > 65_507 {
+                return Err(format!(
+                    "--size {} is over the UDP payload limit of 65507 bytes",
+                    self.size
                 ));
             }
         }

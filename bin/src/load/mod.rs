@@ -9,6 +9,7 @@
 //! | [`report`] | the human report and the JSON summary |
 //! | [`plot`] | the percentile spectrum as SVG |
 //! | [`payload`] | self-checking request payloads |
+//! | [`udp`] | open-loop UDP echo load: loss, duplicates, corruption |
 //!
 //! The generator runs on torsion's own runtime: one pinned glommio executor
 //! per load core, many connections per core, event-driven — never a thread
@@ -22,6 +23,7 @@ pub mod payload;
 pub mod plot;
 pub mod recorder;
 pub mod report;
+pub mod udp;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -93,12 +95,25 @@ pub fn run_echo(
             hdr_log: out.hdr_log.clone(),
             live: out.live,
         },
-        move |info, coord| echo::shard(info, task_load.clone(), coord),
+        move |info, coord| {
+            let load = task_load.clone();
+            async move {
+                if load.udp {
+                    udp::shard(info, load, coord).await
+                } else {
+                    echo::shard(info, load, coord).await
+                }
+            }
+        },
     )?;
     let merged = merge(&recorders);
     let measured = measured_secs(phases);
     let mut report = Report {
-        mode: "echo".into(),
+        mode: if load.udp {
+            "echo-udp".into()
+        } else {
+            "echo".into()
+        },
         target: load.target.to_string(),
         connections: load.connections,
         framing: load.framing.to_string(),
