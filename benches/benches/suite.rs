@@ -159,6 +159,7 @@ fn load(
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
             udp: false,
+            tls: None,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

@@ -67,6 +67,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 connect_timeout: Duration::from_secs(3),
                 drain: Duration::from_secs(3),
                 udp: false,
+                tls: None,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

@@ -126,6 +126,22 @@ pub struct LoadEchoArgs {
     /// only; replies that never come are counted as lost.
     #[arg(long)]
     pub udp: bool,
+
+    /// TLS (the server listens on tls:…); needs --ca or --insecure.
+    #[arg(long)]
+    pub tls: bool,
+
+    /// Trust the certificates in this PEM file (with --tls).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// Do not verify the server's certificate (with --tls; load tests only).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// The name the certificate must match (default: the target's IP).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
 }
 
 /// `torsion load chat`.

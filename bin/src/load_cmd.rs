@@ -46,6 +46,29 @@ fn common(c: &CommonLoadArgs) -> Result<(Vec<usize>, Outputs)> {
     Ok((load_cores(&c.placement)?, outputs(&c.output)))
 }
 
+/// The TLS settings from `--tls`, `--ca`, `--insecure`, `--server-name`.
+fn tls_client(a: &crate::cli::LoadEchoArgs) -> Result<Option<crate::load::io::TlsClient>> {
+    if !a.tls {
+        if a.insecure || a.ca.is_some() {
+            anyhow::bail!("--insecure and --ca go with --tls");
+        }
+        return Ok(None);
+    }
+    if a.insecure == a.ca.is_some() {
+        anyhow::bail!("--tls needs exactly one of --ca FILE (verify) or --insecure (do not)");
+    }
+    let config = torsion::tls::client_config(a.ca.as_deref(), a.insecure)?;
+    let name = match &a.server_name {
+        Some(n) => rustls::pki_types::ServerName::try_from(n.clone())
+            .map_err(|e| anyhow::anyhow!("invalid --server-name \"{n}\": {e}"))?,
+        None => rustls::pki_types::ServerName::IpAddress(a.common.target.ip().into()),
+    };
+    Ok(Some(crate::load::io::TlsClient {
+        config,
+        server_name: name,
+    }))
+}
+
 /// Runs `torsion load`; returns the exit status.
 pub fn run(args: LoadArgs) -> Result<i32> {
     let report = match args.kind {
@@ -63,6 +86,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
                 connect_timeout: a.common.connect_timeout,
                 drain: a.common.drain,
                 udp: a.udp,
+                tls: tls_client(&a)?,
             };
             l.validate().map_err(anyhow::Error::msg)?;
             load::run_echo(l, &cores, stop_flag()?, &out)?

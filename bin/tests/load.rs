@@ -37,6 +37,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         connect_timeout: Duration::from_secs(3),
         drain: Duration::from_secs(2),
         udp: false,
+        tls: None,
     }
 }
 
@@ -575,4 +576,75 @@ fn udp_load_counts_lost_datagrams() {
     assert_eq!(report.errors.mismatch, 0);
     assert_eq!(report.completed + report.errors.lost, report.sent);
     server.stop().unwrap();
+}
+
+#[test]
+fn tls_load_verifies_the_server_and_checks_every_echo() {
+    let dir = std::env::temp_dir().join(format!("torsion-load-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let server = Server::builder()
+        .listen_on(&format!(
+            "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+            cert.display(),
+            key.display()
+        ))
+        .unwrap()
+        .cores(any_core())
+        .serve(|_| torsion_protocols::EchoFactory)
+        .unwrap();
+    let addr = server.local_addr().to_string();
+    let cert_arg = cert.display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "load",
+            "echo",
+            "--tls",
+            "--ca",
+            &cert_arg,
+            "--target",
+            &addr,
+            "--connections",
+            "4",
+            "--rate",
+            "500",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("errors: none"), "{stdout}");
+    // A certificate the client does not trust: a clear error, not a hang.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let untrusted = dir.join("other.pem");
+    std::fs::write(&untrusted, other.cert.pem()).unwrap();
+    let untrusted_arg = untrusted.display().to_string();
+    let (code, stderr) = torsion_cmd(&[
+        "load",
+        "echo",
+        "--tls",
+        "--ca",
+        &untrusted_arg,
+        "--target",
+        &addr,
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("TLS handshake failed"), "{stderr}");
+    server.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -57,6 +57,7 @@ fn client_runtime() -> Rc<ShardRuntime> {
                     Arc::new(ShardStats::default()),
                     FlowLimits::default(),
                     policies,
+                    None,
                 ))
             })
             .clone()
@@ -97,7 +98,7 @@ pub async fn connect_tcp<P: Protocol>(
     rt.stats.connection_accepted();
     glommio::spawn_local(connection::drive(
         id,
-        stream,
+        connection::Wire::Plain(stream),
         protocol,
         transport.clone(),
         rt,

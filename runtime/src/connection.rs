@@ -57,9 +57,35 @@ enum Step {
     Done(DisconnectReason),
 }
 
+/// The socket a connection runs over: plain TCP (the fast path: vectored
+/// `sendmsg` on the fd) or TLS (rustls over the same socket, through
+/// `futures-rustls`; plaintext in, ciphertext out).
+pub(crate) enum Wire {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS, after a completed handshake.
+    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Wire {
+    fn fd(&self) -> RawFd {
+        match self {
+            Wire::Plain(s) => s.as_raw_fd(),
+            Wire::Tls(t) => t.get_ref().0.as_raw_fd(),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Wire::Tls(t) => Pin::new(&mut **t).poll_read(cx, buf),
+        }
+    }
+}
+
 struct Connection<P: Protocol> {
     id: u64,
-    stream: Option<TcpStream>,
+    stream: Option<Wire>,
     fd: RawFd,
     protocol: P,
     transport: Transport,
@@ -79,12 +105,12 @@ struct Connection<P: Protocol> {
 /// `connection_lost` exactly once.
 pub(crate) async fn drive<P: Protocol>(
     id: u64,
-    stream: TcpStream,
+    stream: Wire,
     protocol: P,
     transport: Transport,
     shard: Rc<ShardRuntime>,
 ) {
-    let fd = stream.as_raw_fd();
+    let fd = stream.fd();
     let mut conn = Connection {
         id,
         stream: Some(stream),
@@ -209,7 +235,7 @@ impl<P: Protocol> Connection<P> {
         let shard = self.shard.clone();
         let mut scratch = shard.scratch.borrow_mut();
         let stream = self.stream.as_mut().expect("stream open while driving");
-        match Pin::new(stream).poll_read(cx, &mut scratch[..]) {
+        match stream.poll_read(cx, &mut scratch[..]) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     shard.stats.add_bytes_in(n);
@@ -230,6 +256,9 @@ impl<P: Protocol> Connection<P> {
 
     /// Sends the queue; `Ready(Ok)` once it is empty.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(Wire::Tls(_)) = &self.stream {
+            return self.poll_flush_tls(cx);
+        }
         let core = self.transport.core.clone();
         loop {
             let fd = self.fd;
@@ -244,7 +273,9 @@ impl<P: Protocol> Connection<P> {
                     // Socket full: let glommio arm a writability poll by
                     // offering it the front chunk (it may also just send it).
                     let front = core.front_chunk().expect("queue is not empty");
-                    let stream = self.stream.as_mut().expect("stream open while driving");
+                    let Some(Wire::Plain(stream)) = self.stream.as_mut() else {
+                        unreachable!("plain path")
+                    };
                     match Pin::new(stream).poll_write(cx, &front) {
                         Poll::Ready(Ok(n)) => {
                             core.consume(n);
@@ -259,8 +290,41 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
+    /// TLS: hands the queue to rustls chunk by chunk, then flushes the
+    /// ciphertext to the socket.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let core = self.transport.core.clone();
+        let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
+            unreachable!("tls path")
+        };
+        while let Some(front) = core.front_chunk() {
+            match Pin::new(&mut **tls).poll_write(cx, &front) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    core.consume(n);
+                    self.shard.stats.add_bytes_out(n);
+                    core.touch();
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut **tls).poll_flush(cx)
+    }
+
     /// After a flushed `close`: FIN, then linger until the peer's FIN.
     fn poll_closing(&mut self, cx: &mut Context<'_>) -> Step {
+        if let Some(Wire::Tls(tls)) = self.stream.as_mut() {
+            if !self.shut_write {
+                // close_notify first, so the peer sees an orderly TLS close.
+                tls.get_mut().1.send_close_notify();
+                match Pin::new(&mut **tls).poll_flush(cx) {
+                    Poll::Pending => return Step::Pending,
+                    Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+                    Poll::Ready(Ok(())) => {}
+                }
+            }
+        }
         if !self.shut_write {
             self.shut_write = true;
             // SAFETY: fd is this connection's open socket.

@@ -35,6 +35,17 @@ pub enum Endpoint {
         /// The listen(2) backlog of each shard's socket.
         backlog: u32,
     },
+    /// A TLS listener (`tls:` or Twisted's `ssl:`): TCP with rustls.
+    Tls {
+        /// The address every shard binds (port 0 = pick one).
+        addr: SocketAddr,
+        /// The listen(2) backlog of each shard's socket.
+        backlog: u32,
+        /// PEM file with the certificate chain (`certKey=`).
+        cert: std::path::PathBuf,
+        /// PEM file with the private key (`privateKey=`).
+        key: std::path::PathBuf,
+    },
     /// A UDP socket per shard (`udp:` or `udp6:`).
     Udp {
         /// The address every shard binds (port 0 = pick one).
@@ -50,8 +61,11 @@ pub enum EndpointError {
     #[error("empty endpoint string (expected e.g. \"tcp:7000:interface=127.0.0.1\")")]
     Empty,
     /// The part before the first colon is not a known type.
-    #[error("unknown endpoint type \"{0}\" (expected \"tcp\", \"tcp6\", \"udp\" or \"udp6\")")]
+    #[error("unknown endpoint type \"{0}\" (expected \"tcp\", \"tcp6\", \"tls\", \"ssl\", \"udp\" or \"udp6\")")]
     UnknownType(String),
+    /// A TLS endpoint without its certificate or key file.
+    #[error("tls endpoint needs certKey=CERT.pem and privateKey=KEY.pem")]
+    MissingTlsFiles,
     /// No port was given.
     #[error("missing port in endpoint \"{0}\"")]
     MissingPort(String),
@@ -62,7 +76,7 @@ pub enum EndpointError {
     #[error("port \"{0}\" is out of range (0-65535)")]
     PortOutOfRange(String),
     /// An option name that the endpoint type does not know.
-    #[error("unknown option \"{0}\" (known: interface, backlog, port)")]
+    #[error("unknown option \"{0}\" (known: interface, backlog, port; tls: certKey, privateKey)")]
     UnknownOption(String),
     /// The same option twice.
     #[error("option \"{0}\" given twice")]
@@ -93,7 +107,9 @@ impl Endpoint {
     /// The socket address this endpoint binds.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Endpoint::Tcp { addr, .. } | Endpoint::Udp { addr } => *addr,
+            Endpoint::Tcp { addr, .. } | Endpoint::Tls { addr, .. } | Endpoint::Udp { addr } => {
+                *addr
+            }
         }
     }
 
@@ -112,6 +128,17 @@ impl Endpoint {
             },
             Endpoint::Udp { addr } => Endpoint::Udp {
                 addr: SocketAddr::new(addr.ip(), port),
+            },
+            Endpoint::Tls {
+                addr,
+                backlog,
+                cert,
+                key,
+            } => Endpoint::Tls {
+                addr: SocketAddr::new(addr.ip(), port),
+                backlog: *backlog,
+                cert: cert.clone(),
+                key: key.clone(),
             },
         }
     }
@@ -153,16 +180,19 @@ impl FromStr for Endpoint {
         let parts = split_escaped(s)?;
         let kind = parts[0].as_str();
         let (ipv6_only, udp) = match kind {
-            "tcp" => (false, false),
+            "tcp" | "tls" | "ssl" => (false, false),
             "tcp6" => (true, false),
             "udp" => (false, true),
             "udp6" => (true, true),
             other => return Err(EndpointError::UnknownType(other.to_string())),
         };
+        let tls = matches!(kind, "tls" | "ssl");
 
         let mut port: Option<String> = None;
         let mut interface: Option<String> = None;
         let mut backlog: Option<String> = None;
+        let mut cert_key: Option<String> = None;
+        let mut private_key: Option<String> = None;
         // The option a bare segment (one with no '=') folds back into: only
         // `interface`, whose IPv6 value may contain unescaped colons.
         let mut last_key: Option<&'static str> = None;
@@ -174,6 +204,8 @@ impl FromStr for Endpoint {
                         "port" => (&mut port, "port"),
                         "interface" => (&mut interface, "interface"),
                         "backlog" => (&mut backlog, "backlog"),
+                        "certKey" if tls => (&mut cert_key, "certKey"),
+                        "privateKey" if tls => (&mut private_key, "privateKey"),
                         other => return Err(EndpointError::UnknownOption(other.to_string())),
                     };
                     if slot.is_some() {
@@ -232,6 +264,17 @@ impl FromStr for Endpoint {
             },
         };
 
+        if tls {
+            let (Some(cert), Some(key)) = (cert_key, private_key) else {
+                return Err(EndpointError::MissingTlsFiles);
+            };
+            return Ok(Endpoint::Tls {
+                addr: SocketAddr::new(ip, port),
+                backlog,
+                cert: cert.into(),
+                key: key.into(),
+            });
+        }
         Ok(Endpoint::Tcp {
             addr: SocketAddr::new(ip, port),
             backlog,
@@ -248,6 +291,26 @@ impl fmt::Display for Endpoint {
                 let kind = if addr.is_ipv6() { "tcp6" } else { "tcp" };
                 let iface = addr.ip().to_string().replace(':', "\\:");
                 write!(f, "{kind}:{}:interface={iface}", addr.port())?;
+                if *backlog != DEFAULT_BACKLOG {
+                    write!(f, ":backlog={backlog}")?;
+                }
+                Ok(())
+            }
+            Endpoint::Tls {
+                addr,
+                backlog,
+                cert,
+                key,
+            } => {
+                let esc = |p: &std::path::Path| p.display().to_string().replace(':', "\\:");
+                let iface = addr.ip().to_string().replace(':', "\\:");
+                write!(
+                    f,
+                    "tls:{}:interface={iface}:certKey={}:privateKey={}",
+                    addr.port(),
+                    esc(cert),
+                    esc(key)
+                )?;
                 if *backlog != DEFAULT_BACKLOG {
                     write!(f, ":backlog={backlog}")?;
                 }
@@ -316,6 +379,35 @@ mod tests {
         );
         // Twisted's tcp: also listens on an IPv6 interface when given one.
         assert_eq!(Endpoint::parse("tcp:7000:interface=::1").unwrap(), want);
+    }
+
+    #[test]
+    fn parses_tls_and_the_ssl_alias() {
+        let want = Endpoint::Tls {
+            addr: "127.0.0.1:7443".parse().unwrap(),
+            backlog: DEFAULT_BACKLOG,
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        assert_eq!(
+            Endpoint::parse("tls:7443:certKey=cert.pem:privateKey=key.pem:interface=127.0.0.1")
+                .unwrap(),
+            want
+        );
+        assert_eq!(
+            Endpoint::parse("ssl:7443:interface=127.0.0.1:privateKey=key.pem:certKey=cert.pem")
+                .unwrap(),
+            want
+        );
+        assert_eq!(
+            Endpoint::parse("tls:7443:certKey=cert.pem").unwrap_err(),
+            EndpointError::MissingTlsFiles
+        );
+        assert_eq!(
+            Endpoint::parse("tcp:7443:certKey=cert.pem").unwrap_err(),
+            EndpointError::UnknownOption("certKey".into())
+        );
+        assert_eq!(Endpoint::parse(&want.to_string()).unwrap(), want);
     }
 
     #[test]
@@ -403,7 +495,7 @@ mod tests {
     fn error_messages_name_the_culprit() {
         assert_eq!(
             Endpoint::parse("tpc:80").unwrap_err().to_string(),
-            "unknown endpoint type \"tpc\" (expected \"tcp\", \"tcp6\", \"udp\" or \"udp6\")"
+            "unknown endpoint type \"tpc\" (expected \"tcp\", \"tcp6\", \"tls\", \"ssl\", \"udp\" or \"udp6\")"
         );
         assert!(Endpoint::parse("tcp:70000")
             .unwrap_err()

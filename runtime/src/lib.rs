@@ -14,6 +14,7 @@
 //! | [`policy`] | [`Policies`]: idle timeout, connection caps, read throttling | `policies.TimeoutMixin`, `LimitTotalConnectionsFactory`, `ThrottlingFactory` |
 //! | [`pool`] | [`pool::run_on_cores`]: async work on pinned shards (the load generator's engine) | — |
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
+//! | [`tls`] | rustls termination for `tls:`/`ssl:` endpoints; client configs | `listenSSL`, `ssl:` endpoints |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
 //! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
 //! | [`blocking`] | [`BlockingPool`], [`defer_to_thread`]: blocking work on plain threads, awaited on the shard | `deferToThread` |
@@ -74,6 +75,7 @@ pub mod shard;
 mod shard_runtime;
 pub mod stats;
 pub mod testing;
+pub mod tls;
 pub mod transport;
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool};

@@ -23,7 +23,7 @@ use glommio::net::TcpListener;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::clock::Clock;
-use crate::connection;
+use crate::connection::{self, Wire};
 use crate::endpoint::Endpoint;
 use crate::protocol::Factory;
 use crate::shard;
@@ -60,7 +60,9 @@ fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
         Domain::IPV4
     };
     let socket = match endpoint {
-        Endpoint::Tcp { .. } => Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP))?,
+        Endpoint::Tcp { .. } | Endpoint::Tls { .. } => {
+            Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP))?
+        }
         Endpoint::Udp { .. } => Socket::new(domain, Type::DGRAM, Some(SockProtocol::UDP))?,
     };
     if addr.is_ipv6() {
@@ -69,7 +71,7 @@ fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    if let Endpoint::Tcp { backlog, .. } = endpoint {
+    if let Endpoint::Tcp { backlog, .. } | Endpoint::Tls { backlog, .. } = endpoint {
         socket.listen(*backlog as i32)?;
     }
     Ok(socket)
@@ -226,6 +228,61 @@ fn start_connection<F: Factory>(
         }
         return;
     }
+    match rt.tls.clone() {
+        None => build_and_drive(Wire::Plain(stream), peer, local, fd, factory, rt),
+        Some(tls) => {
+            // Handshake first (bounded, and abandoned if the shard stops);
+            // the protocol is built only for a completed handshake.
+            let (factory, rt) = (factory.clone(), rt.clone());
+            glommio::spawn_local(async move {
+                let handshake = futures_lite::future::or(
+                    async { Some(tls.acceptor.accept(stream).await) },
+                    async {
+                        futures_lite::future::or(
+                            glommio::timer::sleep(tls.handshake_timeout),
+                            rt.stop_accepting.wait(),
+                        )
+                        .await;
+                        None
+                    },
+                )
+                .await;
+                match handshake {
+                    Some(Ok(tls_stream)) => build_and_drive(
+                        Wire::Tls(Box::new(tls_stream)),
+                        peer,
+                        local,
+                        fd,
+                        &factory,
+                        &rt,
+                    ),
+                    failed => {
+                        rt.stats.tls_failure();
+                        rt.admission.release(peer.ip());
+                        match failed {
+                            Some(Err(e)) => {
+                                tracing::debug!(shard = rt.info.id, %peer, "TLS handshake failed: {e}")
+                            }
+                            _ => tracing::debug!(shard = rt.info.id, %peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+/// Builds the protocol for an accepted (and, for TLS, handshaken)
+/// connection and starts its driver.
+fn build_and_drive<F: Factory>(
+    wire: Wire,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    fd: std::os::fd::RawFd,
+    factory: &Rc<RefCell<F>>,
+    rt: &Rc<ShardRuntime>,
+) {
     let built = shard::call_guarded("Factory::build_protocol", || {
         factory.borrow_mut().build_protocol(peer)
     });
@@ -240,12 +297,5 @@ fn start_connection<F: Factory>(
         transport.set_idle_timeout(Some(idle));
     }
     let id = rt.add_connection(transport.clone());
-    glommio::spawn_local(connection::drive(
-        id,
-        stream,
-        protocol,
-        transport,
-        rt.clone(),
-    ))
-    .detach();
+    glommio::spawn_local(connection::drive(id, wire, protocol, transport, rt.clone())).detach();
 }

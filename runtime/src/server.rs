@@ -38,6 +38,7 @@ use crate::reason::DisconnectReason;
 use crate::shard::{self, ShardInfo};
 use crate::shard_runtime::ShardRuntime;
 use crate::stats::{ShardStats, ShardStatsSnapshot};
+use crate::tls::ShardTls;
 use crate::transport::FlowLimits;
 
 /// How long a shutdown waits for connections to finish by default.
@@ -77,6 +78,9 @@ pub enum ServerError {
         /// What went wrong.
         message: String,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// A shard thread died (a panic outside any guarded callback).
     #[error("shard {shard} thread panicked: {message}")]
     ShardPanicked {
@@ -96,6 +100,7 @@ pub struct ServerBuilder {
     drain_timeout: Duration,
     limits: FlowLimits,
     policies: Policies,
+    tls_handshake_timeout: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -107,6 +112,7 @@ impl Default for ServerBuilder {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: FlowLimits::default(),
             policies: Policies::default(),
+            tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -162,6 +168,13 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a TLS handshake may take before the connection is closed
+    /// (default 10 s).
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls_handshake_timeout = d;
+        self
+    }
+
     /// Idle timeout, connection caps, read throttling (see [`Policies`]).
     pub fn policies(mut self, policies: Policies) -> Self {
         self.policies = policies;
@@ -192,8 +205,16 @@ impl ServerBuilder {
                 message: "a udp: endpoint needs a datagram protocol (serve_datagram)".into(),
             });
         }
+        let tls = match &self.endpoint {
+            Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
+                acceptor: futures_rustls::TlsAcceptor::from(crate::tls::server_config(cert, key)?),
+                handshake_timeout: self.tls_handshake_timeout,
+            }),
+            _ => None,
+        };
         self.start(Arc::new(StreamService {
             make_factory: Arc::new(make_factory),
+            tls,
         }))
     }
 
@@ -205,7 +226,7 @@ impl ServerBuilder {
         P: DatagramProtocol,
         B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
     {
-        if let Some(Endpoint::Tcp { .. }) = &self.endpoint {
+        if let Some(Endpoint::Tcp { .. } | Endpoint::Tls { .. }) = &self.endpoint {
             return Err(ServerError::ShardStart {
                 shard: 0,
                 message: "a datagram protocol needs a udp: endpoint".into(),
@@ -497,6 +518,11 @@ trait ShardService: Send + Sync + 'static {
 
     fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String>;
 
+    /// TLS for this shard's connections, if any.
+    fn tls(&self) -> Option<ShardTls> {
+        None
+    }
+
     fn run(
         local: Self::Local,
         socket: OwnedFd,
@@ -507,6 +533,7 @@ trait ShardService: Send + Sync + 'static {
 
 struct StreamService<B> {
     make_factory: Arc<B>,
+    tls: Option<ShardTls>,
 }
 
 impl<F, B> ShardService for StreamService<B>
@@ -515,6 +542,10 @@ where
     B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
 {
     type Local = Rc<RefCell<F>>;
+
+    fn tls(&self) -> Option<ShardTls> {
+        self.tls.clone()
+    }
 
     fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String> {
         let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
@@ -615,7 +646,13 @@ fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
     executor.run(async move {
         shard::enter(info, stats.clone());
         stats.set_thread_id(gettid());
-        let rt = Rc::new(ShardRuntime::new(info, stats, limits, policies));
+        let rt = Rc::new(ShardRuntime::new(
+            info,
+            stats,
+            limits,
+            policies,
+            service.tls(),
+        ));
         let local = match service.setup(&info) {
             Ok(local) => local,
             Err(message) => {

@@ -14,6 +14,7 @@ use crate::policy::{Admission, Policies};
 use crate::reason::DisconnectReason;
 use crate::shard::ShardInfo;
 use crate::stats::ShardStats;
+use crate::tls::ShardTls;
 use crate::transport::{FlowLimits, Transport};
 
 /// Size of the per-shard buffer every read lands in before it is appended
@@ -26,6 +27,7 @@ pub(crate) struct ShardRuntime {
     pub(crate) limits: FlowLimits,
     pub(crate) policies: Policies,
     pub(crate) admission: Admission,
+    pub(crate) tls: Option<ShardTls>,
     pub(crate) scratch: RefCell<Box<[u8]>>,
     connections: RefCell<HashMap<u64, Transport>>,
     next_id: Cell<u64>,
@@ -48,11 +50,13 @@ impl ShardRuntime {
         stats: Arc<ShardStats>,
         limits: FlowLimits,
         policies: Policies,
+        tls: Option<ShardTls>,
     ) -> ShardRuntime {
         ShardRuntime {
             info,
             stats,
             limits,
+            tls,
             admission: Admission::new(&policies, info.count, info.id),
             policies,
             scratch: RefCell::new(vec![0u8; READ_SCRATCH].into_boxed_slice()),

@@ -21,6 +21,7 @@ pub struct ShardStats {
     panics: AtomicU64,
     accept_errors: AtomicU64,
     over_capacity: AtomicU64,
+    tls_failures: AtomicU64,
     thread_id: AtomicU64,
 }
 
@@ -53,6 +54,9 @@ impl ShardStats {
     pub(crate) fn over_capacity(&self) {
         self.over_capacity.fetch_add(1, Relaxed);
     }
+    pub(crate) fn tls_failure(&self) {
+        self.tls_failures.fetch_add(1, Relaxed);
+    }
     pub(crate) fn set_thread_id(&self, tid: u64) {
         self.thread_id.store(tid, Relaxed);
     }
@@ -76,6 +80,7 @@ impl ShardStats {
             panics: self.panics.load(Relaxed),
             accept_errors: self.accept_errors.load(Relaxed),
             over_capacity: self.over_capacity.load(Relaxed),
+            tls_failures: self.tls_failures.load(Relaxed),
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct ShardStatsSnapshot {
     pub accept_errors: u64,
     /// Connections turned away by `max_connections` or `max_per_ip`.
     pub over_capacity: u64,
+    /// TLS handshakes that failed or timed out (the connection was closed).
+    pub tls_failures: u64,
 }
 
 impl ShardStatsSnapshot {
@@ -123,7 +130,7 @@ impl ShardStatsSnapshot {
     /// Connections served by a protocol (accepted, neither refused nor over
     /// capacity).
     pub fn served(&self) -> u64 {
-        self.accepted - self.refused - self.over_capacity
+        self.accepted - self.refused - self.over_capacity - self.tls_failures
     }
 
     /// Adds another shard's counters into this one (for server totals).
@@ -139,5 +146,6 @@ impl ShardStatsSnapshot {
         self.panics += other.panics;
         self.accept_errors += other.accept_errors;
         self.over_capacity += other.over_capacity;
+        self.tls_failures += other.tls_failures;
     }
 }

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use glommio::net::TcpStream;
 use torsion::ShardInfo;
 use torsion_protocols::codec::{
     Decoder, Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
@@ -29,7 +28,7 @@ use torsion_protocols::codec::{
 use torsion_protocols::Framing;
 
 use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
-use super::io::{read_some, sleep_until, write_all};
+use super::io::{read_some, sleep_until, write_all, ClientStream, TlsClient};
 use super::payload;
 use super::recorder::Recorder;
 
@@ -83,6 +82,8 @@ pub struct EchoLoad {
     pub drain: Duration,
     /// Datagrams (UDP) instead of a TCP stream.
     pub udp: bool,
+    /// TLS over the TCP connections.
+    pub tls: Option<TlsClient>,
 }
 
 impl EchoLoad {
@@ -111,6 +112,9 @@ impl EchoLoad {
                     self.size, self.framing
                 ));
             }
+        }
+        if self.udp && self.tls.is_some() {
+            return Err("--tls and --udp do not go together (no DTLS)".into());
         }
         if self.udp {
             if self.framing != Framing::Raw {
@@ -207,11 +211,8 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let mut conns = Vec::new();
     for i in (info.id..load.connections).step_by(info.count) {
-        match TcpStream::connect_timeout(load.target, load.connect_timeout).await {
-            Ok(s) => {
-                let _ = s.set_nodelay(true);
-                conns.push((i, s));
-            }
+        match ClientStream::connect(load.target, load.connect_timeout, load.tls.as_ref()).await {
+            Ok(s) => conns.push((i, s)),
             Err(e) => {
                 coord.fail(format!("cannot connect to {}: {e}", load.target));
                 break;
@@ -293,7 +294,7 @@ struct Conn {
     rec: Rc<RefCell<Recorder>>,
     coord: Arc<Coordinator>,
     inflight: Queue,
-    stream: Rc<RefCell<TcpStream>>,
+    stream: Rc<RefCell<ClientStream>>,
     /// No more requests will be sent.
     writer_done: Rc<Cell<bool>>,
 }
@@ -439,7 +440,7 @@ impl Refill {
         true
     }
 
-    async fn flush(&mut self, stream: &RefCell<TcpStream>) -> std::io::Result<()> {
+    async fn flush(&mut self, stream: &RefCell<ClientStream>) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }

@@ -18,7 +18,7 @@
 pub mod chat;
 pub mod echo;
 pub mod engine;
-mod io;
+pub mod io;
 pub mod payload;
 pub mod plot;
 pub mod recorder;

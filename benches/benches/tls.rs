@@ -1,0 +1,111 @@
+//! What TLS costs: torsion's echo over `tls:` against the same echo over
+//! plain `tcp:`, in the same run — server CPU µs per request and requests/s,
+//! server on core 0 (1 shard), `torsion load` on core 1 (50 connections,
+//! 64 B, closed loop; TLS 1.3 via rustls with the ring provider, ECDSA P-256
+//! certificate made at run time).
+//!
+//! `cargo bench -p torsion-benches --bench tls [-- --seconds N]`
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use torsion::Server;
+use torsion_benches::thread_cpu_time;
+use torsion_cli::load::echo::{EchoLoad, Rate};
+use torsion_cli::load::io::TlsClient;
+use torsion_cli::load::{run_echo, Outputs};
+use torsion_protocols::{EchoFactory, Framing};
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let cores = torsion::cores::allowed_cores().unwrap();
+    if !cores.contains(&0) || !cores.contains(&1) {
+        eprintln!("needs cores 0 and 1; skipping");
+        return;
+    }
+    let secs: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let dir = std::env::temp_dir().join(format!("torsion-tls-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+
+    let mut rows = Vec::new();
+    for tls in [false, true] {
+        let endpoint = if tls {
+            format!(
+                "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            "tcp:0:interface=127.0.0.1".to_string()
+        };
+        let server = Server::builder()
+            .listen_on(&endpoint)
+            .unwrap()
+            .cores(vec![0])
+            .serve(|_| EchoFactory)
+            .unwrap();
+        let tid = server.stats()[0].thread_id;
+        let client = tls.then(|| TlsClient {
+            config: torsion::tls::client_config(Some(&cert), false).unwrap(),
+            server_name: rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        });
+        let load = |secs| EchoLoad {
+            target: server.local_addr(),
+            connections: 50,
+            rate: Rate::Max,
+            pipeline: 1,
+            duration: Duration::from_secs(secs),
+            warmup: Duration::ZERO,
+            size: 64,
+            framing: Framing::Raw,
+            connect_timeout: Duration::from_secs(5),
+            drain: Duration::from_secs(3),
+            udp: false,
+            tls: client.clone(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        run_echo(load(1), &[1], stop.clone(), &Outputs::default()).unwrap();
+        let cpu0 = thread_cpu_time(tid);
+        let r = run_echo(load(secs), &[1], stop, &Outputs::default()).unwrap();
+        let cpu = thread_cpu_time(tid) - cpu0;
+        assert!(!r.has_errors(), "{:?}", r.errors);
+        rows.push((
+            if tls {
+                "tls (rustls, TLS 1.3)"
+            } else {
+                "plain tcp"
+            },
+            r.achieved_rate,
+            cpu.as_secs_f64() * 1e6 / r.completed.max(1) as f64,
+            r.corrected.p99_us,
+        ));
+        server.stop().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!();
+    println!("echo over TLS vs plain TCP: 1 shard on core 0, load on core 1, 50 conns × 64 B, closed loop, {secs} s");
+    println!(
+        "{:<24} {:>10} {:>12} {:>10}",
+        "server", "req/s", "CPU µs/req", "p99 µs"
+    );
+    for (name, rps, cpu, p99) in &rows {
+        println!("{name:<24} {rps:>10.0} {cpu:>12.2} {p99:>10.1}");
+    }
+    println!(
+        "TLS ÷ plain: CPU per request {:.2}x, requests/s {:.2}x",
+        rows[1].2 / rows[0].2,
+        rows[1].1 / rows[0].1
+    );
+}

@@ -1,0 +1,186 @@
+//! TLS termination with rustls (Twisted's `listenSSL`, `ssl:` endpoints).
+//!
+//! A `tls:` endpoint's certificate chain and key are loaded once, when the
+//! server starts: a missing or unreadable file, a file with no certificate
+//! or key, or a key that does not match the certificate is a start-up error
+//! naming the file. Each accepted connection then runs the handshake (bounded
+//! by the handshake timeout, default 10 s) before its protocol is built; a
+//! failed or stalled handshake closes the connection and is counted in
+//! `tls_failures`. After the handshake the connection is driven like any
+//! other, through `futures-rustls` over the glommio socket, so every protocol
+//! runs over TLS unchanged: the transport hides it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// How long a handshake may take by default.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why TLS could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file could not be read or parsed.
+    #[error("cannot read {what} from {path}: {message}")]
+    File {
+        /// "certificate chain" or "private key".
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// rustls refused the pair (e.g. the key does not match the certificate).
+    #[error("invalid certificate/key pair ({cert}, {key}): {message}")]
+    Config {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// rustls's reason.
+        message: String,
+    },
+}
+
+/// Loads a certificate chain (PEM).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let err = |message: String| TlsError::File {
+        what: "certificate chain",
+        path: path.display().to_string(),
+        message,
+    };
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no CERTIFICATE section found".into()));
+    }
+    Ok(certs)
+}
+
+/// Loads a private key (PEM: PKCS#8, PKCS#1 or SEC1).
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
+        what: "private key",
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls server configuration for `cert` and `key`.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let chain = load_certs(cert)?;
+    let key_der = load_key(key)?;
+    let config_err = |message: String| TlsError::Config {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+        message,
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_err(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| config_err(e.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+/// A rustls client configuration trusting the certificates in `ca` (PEM),
+/// or, with `insecure`, any certificate (for load tests only).
+pub fn client_config(
+    ca: Option<&Path>,
+    insecure: bool,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config {
+            cert: String::new(),
+            key: String::new(),
+            message: e.to_string(),
+        })?;
+    let config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+            .with_no_client_auth()
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = ca {
+            for cert in load_certs(ca)? {
+                roots.add(cert).map_err(|e| TlsError::File {
+                    what: "certificate chain",
+                    path: ca.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+/// Accepts any server certificate (`--insecure`): encryption without
+/// authentication, for load-testing servers with throwaway certificates.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// TLS state a shard keeps for a `tls:` listener.
+#[derive(Clone)]
+pub(crate) struct ShardTls {
+    pub(crate) acceptor: futures_rustls::TlsAcceptor,
+    pub(crate) handshake_timeout: Duration,
+}
