@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_waits_for_queued_work() {
+        let pool = BlockingPool::new(1, 8);
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut calls: Vec<_> = (0..5)
+            .map(|_| {
+                let done = done.clone();
+                Box::pin(pool.run(move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    done.fetch_add(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        // Queue all five (one poll each), then shut down: it returns only
+        // after the queued jobs ran.
+        let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
+            Poll::Ready(cx.waker().clone())
+        }));
+        let mut cx = Context::from_waker(&waker);
+        for c in calls.iter_mut() {
+            let _ = c.as_mut().poll(&mut cx);
+        }
+        pool.shutdown();
+        assert_eq!(done.load(Ordering::SeqCst), 5);
+        for c in calls {
+            assert_eq!(futures_lite::future::block_on(c), Ok(()));
+        }
+    }
+
+    #[test]
     fn after_shutdown_calls_fail_cleanly() {
         let pool = BlockingPool::new(1, 1);
         pool.shutdown();
