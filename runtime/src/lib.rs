@@ -22,7 +22,7 @@
 //! | [`client`] | [`client::connect_tcp`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
 //! | [`datagram`] | [`DatagramProtocol`], [`DatagramTransport`]: UDP per shard | `listenUDP`, `DatagramProtocol` |
-//! | [`endpoint`] | [`Endpoint`]: `tcp:7000:interface=127.0.0.1` | `serverFromString` |
+//! | [`endpoint`] | [`Endpoint`] (`tcp:`, `tcp6:`, `tls:`, `udp:`), [`ClientEndpoint`] | `serverFromString`, `clientFromString` |
 //! | [`cores`] | which cores the shards run on | — |
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
 //! | [`stats`] | per-shard counters | — |
