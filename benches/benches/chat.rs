@@ -49,16 +49,7 @@ impl Cpu {
     fn read(&self) -> Duration {
         match self {
             Cpu::Thread(tid) => thread_cpu_time(*tid),
-            Cpu::Process(pid) => {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-                let f: Vec<&str> = after.split_whitespace().collect();
-                let ticks: u64 = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-                    + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                // SAFETY: sysconf has no preconditions.
-                let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-                Duration::from_nanos(ticks * 1_000_000_000 / hz)
-            }
+            Cpu::Process(pid) => torsion_benches::pid_cpu_time(*pid),
         }
     }
 }

@@ -118,17 +118,6 @@ fn spawn(kind: Kind) -> Spawned {
     }
 }
 
-fn proc_cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / hz)
-}
-
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -180,9 +169,9 @@ fn saturated(kind: Kind, connections: usize, size: usize, secs: u64) -> Saturate
     // Warm the server up, then measure with no warm-up inside the run so
     // the CPU window and the request count cover the same requests.
     load(s.addr, connections, size, Rate::Max, 1, 0);
-    let cpu0 = proc_cpu(pid);
+    let cpu0 = torsion_benches::pid_cpu_time(pid);
     let r = load(s.addr, connections, size, Rate::Max, secs, 0);
-    let cpu = proc_cpu(pid) - cpu0;
+    let cpu = torsion_benches::pid_cpu_time(pid) - cpu0;
     assert!(!r.has_errors(), "{}: {:?}", kind.name(), r.errors);
     Saturated {
         kind,
@@ -251,9 +240,9 @@ fn idle_cpu(kind: Kind, n: usize, secs: u64) -> Duration {
         .map(|_| TcpStream::connect(s.addr).unwrap())
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    let cpu0 = proc_cpu(pid);
+    let cpu0 = torsion_benches::pid_cpu_time(pid);
     std::thread::sleep(Duration::from_secs(secs));
-    let used = proc_cpu(pid) - cpu0;
+    let used = torsion_benches::pid_cpu_time(pid) - cpu0;
     drop(conns);
     used
 }

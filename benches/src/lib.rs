@@ -72,7 +72,18 @@ pub fn print_table(title: &str, rows: &[Comparison]) {
 /// CPU time (user + system) a thread of this process has used, from
 /// `/proc/self/task/TID/stat`.
 pub fn thread_cpu_time(tid: u64) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    cpu_time_from_stat(&format!("/proc/self/task/{tid}/stat"))
+}
+
+/// CPU time (user + system) another process has used, from
+/// `/proc/PID/stat`.
+pub fn pid_cpu_time(pid: u32) -> Duration {
+    cpu_time_from_stat(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime from a `/proc/.../stat` file.
+pub fn cpu_time_from_stat(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the parenthesised name; utime and stime are 14 and 15.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
