@@ -8,7 +8,7 @@
 //! | [`serve`] | `torsion serve`: sharded echo and chat servers |
 //! | [`load`] | the latency load generator |
 //! | [`load_cmd`] | `torsion load echo|chat` |
-//! | [`bench`] | `torsion bench`: servers and load in one process |
+//! | [`bench`](mod@bench) | `torsion bench`: servers and load in one process |
 
 pub mod bench;
 pub mod cli;

@@ -6,7 +6,7 @@
 //! shard is logged with the shard's id and counted in that shard's stats.
 //!
 //! Every call into user code (protocol callbacks, factory hooks, timer
-//! callbacks) goes through [`run_guarded`] / [`call_guarded`]: a panic there
+//! callbacks) goes through `run_guarded` / `call_guarded`: a panic there
 //! is caught with `catch_unwind`, so it ends at most the one connection or
 //! timer it came from, never the shard.
 
