@@ -143,7 +143,7 @@ fn start_twisted_chat() -> Option<(SocketAddr, Child)> {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        println!("note: Twisted is not installed (scripts/test installs it); skipping the Twisted server");
+        println!("note: Twisted is not installed (scripts/bench-suite installs it); skipping the Twisted server");
         return None;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/twisted_chat.py");

@@ -339,7 +339,7 @@ fn main() {
     if twisted_available() {
         kinds.push(Kind::Twisted);
     } else {
-        println!("note: Twisted is not installed (scripts/test installs it); its rows are skipped");
+        println!("note: Twisted is not installed (scripts/bench-suite installs it); its rows are skipped");
     }
 
     println!("\n1. echo, saturated (closed loop, pipeline 1), {secs} s per run; server core {SERVER_CORE}, load core {LOAD_CORE}");

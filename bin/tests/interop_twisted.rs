@@ -2,35 +2,15 @@
 //! `NetstringReceiver` and `Int8/16/32StringReceiver` clients against
 //! `torsion serve echo --framing …`.
 //!
-//! Needs `python3` with Twisted (`scripts/test` and `.ci/run` install the
-//! pinned version). Without it the test fails with instructions, unless
-//! `TORSION_SKIP_TWISTED=1` says to skip.
+//! Needs `python3` with pip: the pinned Twisted is installed on first use
+//! (`torsion_tests::ensure_twisted`), unless `TORSION_SKIP_TWISTED=1` says
+//! to skip.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn twisted_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import twisted"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var("TORSION_SKIP_TWISTED").as_deref() == Ok("1") {
-            eprintln!("skipping: Twisted is not installed and TORSION_SKIP_TWISTED=1");
-            return false;
-        }
-        panic!(
-            "Twisted is needed for the interop tests: run scripts/test \
-             (or python3 -m pip install -r tests/interop/requirements.txt), \
-             or set TORSION_SKIP_TWISTED=1 to skip them"
-        );
-    }
-    true
-}
+use torsion_tests::ensure_twisted;
 
 /// Starts `torsion serve ARGS… --listen tcp:0:…`; returns it and its address.
 fn start_server(args: &[&str]) -> (std::process::Child, String) {
@@ -114,42 +94,42 @@ fn run_client_against(framing: &str) {
 
 #[test]
 fn twisted_line_receiver_talks_to_torsion() {
-    if twisted_available() {
+    if ensure_twisted() {
         run_client_against("line");
     }
 }
 
 #[test]
 fn twisted_netstring_receiver_talks_to_torsion() {
-    if twisted_available() {
+    if ensure_twisted() {
         run_client_against("netstring");
     }
 }
 
 #[test]
 fn twisted_int8_string_receiver_talks_to_torsion() {
-    if twisted_available() {
+    if ensure_twisted() {
         run_client_against("int8");
     }
 }
 
 #[test]
 fn twisted_int16_string_receiver_talks_to_torsion() {
-    if twisted_available() {
+    if ensure_twisted() {
         run_client_against("int16");
     }
 }
 
 #[test]
 fn twisted_int32_string_receiver_talks_to_torsion() {
-    if twisted_available() {
+    if ensure_twisted() {
         run_client_against("int32");
     }
 }
 
 #[test]
 fn twisted_line_receivers_chat_through_torsion() {
-    if !twisted_available() {
+    if !ensure_twisted() {
         return;
     }
     let (mut server, addr) = start_server(&["serve", "chat"]);

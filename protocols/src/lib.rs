@@ -14,8 +14,9 @@
 //! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
 //!
-//! This crate holds no `Mutex`, `RwLock` or atomics-as-locks: protocol state
-//! lives on its shard.
+//! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
+//! between threads; what shards must share travels as bus messages
+//! (`tests/tests/no_locks.rs` keeps it that way).
 
 pub mod chat;
 pub mod codec;

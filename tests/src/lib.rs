@@ -5,6 +5,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Generous bound for anything a test waits on; tests never assert speed.
@@ -130,4 +131,60 @@ pub fn process_cpu(pid: u32) -> Duration {
 /// CPU time one of this process's threads has used.
 pub fn thread_cpu(tid: u64) -> Duration {
     cpu_time_from_stat(&format!("/proc/self/task/{tid}/stat"))
+}
+
+/// Makes sure the pinned Twisted (`tests/interop/requirements.txt`) is
+/// importable, installing it with pip the first time a test asks, so that
+/// `cargo test --workspace` works on a fresh machine. Returns false (skip)
+/// only when `TORSION_SKIP_TWISTED=1`; otherwise a failed install panics
+/// with what to do.
+pub fn ensure_twisted() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let requirements = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/requirements.txt");
+    let result = READY.get_or_init(|| {
+        let want = std::fs::read_to_string(requirements)
+            .map_err(|e| format!("cannot read {requirements}: {e}"))?
+            .trim()
+            .trim_start_matches("twisted==")
+            .to_string();
+        let have = std::process::Command::new("python3")
+            .args(["-c", "import twisted; print(twisted.__version__)"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        if have.as_deref() == Some(want.as_str()) {
+            return Ok(());
+        }
+        eprintln!("installing Twisted {want} for the interop tests");
+        let status = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(requirements)
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            .status()
+            .map_err(|e| format!("cannot run python3 -m pip: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("pip install -r {requirements} failed ({status})"))
+        }
+    });
+    match result {
+        Ok(()) => true,
+        Err(_) if std::env::var("TORSION_SKIP_TWISTED").as_deref() == Ok("1") => {
+            eprintln!("skipping: Twisted unavailable and TORSION_SKIP_TWISTED=1");
+            false
+        }
+        Err(e) => panic!(
+            "the interop tests need Twisted and python3 with pip: {e} \
+             (set TORSION_SKIP_TWISTED=1 to skip them)"
+        ),
+    }
 }
