@@ -161,30 +161,34 @@ impl<H: LineHandler> LineReceiver<H> {
         &mut self.handler
     }
 
-    fn conn(&self, transport: &Transport) -> LineConnection {
-        match &self.conn {
-            Some(c) => c.clone(),
-            None => LineConnection {
-                transport: transport.clone(),
-                encoder: Rc::new(self.codec.clone()),
-                mode: Rc::new(Mode {
-                    raw: Cell::new(false),
-                    extra: RefCell::new(BytesMut::new()),
-                }),
-            },
-        }
+    /// The handler, the codec and the connection (made on first use), as
+    /// separate borrows: no clone per callback.
+    fn parts(&mut self, transport: &Transport) -> (&mut H, &mut LineCodec, &LineConnection) {
+        let LineReceiver {
+            handler,
+            codec,
+            conn,
+        } = self;
+        let conn = conn.get_or_insert_with(|| LineConnection {
+            transport: transport.clone(),
+            encoder: Rc::new(codec.clone()),
+            mode: Rc::new(Mode {
+                raw: Cell::new(false),
+                extra: RefCell::new(BytesMut::new()),
+            }),
+        });
+        (handler, codec, conn)
     }
 }
 
 impl<H: LineHandler> Protocol for LineReceiver<H> {
     fn connection_made(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.conn = Some(conn.clone());
-        self.handler.connection_made(&conn);
+        let (handler, _, conn) = self.parts(transport);
+        handler.connection_made(conn);
     }
 
     fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
-        let conn = self.conn(transport);
+        let (handler, codec, conn) = self.parts(transport);
         loop {
             {
                 // Input handed back by set_line_mode goes first.
@@ -203,42 +207,42 @@ impl<H: LineHandler> Protocol for LineReceiver<H> {
                 if data.is_empty() {
                     return;
                 }
-                self.handler.raw_data_received(&conn, data.split().freeze());
+                handler.raw_data_received(conn, data.split().freeze());
                 if conn.mode.extra.borrow().is_empty() {
                     return;
                 }
                 continue;
             }
-            match self.codec.decode(data) {
-                Ok(Some(line)) => self.handler.line_received(&conn, line),
+            match codec.decode(data) {
+                Ok(Some(line)) => handler.line_received(conn, line),
                 Ok(None) => {
                     if conn.mode.extra.borrow().is_empty() {
                         return;
                     }
                 }
-                Err(e) => self.handler.line_length_exceeded(&conn, &e),
+                Err(e) => handler.line_length_exceeded(conn, &e),
             }
         }
     }
 
     fn eof_received(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.eof_received(&conn);
+        let (handler, _, conn) = self.parts(transport);
+        handler.eof_received(conn);
     }
 
     fn pause_writing(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.pause_writing(&conn);
+        let (handler, _, conn) = self.parts(transport);
+        handler.pause_writing(conn);
     }
 
     fn resume_writing(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.resume_writing(&conn);
+        let (handler, _, conn) = self.parts(transport);
+        handler.resume_writing(conn);
     }
 
     fn shutdown_requested(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.shutdown_requested(&conn);
+        let (handler, _, conn) = self.parts(transport);
+        handler.shutdown_requested(conn);
     }
 
     fn connection_lost(&mut self, reason: &DisconnectReason) {

@@ -31,7 +31,7 @@ pub fn send_frame<E: Encoder + ?Sized>(
     encoder.check_payload(payload)?;
     let mut header = [0u8; MAX_HEADER];
     let n = encoder.header(payload.len(), &mut header)?;
-    transport.write_many([&header[..n], payload, encoder.trailer()])?;
+    transport.write_many(&[&header[..n], payload, encoder.trailer()])?;
     Ok(())
 }
 

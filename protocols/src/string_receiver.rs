@@ -164,36 +164,41 @@ impl<C: StringCodec, H: StringHandler> StringReceiver<C, H> {
         &mut self.handler
     }
 
-    fn conn(&self, transport: &Transport) -> StringConnection {
-        match &self.conn {
-            Some(c) => c.clone(),
-            None => StringConnection {
-                transport: transport.clone(),
-                encoder: Rc::new(self.codec.clone()),
-            },
-        }
+    /// The handler, the codec, the broken flag and the connection (made on
+    /// first use), as separate borrows: no clone per callback.
+    fn parts(&mut self, transport: &Transport) -> (&mut H, &mut C, &mut bool, &StringConnection) {
+        let StringReceiver {
+            codec,
+            handler,
+            conn,
+            broken,
+        } = self;
+        let conn = conn.get_or_insert_with(|| StringConnection {
+            transport: transport.clone(),
+            encoder: Rc::new(codec.clone()),
+        });
+        (handler, codec, broken, conn)
     }
 }
 
 impl<C: StringCodec, H: StringHandler> Protocol for StringReceiver<C, H> {
     fn connection_made(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.conn = Some(conn.clone());
-        self.handler.connection_made(&conn);
+        let (handler, _, _, conn) = self.parts(transport);
+        handler.connection_made(conn);
     }
 
     fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
-        let conn = self.conn(transport);
-        while !self.broken && !transport.is_closing() {
-            match self.codec.decode(data) {
-                Ok(Some(s)) => self.handler.string_received(&conn, s),
+        let (handler, codec, broken, conn) = self.parts(transport);
+        while !*broken && !transport.is_closing() {
+            match codec.decode(data) {
+                Ok(Some(s)) => handler.string_received(conn, s),
                 Ok(None) => return,
                 Err(e) => {
-                    self.broken = true;
+                    *broken = true;
                     if e.is_length_exceeded() {
-                        self.handler.length_limit_exceeded(&conn, &e);
+                        handler.length_limit_exceeded(conn, &e);
                     } else {
-                        self.handler.frame_error(&conn, &e);
+                        handler.frame_error(conn, &e);
                     }
                 }
             }
@@ -202,23 +207,23 @@ impl<C: StringCodec, H: StringHandler> Protocol for StringReceiver<C, H> {
     }
 
     fn eof_received(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.eof_received(&conn);
+        let (handler, _, _, conn) = self.parts(transport);
+        handler.eof_received(conn);
     }
 
     fn pause_writing(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.pause_writing(&conn);
+        let (handler, _, _, conn) = self.parts(transport);
+        handler.pause_writing(conn);
     }
 
     fn resume_writing(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.resume_writing(&conn);
+        let (handler, _, _, conn) = self.parts(transport);
+        handler.resume_writing(conn);
     }
 
     fn shutdown_requested(&mut self, transport: &Transport) {
-        let conn = self.conn(transport);
-        self.handler.shutdown_requested(&conn);
+        let (handler, _, _, conn) = self.parts(transport);
+        handler.shutdown_requested(conn);
     }
 
     fn connection_lost(&mut self, reason: &DisconnectReason) {

@@ -262,7 +262,7 @@ impl<P: Protocol> Connection<P> {
         let core = self.transport.core.clone();
         loop {
             let fd = self.fd;
-            match core.send_queued(SEND_MAX_SLICES, |slices| send_vectored(fd, slices)) {
+            match core.send_queued(|chunks| send_vectored(fd, chunks)) {
                 None => return Poll::Ready(Ok(())),
                 Some(Ok(n)) => {
                     self.shard.stats.add_bytes_out(n);
@@ -382,16 +382,21 @@ impl<P: Protocol> Connection<P> {
     }
 }
 
-/// One vectored, non-blocking, SIGPIPE-free send.
-fn send_vectored(fd: RawFd, slices: &[&[u8]]) -> io::Result<usize> {
+/// One vectored, non-blocking, SIGPIPE-free send of up to
+/// [`SEND_MAX_SLICES`] chunks (the iovec array lives on the stack).
+fn send_vectored<'a>(
+    fd: RawFd,
+    chunks: impl Iterator<Item = &'a bytes::Bytes>,
+) -> io::Result<usize> {
     let mut iov = [libc::iovec {
         iov_base: std::ptr::null_mut(),
         iov_len: 0,
     }; SEND_MAX_SLICES];
-    let count = slices.len().min(SEND_MAX_SLICES);
-    for (slot, s) in iov.iter_mut().zip(slices) {
-        slot.iov_base = s.as_ptr() as *mut libc::c_void;
-        slot.iov_len = s.len();
+    let mut count = 0;
+    for (slot, chunk) in iov.iter_mut().zip(chunks) {
+        slot.iov_base = chunk.as_ptr() as *mut libc::c_void;
+        slot.iov_len = chunk.len();
+        count += 1;
     }
     // SAFETY: msghdr is plain data; zeroed is a valid "no name, no control"
     // header. iov points at `count` initialised iovecs whose buffers outlive

@@ -243,23 +243,16 @@ impl Transport {
 
     /// Queues `data` to be sent (Twisted's `transport.write`). Copies it.
     pub fn write(&self, data: &[u8]) -> Result<(), WriteError> {
-        self.admit(data.len())?;
-        if !data.is_empty() {
-            let mut out = self.core.out.borrow_mut();
-            out.tail.extend_from_slice(data);
-            out.len += data.len();
-        }
-        self.written();
-        Ok(())
+        self.write_many(&[data])
     }
 
     /// Queues `data` by reference: no copy for large payloads, and one
     /// allocation can fan out to many connections.
     pub fn write_bytes(&self, data: Bytes) -> Result<(), WriteError> {
-        self.admit(data.len())?;
         if data.len() < COPY_THRESHOLD {
             return self.write(&data);
         }
+        self.admit(data.len())?;
         {
             let mut out = self.core.out.borrow_mut();
             out.seal_tail();
@@ -270,19 +263,15 @@ impl Transport {
         Ok(())
     }
 
-    /// Queues several pieces in order (Twisted's `writeSequence`); all or none.
-    pub fn write_many<I>(&self, pieces: I) -> Result<(), WriteError>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
-    {
-        let pieces: Vec<I::Item> = pieces.into_iter().collect();
-        let total = pieces.iter().map(|p| p.as_ref().len()).sum();
+    /// Queues several pieces in order, copied into the tail buffer
+    /// (Twisted's `writeSequence`); all or none.
+    pub fn write_many(&self, pieces: &[&[u8]]) -> Result<(), WriteError> {
+        let total = pieces.iter().map(|p| p.len()).sum();
         self.admit(total)?;
-        {
+        if total > 0 {
             let mut out = self.core.out.borrow_mut();
-            for p in &pieces {
-                out.tail.extend_from_slice(p.as_ref());
+            for p in pieces {
+                out.tail.extend_from_slice(p);
             }
             out.len += total;
         }
@@ -534,21 +523,19 @@ impl TransportCore {
         self.waker.borrow_mut().take();
     }
 
-    /// Runs `send` over up to `max` queued slices; `send` returns how many
-    /// bytes the kernel took, which are then dropped from the queue.
+    /// Runs `send` over the queued chunks, oldest first (it takes as many as
+    /// it can use); `send` returns how many bytes the kernel took, which are
+    /// then dropped from the queue. Nothing is allocated per call.
     pub(crate) fn send_queued<E>(
         &self,
-        max: usize,
-        send: impl FnOnce(&[&[u8]]) -> Result<usize, E>,
+        send: impl FnOnce(std::collections::vec_deque::Iter<'_, Bytes>) -> Result<usize, E>,
     ) -> Option<Result<usize, E>> {
         let mut out = self.out.borrow_mut();
         out.seal_tail();
         if out.queue.is_empty() {
             return None;
         }
-        let slices: Vec<&[u8]> = out.queue.iter().take(max).map(|b| b.as_ref()).collect();
-        let result = send(&slices);
-        drop(slices);
+        let result = send(out.queue.iter());
         if let Ok(n) = &result {
             out.advance(*n);
         }
@@ -600,7 +587,7 @@ mod tests {
         let t = memory_transport(FlowLimits::default());
         t.write(b"ab").unwrap();
         t.write_bytes(Bytes::from(vec![b'c'; 1000])).unwrap();
-        t.write_many([&b"d"[..], b"e"]).unwrap();
+        t.write_many(&[b"d", b"e"]).unwrap();
         t.write(b"").unwrap();
         assert_eq!(t.buffered_len(), 1004);
         let mut want = b"ab".to_vec();
@@ -618,7 +605,7 @@ mod tests {
         t.write(b"world").unwrap();
         let mut sent = Vec::new();
         // Send 3 bytes at a time, as a congested kernel might.
-        while let Some(r) = t.core.send_queued(64, |slices| {
+        while let Some(r) = t.core.send_queued(|slices| {
             let mut n = 0;
             for s in slices {
                 for &b in s.iter() {
