@@ -95,49 +95,34 @@ fn main() {
         .as_secs_f64()
         / secs as f64;
 
-    let pipelined = run_echo(
-        EchoLoad {
-            target: addr,
-            connections,
-            rate: Rate::Max,
-            pipeline: 8,
-            duration: Duration::from_secs(secs),
-            warmup: Duration::from_secs(1),
-            size,
-            framing: Framing::Raw,
-            connect_timeout: Duration::from_secs(3),
-            drain: Duration::from_secs(3),
-            udp: false,
-            tls: None,
-        },
-        &[1],
-        Arc::new(AtomicBool::new(false)),
-        &Outputs::default(),
-    )
-    .unwrap();
+    // The generator's closed loop on load core 1, `pipeline` in flight per connection.
+    let generator = |pipeline: usize| {
+        run_echo(
+            EchoLoad {
+                target: addr,
+                connections,
+                rate: Rate::Max,
+                pipeline,
+                duration: Duration::from_secs(secs),
+                warmup: Duration::from_secs(1),
+                size,
+                framing: Framing::Raw,
+                connect_timeout: Duration::from_secs(3),
+                drain: Duration::from_secs(3),
+                udp: false,
+                tls: None,
+            },
+            &[1],
+            Arc::new(AtomicBool::new(false)),
+            &Outputs::default(),
+        )
+        .unwrap()
+    };
+    let pipelined = generator(8);
     assert!(!pipelined.has_errors(), "{:?}", pipelined.errors);
 
     let (cpu0, proc0) = (thread_cpu_time(tid), process_cpu_time());
-    let report = run_echo(
-        EchoLoad {
-            target: addr,
-            connections,
-            rate: Rate::Max,
-            pipeline: 1,
-            duration: Duration::from_secs(secs),
-            warmup: Duration::from_secs(1),
-            size,
-            framing: Framing::Raw,
-            connect_timeout: Duration::from_secs(3),
-            drain: Duration::from_secs(3),
-            udp: false,
-            tls: None,
-        },
-        &[1],
-        Arc::new(AtomicBool::new(false)),
-        &Outputs::default(),
-    )
-    .unwrap();
+    let report = generator(1);
     let server_cpu = thread_cpu_time(tid) - cpu0;
     let gen_server_cpu = server_cpu.as_secs_f64() / (secs + 1) as f64;
     let gen_client_cpu = (process_cpu_time() - proc0)

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use torsion_tests::cpu_time_from_stat;
+
 /// One row of a comparison: torsion's and the peer's figure for one case.
 #[derive(Debug, Clone)]
 pub struct Comparison {
@@ -81,25 +83,6 @@ pub fn pid_cpu_time(pid: u32) -> Duration {
     cpu_time_from_stat(&format!("/proc/{pid}/stat"))
 }
 
-/// utime + stime from a `/proc/.../stat` file.
-pub fn cpu_time_from_stat(path: &str) -> Duration {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the parenthesised name; utime and stime are 14 and 15.
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / hz)
-}
-
 /// The calling thread's Linux thread id.
 pub fn gettid() -> u64 {
     // SAFETY: gettid has no preconditions.
@@ -109,18 +92,5 @@ pub fn gettid() -> u64 {
 /// CPU time (user + system) the whole process has used, from
 /// `/proc/self/stat`.
 pub fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+    cpu_time_from_stat("/proc/self/stat")
 }

@@ -50,15 +50,10 @@ fn start(cmd: &mut Command) -> Running {
         .recv_timeout(PATIENCE)
         .expect("no listening line in time")
         .expect("stdout closed before the listening line");
-    // torsion: listening on 127.0.0.1:PORT (N shards)
-    let rest = line
-        .strip_prefix("torsion: listening on ")
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
-    let (addr, shards) = rest.split_once(" (").unwrap();
-    let shards = shards.strip_suffix(" shards)").unwrap().parse().unwrap();
+    let (addr, shards) = torsion_tests::parse_listening_line(&line);
     Running {
         child,
-        addr: addr.parse().unwrap(),
+        addr,
         shards,
     }
 }

@@ -6,11 +6,10 @@
 //! (`torsion_tests::ensure_twisted`), unless `TORSION_SKIP_TWISTED=1` says
 //! to skip.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use torsion_tests::ensure_twisted;
+use torsion_tests::{ensure_twisted, read_listening_line};
 
 /// Starts `torsion serve ARGS… --listen tcp:0:…`; returns it and its address.
 fn start_server(args: &[&str]) -> (std::process::Child, String) {
@@ -21,17 +20,8 @@ fn start_server(args: &[&str]) -> (std::process::Child, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("torsion: listening on ")
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-        .to_string();
-    (server, addr)
+    let (addr, _) = read_listening_line(server.stdout.take().unwrap());
+    (server, addr.to_string())
 }
 
 /// Runs a Python script (bounded) and returns its stdout, asserting success.

@@ -59,17 +59,7 @@ fn serve(args: &[&str], nofile: Option<u64>) -> Server {
         }
     }
     let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("torsion: listening on ")
-        .and_then(|r| r.split(' ').next())
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
-        .parse()
-        .unwrap();
+    let (addr, _) = torsion_tests::read_listening_line(child.stdout.take().unwrap());
     Server { child, addr, log }
 }
 

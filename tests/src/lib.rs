@@ -2,7 +2,7 @@
 //! 127.0.0.1 with timeouts, bounded waits, and an event recorder protocols
 //! can report to from their shard.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::sync::OnceLock;
@@ -187,4 +187,28 @@ pub fn ensure_twisted() -> bool {
              (set TORSION_SKIP_TWISTED=1 to skip them)"
         ),
     }
+}
+
+/// Parses the `torsion` binary's one stdout line,
+/// `torsion: listening on <ip>:<port> (<N> shards)`, into the address and
+/// the shard count; panics on anything else.
+pub fn parse_listening_line(line: &str) -> (SocketAddr, usize) {
+    let parsed = line
+        .trim()
+        .strip_prefix("torsion: listening on ")
+        .and_then(|rest| rest.split_once(" ("))
+        .and_then(|(addr, shards)| {
+            let shards = shards.strip_suffix(" shards)")?.parse().ok()?;
+            Some((addr.parse().ok()?, shards))
+        });
+    parsed.unwrap_or_else(|| panic!("unexpected listening line {line:?}"))
+}
+
+/// Reads the listening line from a spawned `torsion serve`'s stdout.
+pub fn read_listening_line(stdout: std::process::ChildStdout) -> (SocketAddr, usize) {
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listening line");
+    parse_listening_line(&line)
 }

@@ -48,6 +48,16 @@ pub struct Outputs {
     pub live: bool,
 }
 
+impl Outputs {
+    /// What the per-second intervals feed.
+    fn intervals(&self) -> IntervalOutput {
+        IntervalOutput {
+            hdr_log: self.hdr_log.clone(),
+            live: self.live,
+        }
+    }
+}
+
 fn merge(recorders: &[Recorder]) -> Recorder {
     let mut merged = Recorder::default();
     for r in recorders {
@@ -91,10 +101,7 @@ pub fn run_echo(
         load.warmup,
         load.duration,
         stop,
-        IntervalOutput {
-            hdr_log: out.hdr_log.clone(),
-            live: out.live,
-        },
+        out.intervals(),
         move |info, coord| {
             let load = task_load.clone();
             async move {
@@ -151,10 +158,7 @@ pub fn run_chat(
         load.warmup,
         load.duration,
         stop,
-        IntervalOutput {
-            hdr_log: out.hdr_log.clone(),
-            live: out.live,
-        },
+        out.intervals(),
         move |info, coord| chat::shard(info, task_load.clone(), task_totals.clone(), coord),
     )?;
     let mut merged = merge(&recorders);
