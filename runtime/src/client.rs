@@ -32,7 +32,7 @@ use crate::protocol::Protocol;
 use crate::reason::DisconnectReason;
 use crate::shard::{self, ShardInfo};
 use crate::shard_runtime::ShardRuntime;
-use crate::stats::{ShardStats, ShardStatsSnapshot};
+use crate::stats::ShardStats;
 use crate::transport::{FlowLimits, Transport};
 
 thread_local! {
@@ -62,12 +62,6 @@ fn client_runtime() -> Rc<ShardRuntime> {
             })
             .clone()
     })
-}
-
-/// Counters of this thread's client connections.
-pub fn client_stats() -> ShardStatsSnapshot {
-    let rt = client_runtime();
-    rt.stats.snapshot(rt.info.id, rt.info.core)
 }
 
 /// Connects to `addr` from the current shard and runs `protocol` on the
@@ -263,10 +257,10 @@ impl std::fmt::Debug for ReconnectingClient {
 
 /// What one connection attempt produced: a signal that fires when the
 /// connection is lost.
-pub type Connected = Rc<LocalEventHandle>;
+type Connected = Rc<LocalEventHandle>;
 
 /// Resolves when a connection made by a [`ReconnectingClient`] ends.
-pub struct LocalEventHandle(Rc<LocalEvent>);
+struct LocalEventHandle(Rc<LocalEvent>);
 
 impl LocalEventHandle {
     async fn wait(&self) {

@@ -232,19 +232,27 @@ impl<P: Protocol> Connection<P> {
 
     /// Reads once into the shard's scratch buffer and appends to `read_buf`.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let shard = self.shard.clone();
+        let Connection {
+            shard,
+            stream,
+            read_buf,
+            transport,
+            throttle,
+            throttle_wait,
+            ..
+        } = self;
         let mut scratch = shard.scratch.borrow_mut();
-        let stream = self.stream.as_mut().expect("stream open while driving");
+        let stream = stream.as_mut().expect("stream open while driving");
         match stream.poll_read(cx, &mut scratch[..]) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     shard.stats.add_bytes_in(n);
-                    self.read_buf.extend_from_slice(&scratch[..n]);
-                    self.transport.core.touch();
-                    if let Some(t) = &mut self.throttle {
+                    read_buf.extend_from_slice(&scratch[..n]);
+                    transport.core.touch();
+                    if let Some(t) = throttle {
                         let wait = t.consume(n, std::time::Instant::now());
                         if !wait.is_zero() {
-                            self.throttle_wait = Some(Timer::new(wait));
+                            *throttle_wait = Some(Timer::new(wait));
                         }
                     }
                 }
@@ -259,9 +267,9 @@ impl<P: Protocol> Connection<P> {
         if let Some(Wire::Tls(_)) = &self.stream {
             return self.poll_flush_tls(cx);
         }
-        let core = self.transport.core.clone();
+        let core = &self.transport.core;
+        let fd = self.fd;
         loop {
-            let fd = self.fd;
             match core.send_queued(|chunks| send_vectored(fd, chunks)) {
                 None => return Poll::Ready(Ok(())),
                 Some(Ok(n)) => {
@@ -280,6 +288,7 @@ impl<P: Protocol> Connection<P> {
                         Poll::Ready(Ok(n)) => {
                             core.consume(n);
                             self.shard.stats.add_bytes_out(n);
+                            core.touch();
                         }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
@@ -293,7 +302,7 @@ impl<P: Protocol> Connection<P> {
     /// TLS: hands the queue to rustls chunk by chunk, then flushes the
     /// ciphertext to the socket.
     fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let core = self.transport.core.clone();
+        let core = &self.transport.core;
         let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
             unreachable!("tls path")
         };

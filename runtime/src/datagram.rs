@@ -84,7 +84,7 @@ pub struct DatagramTransport {
     local: SocketAddr,
     shard_id: usize,
     closed: Rc<Cell<bool>>,
-    rt: Option<Rc<ShardRuntime>>,
+    rt: Rc<ShardRuntime>,
 }
 
 impl DatagramTransport {
@@ -128,9 +128,7 @@ impl DatagramTransport {
                 _ => DatagramError::Io(e.to_string()),
             });
         }
-        if let Some(rt) = &self.rt {
-            rt.stats.add_bytes_out(n as usize);
-        }
+        self.rt.stats.add_bytes_out(n as usize);
         Ok(())
     }
 
@@ -185,7 +183,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
         local,
         shard_id: rt.info.id,
         closed: Rc::new(Cell::new(false)),
-        rt: Some(rt.clone()),
+        rt: rt.clone(),
     };
     // A panic in any callback is contained (logged and counted); the shard
     // keeps serving the next datagram.

@@ -66,7 +66,11 @@ fn connect_tcp_runs_a_protocol_and_reports_refusals() {
         while lost.borrow().is_none() && Instant::now() < deadline {
             torsion::Clock::real().sleep(Duration::from_millis(5)).await;
         }
-        let refused = connect_tcp(closed, Duration::from_secs(5), torsion_protocols::Echo)
+        // The same, from a client endpoint string (Twisted's clientFromString).
+        let endpoint =
+            torsion::ClientEndpoint::parse(&format!("tcp:127.0.0.1:{}:timeout=5", closed.port()))
+                .unwrap();
+        let refused = torsion::client::connect_endpoint(&endpoint, torsion_protocols::Echo)
             .await
             .unwrap_err()
             .kind();
