@@ -51,16 +51,25 @@ impl Parker {
 
     /// Blocks until notified and then goes back into sleeping state.
     pub(crate) fn park(&self) -> io::Result<bool> {
-        self.inner.park(|| None)
+        self.inner.park(|| None, false)
     }
 
-    /// Performs non-sleepable poll and installs a preemption timeout into the
-    /// ring with `Duration`. A value of zero means we are not interested in
-    /// installing a preemption timer. Tasks executing in the CPU right after
-    /// this will be able to check if the timer has elapsed and yield the
-    /// CPU if that is the case.
-    pub(crate) fn poll_io(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
-        self.inner.park(timeout)
+    /// Performs non-sleepable poll and starts a preemption time slice of
+    /// `Duration` (torsion: a deadline checked by `need_preempt`, not a timer
+    /// in the ring). `None` means no time slice. Tasks executing in the CPU
+    /// right after this will be able to check if the slice has elapsed and
+    /// yield the CPU if that is the case.
+    ///
+    /// `tasks_waiting` (torsion) says whether the executor has task queues
+    /// to run after this poll. When it has none and the poll wakes no task,
+    /// the main ring's new requests are left for the `park` that follows,
+    /// which submits them with its wait: one `io_uring_enter` instead of two.
+    pub(crate) fn poll_io(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        tasks_waiting: bool,
+    ) -> io::Result<bool> {
+        self.inner.park(timeout, tasks_waiting)
     }
 }
 
@@ -82,7 +91,11 @@ impl fmt::Debug for Parker {
 struct Inner {}
 
 impl Inner {
-    fn park(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
-        crate::executor().reactor().react(timeout)
+    fn park(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        tasks_waiting: bool,
+    ) -> io::Result<bool> {
+        crate::executor().reactor().react(timeout, tasks_waiting)
     }
 }

@@ -6,7 +6,7 @@
 //!
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::BTreeMap,
     ffi::CString,
     fmt,
@@ -173,6 +173,18 @@ pub(crate) struct Reactor {
     /// refcell) every time. Acquire during initialization
     preempt_ptr_head: *const u32,
     preempt_ptr_tail: *const AtomicU32,
+
+    /// torsion: the main ring's completion queue head and tail, and how many
+    /// completions waiting there call for a preemption (the ring depth).
+    main_ptr_head: *const u32,
+    main_ptr_tail: *const AtomicU32,
+    main_preempt_backlog: u32,
+
+    /// torsion: when the running task queue must yield. Set by `react` from
+    /// the executor's preemption duration, cleared when the reactor may
+    /// sleep. Replaces glommio 0.9's latency-ring timeout, which cost a
+    /// cancel and a re-arm (`io_uring_enter`s) on every reactor turn.
+    preempt_deadline: Cell<Option<Instant>>,
 }
 
 impl Reactor {
@@ -185,7 +197,12 @@ impl Reactor {
     ) -> io::Result<Reactor> {
         let sys = sys::Reactor::new(notifier, io_memory, ring_depth, blocking_thread)?;
         let (preempt_ptr_head, preempt_ptr_tail) = sys.preempt_pointers();
+        let (main_ptr_head, main_ptr_tail) = sys.main_ring_pointers();
         Ok(Reactor {
+            main_ptr_head,
+            main_ptr_tail: main_ptr_tail as _,
+            main_preempt_backlog: ring_depth as u32,
+            preempt_deadline: Cell::new(None),
             sys,
             timers: RefCell::new(Timers::new()),
             shared_channels: RefCell::new(SharedChannels::new()),
@@ -206,7 +223,23 @@ impl Reactor {
 
     #[inline(always)]
     pub(crate) fn need_preempt(&self) -> bool {
-        unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) }
+        // Latency-ring events (latency-sensitive I/O, timers, remote wakes).
+        if unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) } {
+            return true;
+        }
+        // A ring depth's worth of main-ring completions waiting.
+        let main_backlog = unsafe {
+            (*self.main_ptr_tail)
+                .load(Ordering::Acquire)
+                .wrapping_sub(*self.main_ptr_head)
+        };
+        if main_backlog >= self.main_preempt_backlog {
+            return true;
+        }
+        // The task queue's time slice.
+        self.preempt_deadline
+            .get()
+            .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -865,15 +898,24 @@ impl Reactor {
     }
 
     /// Processes new events, blocking until the first event or the timeout.
-    pub(crate) fn react(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
+    pub(crate) fn react(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        tasks_waiting: bool,
+    ) -> io::Result<bool> {
         // Process ready timers.
         let (next_timer, woke) = self.process_external_events();
 
         // Block on I/O events.
-        match self
+        let waited = self
             .sys
-            .wait(timeout, next_timer, woke, || self.process_shared_channels())
-        {
+            .wait(&timeout, next_timer, woke, tasks_waiting, || {
+                self.process_shared_channels()
+            });
+        // The time slice starts when we leave the reactor.
+        self.preempt_deadline
+            .set(timeout().map(|slice| Instant::now() + slice));
+        match waited {
             // Don't wait for the next loop to process timers or shared channels
             Ok(true) => {
                 self.process_external_events();

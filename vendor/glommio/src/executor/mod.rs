@@ -1475,8 +1475,13 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                //
+                // torsion: with no task queue waiting, a poll that wakes
+                // nothing leaves the main ring's new SQEs for the park below,
+                // which submits them with its wait.
+                let tasks_waiting = !this.queues.borrow().active_executors.is_empty();
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(|| Some(this.preempt_timer_duration()), tasks_waiting)
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code
@@ -1493,6 +1498,17 @@ impl LocalExecutor {
                         // test again here. We can't test *just* here because the main
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
+                    } else if spin_before_park.is_zero() {
+                        // torsion: no spinning wanted, so park at once: the
+                        // park's turn consumes completions, timers and remote
+                        // channels first and does not sleep if any of them
+                        // woke a task (glommio 0.9 polled once more first,
+                        // which submitted the SQEs the park now submits with
+                        // its wait).
+                        this.parker
+                            .park()
+                            .expect("Failed to park! This is actually pretty bad!");
+                        pre_time = Instant::now();
                     } else {
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {

@@ -92,6 +92,9 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// (torsion) Don't interrupt a running task to post completions: they
+        /// are posted at its next kernel entry (Linux 5.19+).
+        const COOP_TASKRUN = 1 << 8;
     }
 }
 

@@ -172,7 +172,6 @@ pub(crate) fn sendmsg_syscall(
 }
 
 mod dma_buffer;
-mod membarrier;
 pub(crate) mod source;
 pub(crate) mod sysfs;
 mod uring;
@@ -306,6 +305,12 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // torsion: pairs with the fence the sleeping reactor issues after
+        // `prepare_to_sleep` (glommio 0.9 used `membarrier(2)` there, a
+        // syscall per sleep, and no fence here): whatever the caller queued
+        // before this call is visible to the reactor's last check before it
+        // sleeps, or we see `should_notify` and write the eventfd.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

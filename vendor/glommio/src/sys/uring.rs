@@ -25,7 +25,10 @@ use std::{
     pin::Pin,
     ptr,
     rc::Rc,
-    sync::Arc,
+    sync::{
+        atomic::{self, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
@@ -37,7 +40,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -637,6 +640,7 @@ pub(crate) trait UringCommon {
     fn submission_queue(&mut self) -> ReactorQueue;
     fn submit_sqes(&mut self) -> io::Result<usize>;
     fn waiting_kernel_submission(&self) -> usize;
+    #[allow(dead_code)]
     fn in_kernel(&self) -> usize;
     fn waiting_kernel_collection(&self) -> usize;
     fn needs_kernel_enter(&self) -> bool;
@@ -883,6 +887,21 @@ impl UringCommon for PollRing {
     }
 }
 
+/// A ring with `COOP_TASKRUN` where the kernel has it (5.19+), a plain ring
+/// otherwise (torsion). With it, a completion for a task that is running in
+/// userspace (a socket became readable while we run tasks) does not
+/// interrupt the task with an IPI: it is posted at the task's next system
+/// call, and this executor makes one (`recv`, `sendmsg`, `io_uring_enter`)
+/// every few microseconds while it runs. A sleeping task is still woken.
+fn new_sleepable_ring(entries: u32) -> io::Result<iou::IoUring> {
+    iou::IoUring::new_with_flags(
+        entries,
+        iou::SetupFlags::COOP_TASKRUN,
+        iou::SetupFeatures::empty(),
+    )
+    .or_else(|_| iou::IoUring::new(entries))
+}
+
 struct SleepableRing {
     ring: iou::IoUring,
     size: usize,
@@ -904,7 +923,7 @@ impl SleepableRing {
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring: new_sleepable_ring(size as _)?,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -955,49 +974,6 @@ impl SleepableRing {
         source
     }
 
-    /// This function prepares a timer that fires only after a given number of
-    /// CQEs are available on the main ring. This timer is linked with a write
-    /// to the latency ring's event fd such that this timer triggers a
-    /// preemption via the latency ring.
-    fn prepare_throughput_preemption_timer(&mut self, min_events: u32, event_fd: RawFd) -> Source {
-        assert!(min_events >= 1, "min_events should be at least 1");
-        let timer_source = Source::new(
-            IoRequirements::default(),
-            -1,
-            SourceType::Timeout(TimeSpec64::MAX, min_events),
-            None,
-            None,
-        );
-
-        const EVENTFD_WAKEUP: &[u64; 1] = &[1u64; 1];
-        let write_op = UringDescriptor {
-            fd: event_fd,
-            flags: SubmissionFlags::empty(),
-            user_data: 0,
-            args: UringOpDescriptor::Write(EVENTFD_WAKEUP as *const u64 as _, 8, 0),
-        };
-
-        let op = match &*timer_source.source_type() {
-            SourceType::Timeout(ts, events) => {
-                UringOpDescriptor::Timeout(&ts.raw as *const _, *events)
-            }
-            _ => unreachable!(),
-        };
-        let queue = self.submission_queue();
-        queue.borrow_mut().submissions.push_front(write_op);
-        queue.borrow_mut().submissions.push_front(UringDescriptor {
-            args: op,
-            fd: -1,
-            flags: SubmissionFlags::IO_LINK,
-            user_data: to_user_data(
-                self.source_map
-                    .borrow_mut()
-                    .add_source(&timer_source, queue.clone()),
-            ),
-        });
-        timer_source
-    }
-
     fn install_eventfd(&mut self, eventfd_src: &Source) -> bool {
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             // Now must wait on the `eventfd` in case someone wants to wake us up.
@@ -1044,66 +1020,71 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "sleeping with pending SQEs"
-        );
-        if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
-            let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
-            let op = UringDescriptor {
-                fd: link.raw(),
-                flags: SubmissionFlags::empty(),
-                user_data: to_user_data(
-                    self.source_map
-                        .borrow_mut()
-                        .add_source(link, self.submission_queue.clone()),
-                ),
-                args: UringOpDescriptor::PollAdd(common_flags() | read_flags()),
-            };
-            fill_sqe(
-                &mut sqe,
-                &op,
-                DmaBuffer::new,
-                &mut self.source_map.borrow_mut(),
+    /// Submits every prepared SQE and waits for one completion, in a single
+    /// `io_uring_enter` (torsion: glommio 0.9 entered twice, submit then
+    /// wait). `link` is the `POLL_ADD` on the latency ring's fd that wakes
+    /// this wait for latency-ring events; it is armed here only when it is
+    /// not in the kernel already (it stays armed across turns).
+    fn sleep(&mut self, link: &RefCell<Option<Source>>, link_fd: RawFd) -> io::Result<usize> {
+        let mut link = link.borrow_mut();
+        if !link.as_ref().is_some_and(Source::is_in_flight) {
+            let src = Source::new(
+                IoRequirements::default(),
+                link_fd,
+                SourceType::LinkRings,
+                None,
+                None,
             );
-
-            // We have now prepared the SQE that links the two rings. We now need to submit
-            // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
-                unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-                Err(io::Error::from_raw_os_error(libc::EBUSY))
+            if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
+                let op = UringDescriptor {
+                    fd: link_fd,
+                    flags: SubmissionFlags::empty(),
+                    user_data: to_user_data(
+                        self.source_map
+                            .borrow_mut()
+                            .add_source(&src, self.submission_queue.clone()),
+                    ),
+                    args: UringOpDescriptor::PollAdd(common_flags() | read_flags()),
+                };
+                fill_sqe(
+                    &mut sqe,
+                    &op,
+                    DmaBuffer::new,
+                    &mut self.source_map.borrow_mut(),
+                );
             } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                // No SQE for the link: we can't sleep safely. Submit what we
+                // have; once its completions are consumed we can try again.
+                return self.submit_sqes();
             }
-        } else {
-            // Can't link rings because we ran out of `CQE`s. Just can't sleep.
-            // Submit what we have, once we're out of here we'll consume them
-            // and at some point will be able to sleep again.
-            self.submit_sqes()
-                .or_else(Reactor::busy_ok)
-                .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)
+            *link = Some(src);
         }
+        // If the submission fails (EBUSY/EAGAIN: too many completions
+        // pending) the kernel did not wait either and the SQEs stay queued
+        // for the next enter; the caller then consumes and tries again.
+        let submitted = self.ring.submit_sqes_and_wait(1)? as usize;
+        self.in_kernel += submitted;
+        Ok(submitted)
+    }
+
+    /// True when nothing is queued in userspace and no completion is
+    /// waiting: prepared but unsubmitted SQEs are fine, `sleep` submits them
+    /// with its wait.
+    fn can_sleep_submitting(&self) -> bool {
+        self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
+    }
+
+    /// True when cancellations are queued, not yet in the SQ ring.
+    fn has_cancellations(&self) -> bool {
+        !self.submission_queue.borrow().cancellations.is_empty()
+    }
+
+    /// Moves queued descriptors into SQEs without entering the kernel (it
+    /// enters only if the SQ ring is full).
+    fn prepare_submissions(&mut self) -> io::Result<usize> {
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        self.consume_sqe_queue(&mut queue.submissions, false)
     }
 }
 
@@ -1221,8 +1202,14 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    latency_preemption_timeout_src: Cell<Option<Source>>,
-    throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// The timer that wakes a sleeping reactor for the next user timer, with
+    /// the instant it fires. Kept in the kernel until it fires or an earlier
+    /// one is needed (torsion: no cancel/re-arm per turn).
+    user_timer_src: RefCell<Option<(Source, Instant)>>,
+    /// The `POLL_ADD` on the latency ring's fd, submitted to the main ring,
+    /// that lets the main ring's wait wake up for latency-ring events. Kept
+    /// armed across turns and re-armed only after it completes (torsion).
+    link_rings_src: RefCell<Option<Source>>,
 
     link_fd: RawFd,
 
@@ -1352,8 +1339,8 @@ impl Reactor {
             main_ring: RefCell::new(main_ring),
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
-            latency_preemption_timeout_src: Cell::new(None),
-            throughput_preemption_timeout_src: Cell::new(None),
+            user_timer_src: RefCell::new(None),
+            link_rings_src: RefCell::new(None),
             blocking_thread,
             link_fd,
             notifier,
@@ -1721,19 +1708,33 @@ impl Reactor {
     /// We want to go to sleep, but we can only go to sleep in one of the rings,
     /// as we only have one thread. There are more than one sleepable rings, so
     /// what we do is we take advantage of the fact that the ring's `ring_fd` is
-    /// pollable and register a `POLL_ADD` event into the ring we will wait on.
+    /// pollable and keep a `POLL_ADD` event on it in the ring we will wait on.
     ///
-    /// We may not be able to register an `SQE` at this point, so we return an
-    /// Error and will just not sleep.
+    /// Errors that only mean "can't sleep now" (EBUSY, EAGAIN, EINTR) are not
+    /// errors: we return and the executor comes back here.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
-        let link_rings = Source::new(
-            IoRequirements::default(),
-            self.link_fd,
-            SourceType::LinkRings,
-            None,
-            None,
-        );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        ring.sleep(&self.link_rings_src, self.link_fd)
+            .or_else(Self::busy_ok)
+            .or_else(Self::again_ok)
+            .or_else(Self::intr_ok)
+            .map(|_| {})
+    }
+
+    /// Keeps the user timer that wakes a sleeping reactor armed for
+    /// `deadline`: an armed timer that fires no later is kept, otherwise it is
+    /// cancelled and a new one armed. The SQEs are submitted by the caller.
+    fn arm_user_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) {
+        let deadline = Instant::now() + dur;
+        let mut slot = self.user_timer_src.borrow_mut();
+        if let Some((src, at)) = &*slot {
+            if src.is_in_flight() && *at <= deadline {
+                return;
+            }
+        }
+        // Dropping an armed timer queues its cancellation.
+        drop(slot.take());
+        flush_cancellations!(into &mut 0; lat_ring);
+        *slot = Some((lat_ring.prepare_latency_preemption_timer(dur), deadline));
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1753,52 +1754,38 @@ impl Reactor {
         }
     }
 
-    /// This function can be passed two timers. Because they play different
-    /// roles we keep them separate instead of overloading the same
-    /// parameter.
+    /// One reactor turn: consume completions, submit what is queued and, when
+    /// `preempt_timer()` is `None` (the executor has nothing to run) and
+    /// nothing happened, sleep until an event or `user_timer`.
     ///
-    /// * The first is the preempt timer. It is designed to take the current
-    ///   task queue out of the cpu. If nothing else fires in the latency ring
-    ///   the preempt timer will, making need_preempt return true. Currently, we
-    ///   always install a preempt timer in the upper layers but from the point
-    ///   of view of the io_uring implementation it is optional: it is perfectly
-    ///   valid not to have one. Preempt timers are installed by Glommio
-    ///   executor runtime.
+    /// torsion's changes to glommio 0.9 (see `TORSION.md` at the crate root;
+    /// each was measured, see torsion's `BENCHMARKS.md`):
     ///
-    /// * The second is the user timer. It is installed per a user request when
-    ///   the user creates a `Timer` (or `TimerAction`).
-    ///
-    /// At some level, those are both just timers and can be coalesced. And they
-    /// certainly are: if there is a user timer that needs to fire in 1ms, and
-    /// we want the preempt_timer to also fire around 1ms, there is no need
-    /// to register two timers. At the end of the day, all that matters is
-    /// that the latency ring flares and that we leave the CPU. That is
-    /// because unlike I/O, we don't have one Source per timer, and
-    /// parking.rs just keeps them on a wheel and just tell us about what is
-    /// the next expiration.
-    ///
-    /// However, they are also different. The main source of difference is sleep
-    /// and wake behavior:
-    ///
-    /// * When there is no more work to do, and we go to sleep, we do not want
-    ///   to register the preempt timer: it is designed to fire periodically to
-    ///   take us out of the CPU and if there is no task queue running, we don't
-    ///   want to wake up and spend power just for that. However, if there is a
-    ///   user timer that needs to fire in the future we must register it.
-    ///   Otherwise, we will sleep and never wake up.
-    ///
-    /// * The user timer point of expiration never changes. So once we register
-    ///   it we don't need to rearm it until it fires. But the preempt timer has
-    ///   to be rearmed every time. Moreover, it needs to give every task queue
-    ///   a fair shot at running. So it needs to be rearmed as close as possible
-    ///   to the point where we *leave* this method. For instance: if we spin
-    ///   here for 3ms and the preempt timer is 10ms that would leave the next
-    ///   task queue just 7ms to run.
+    /// * No preemption timers in the kernel. glommio 0.9 cancelled and
+    ///   re-armed a latency-ring timeout and a main-ring "throughput" timeout
+    ///   on every turn: two to four extra `io_uring_enter` per turn. The
+    ///   upper layer now keeps a preemption deadline and checks the clock and
+    ///   the main ring's completion count in `need_preempt` (see
+    ///   `crate::reactor::Reactor::need_preempt`); `preempt_timer` only says
+    ///   whether we may sleep.
+    /// * The user timer (the next `Timer` deadline) is armed only when we are
+    ///   going to sleep, and kept in the kernel until it fires or an earlier
+    ///   one is needed.
+    /// * The link between the rings (a `POLL_ADD` on the latency ring's fd)
+    ///   stays armed across turns.
+    /// * When going to sleep, the main ring's queued SQEs are submitted by
+    ///   the same `io_uring_enter` that waits; a poll with no `tasks_waiting`
+    ///   that wakes nothing leaves them for that sleep (the executor parks
+    ///   right after it).
+    /// * The sleep handshake with remote executors uses `SeqCst` fences on
+    ///   both sides instead of `membarrier(2)` on the sleeping side (one
+    ///   syscall and an IPI per sleep): see `SleepNotifier::notify`.
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
         user_timer: Option<Duration>,
         mut woke: usize,
+        tasks_waiting: bool,
         process_remote_channels: F,
     ) -> io::Result<bool>
     where
@@ -1814,84 +1801,78 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
-
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // Cancellations must reach the kernel, and their completions be
+        // consumed, before we decide to sleep (the sleep's own submission would
+        // wake us right away with them).
+        let main_cancels = main_ring.has_cancellations();
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
         flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
-        // ... which happens right here. If you ever reorder this code just
-        // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring, main_ring)?;
-        // pick up the results of any cancellations
+
+        if preempt_timer().is_some() {
+            // Not allowed to sleep: submit and go back to the tasks. When
+            // there are none to run, the executor parks next: the main ring's
+            // SQEs then go in with that park's wait.
+            flush_rings!(lat_ring, poll_ring)?;
+            consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+            if tasks_waiting || woke > 0 {
+                flush_rings!(main_ring)?;
+                consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+            } else {
+                main_ring
+                    .prepare_submissions()
+                    .or_else(Self::busy_ok)
+                    .or_else(Self::again_ok)
+                    .or_else(Self::intr_ok)?;
+            }
+            return Ok(false);
+        }
+
+        // The main ring's SQEs are prepared but left for the enter that
+        // waits, unless we end up not sleeping.
+        if main_cancels {
+            flush_rings!(main_ring)?;
+        }
+        flush_rings!(lat_ring, poll_ring)?;
+        main_ring
+            .prepare_submissions()
+            .or_else(Self::busy_ok)
+            .or_else(Self::again_ok)
+            .or_else(Self::intr_ok)?;
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
         // If we generated any event so far, we can't sleep. Need to handle them.
-        let should_sleep = preempt_timer().is_none()
-            && (woke == 0)
+        let should_sleep = (woke == 0)
             && poll_ring.can_sleep()
-            && main_ring.can_sleep()
+            && main_ring.can_sleep_submitting()
             && lat_ring.can_sleep();
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                self.arm_user_timer(&mut lat_ring, dur);
+                flush_rings!(lat_ring)?;
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // Pairs with the fence in `SleepNotifier::notify`: either they
+            // see `should_notify` or we see what they sent.
+            atomic::fence(Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
-            if events == 0 {
-                if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
-                        .expect("some error");
-                    // May have new cancellations related to the link ring fd.
-                    flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
-                    flush_rings!(lat_ring, poll_ring, main_ring)?;
-                    consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
-                }
-                // Woke up, so no need to notify us anymore.
-                self.notifier.wake_up();
+            if events == 0 && lat_ring.can_sleep() && self.eventfd_src.is_installed().unwrap() {
+                self.link_rings_and_sleep(&mut main_ring)?;
+                consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
             }
+            // Woke up, so no need to notify us anymore.
+            self.notifier.wake_up();
         }
-
-        if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
-        }
-
-        // A Note about `need_preempt`:
-        //
-        // If in the last call to consume_rings! some events completed, the tail and
-        // head would have moved to match. So it does not matter that events were
-        // generated after we registered the timer: since we consumed them here,
-        // need_preempt() should be false at this point. As soon as the next event
-        // in the preempt ring completes, though, then it will be true.
+        // Whatever happened above, nothing stays unsubmitted.
+        flush_rings!(main_ring)?;
         Ok(should_sleep)
     }
 
@@ -1902,6 +1883,15 @@ impl Reactor {
     pub(crate) fn preempt_pointers(&self) -> (*const u32, *const u32) {
         let mut lat_ring = self.latency_ring.borrow_mut();
         let cq = unsafe { &lat_ring.ring.raw_mut().cq };
+        (cq.khead, cq.ktail)
+    }
+
+    /// The main ring's completion queue head and tail: `need_preempt` compares
+    /// them against the ring depth, which replaces glommio 0.9's "throughput"
+    /// timeout (a main-ring timeout waiting for that many completions).
+    pub(crate) fn main_ring_pointers(&self) -> (*const u32, *const u32) {
+        let mut main_ring = self.main_ring.borrow_mut();
+        let cq = unsafe { &main_ring.ring.raw_mut().cq };
         (cq.khead, cq.ktail)
     }
 
@@ -2086,13 +2076,13 @@ mod tests {
         );
 
         let start = Instant::now();
-        reactor.wait(|| None, None, 0, || 0).unwrap();
+        reactor.wait(|| None, None, 0, false, || 0).unwrap();
         let elapsed_ms = start.elapsed().as_millis();
         assert!((50..100).contains(&elapsed_ms));
 
         drop(slow); // Cancel this one.
 
-        reactor.wait(|| None, None, 0, || 0).unwrap();
+        reactor.wait(|| None, None, 0, false, || 0).unwrap();
         let elapsed_ms = start.elapsed().as_millis();
         assert!((300..350).contains(&elapsed_ms));
     }
