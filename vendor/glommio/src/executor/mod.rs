@@ -1461,6 +1461,10 @@ impl LocalExecutor {
             pin!(future);
 
             let mut pre_time = Instant::now();
+            // torsion: true when the park that just returned slept, woke and
+            // consumed every ring, timer and channel: the next turn starts
+            // its time slice without polling again.
+            let mut polled_by_park = false;
             loop {
                 if let Poll::Ready(t) = future.as_mut().poll(cx) {
                     // can't be canceled, and join handle is None only upon
@@ -1470,19 +1474,25 @@ impl LocalExecutor {
                     break t.unwrap();
                 }
 
-                // We want to do I/O before we call run_task_queues,
-                // for the benefit of the latency ring. If there are pending
-                // requests that are latency sensitive we want them out of the
-                // ring ASAP (before we run the task queues). We will also use
-                // the opportunity to install the timer.
-                //
-                // torsion: with no task queue waiting, a poll that wakes
-                // nothing leaves the main ring's new SQEs for the park below,
-                // which submits them with its wait.
-                let tasks_waiting = !this.queues.borrow().active_executors.is_empty();
-                this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()), tasks_waiting)
-                    .expect("Failed to poll io! This is actually pretty bad!");
+                if polled_by_park {
+                    polled_by_park = false;
+                    this.reactor
+                        .start_time_slice(this.preempt_timer_duration());
+                } else {
+                    // We want to do I/O before we call run_task_queues,
+                    // for the benefit of the latency ring. If there are pending
+                    // requests that are latency sensitive we want them out of the
+                    // ring ASAP (before we run the task queues). We will also use
+                    // the opportunity to start the time slice.
+                    //
+                    // torsion: with no task queue waiting, a poll that wakes
+                    // nothing leaves the main ring's new SQEs for the park
+                    // below, which submits them with its wait.
+                    let tasks_waiting = !this.queues.borrow().active_executors.is_empty();
+                    this.parker
+                        .poll_io(|| Some(this.preempt_timer_duration()), tasks_waiting)
+                        .expect("Failed to poll io! This is actually pretty bad!");
+                }
 
                 // run user code
                 let run = this.run_task_queues();
@@ -1491,7 +1501,13 @@ impl LocalExecutor {
                 let cur_time = Instant::now();
                 this.queues.borrow_mut().stats.total_runtime += cur_time - pre_time;
                 pre_time = cur_time;
-                if !run {
+                // torsion: with no spinning wanted, go to the park as soon as
+                // no task queue is left to run (glommio 0.9 first made one
+                // more poll and one more empty pass over the task queues).
+                let idle = !run
+                    || (spin_before_park.is_zero()
+                        && this.queues.borrow().active_executors.is_empty());
+                if idle {
                     if let Poll::Ready(t) = future.as_mut().poll(cx) {
                         // It may be that we just became ready now that the task queue
                         // is exhausted. But if we sleep (park) we'll never know so we
@@ -1505,7 +1521,8 @@ impl LocalExecutor {
                         // woke a task (glommio 0.9 polled once more first,
                         // which submitted the SQEs the park now submits with
                         // its wait).
-                        this.parker
+                        polled_by_park = this
+                            .parker
                             .park()
                             .expect("Failed to park! This is actually pretty bad!");
                         pre_time = Instant::now();

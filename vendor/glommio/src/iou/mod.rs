@@ -95,6 +95,14 @@ bitflags::bitflags! {
         /// (torsion) Don't interrupt a running task to post completions: they
         /// are posted at its next kernel entry (Linux 5.19+).
         const COOP_TASKRUN = 1 << 8;
+        /// (torsion) Set `IORING_SQ_TASKRUN` in the SQ flags while
+        /// completions wait to be run (Linux 5.19+).
+        const TASKRUN_FLAG = 1 << 9;
+        /// (torsion) Only the creating thread submits (Linux 6.0+).
+        const SINGLE_ISSUER = 1 << 12;
+        /// (torsion) Run completion work only inside `io_uring_enter` with
+        /// `GETEVENTS` (Linux 6.1+; needs `SINGLE_ISSUER`).
+        const DEFER_TASKRUN = 1 << 13;
     }
 }
 

@@ -859,10 +859,13 @@ impl UringCommon for PollRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
+                // torsion: read the clock only when there is something to
+                // submit (glommio 0.9 read it on every call, ~30 ns, several
+                // times per reactor turn with empty queues).
+                let now = Instant::now();
                 let ops = extract_one_chain(source_map, queue, chain, now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
@@ -887,23 +890,44 @@ impl UringCommon for PollRing {
     }
 }
 
-/// A ring with `COOP_TASKRUN` where the kernel has it (5.19+), a plain ring
-/// otherwise (torsion). With it, a completion for a task that is running in
-/// userspace (a socket became readable while we run tasks) does not
-/// interrupt the task with an IPI: it is posted at the task's next system
-/// call, and this executor makes one (`recv`, `sendmsg`, `io_uring_enter`)
-/// every few microseconds while it runs. A sleeping task is still woken.
-fn new_sleepable_ring(entries: u32) -> io::Result<iou::IoUring> {
-    iou::IoUring::new_with_flags(
-        entries,
-        iou::SetupFlags::COOP_TASKRUN,
-        iou::SetupFeatures::empty(),
-    )
-    .or_else(|_| iou::IoUring::new(entries))
+/// How a sleepable ring runs its completion work (torsion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskRun {
+    /// `DEFER_TASKRUN | SINGLE_ISSUER | TASKRUN_FLAG` (Linux 6.1+), for the
+    /// main ring, the one we sleep on: a socket that becomes ready queues its
+    /// completion on the ring and wakes the sleeping thread directly, no
+    /// task_work through the signal path; completions are run by our next
+    /// `io_uring_enter(GETEVENTS)`: the sleep's, or, while we are awake,
+    /// the one `consume_one_event` makes when the kernel flags pending work
+    /// (`IORING_SQ_TASKRUN`).
+    Deferred,
+    /// `COOP_TASKRUN` (Linux 5.19+): a completion for a thread running in
+    /// userspace is posted at its next system call instead of interrupting
+    /// it with an IPI; a sleeping thread is still woken. For the latency ring,
+    /// whose completions `need_preempt` reads without entering the kernel.
+    Cooperative,
+    /// Neither (older kernels): glommio 0.9's behaviour.
+    Plain,
+}
+
+fn new_sleepable_ring(entries: u32, want: TaskRun) -> io::Result<(iou::IoUring, TaskRun)> {
+    use iou::SetupFlags as F;
+    let none = iou::SetupFeatures::empty;
+    if want == TaskRun::Deferred {
+        let flags = F::DEFER_TASKRUN | F::SINGLE_ISSUER | F::TASKRUN_FLAG;
+        if let Ok(ring) = iou::IoUring::new_with_flags(entries, flags, none()) {
+            return Ok((ring, TaskRun::Deferred));
+        }
+    }
+    if let Ok(ring) = iou::IoUring::new_with_flags(entries, F::COOP_TASKRUN, none()) {
+        return Ok((ring, TaskRun::Cooperative));
+    }
+    Ok((iou::IoUring::new(entries)?, TaskRun::Plain))
 }
 
 struct SleepableRing {
     ring: iou::IoUring,
+    task_run: TaskRun,
     size: usize,
     submission_queue: ReactorQueue,
     name: &'static str,
@@ -918,12 +942,15 @@ impl SleepableRing {
     fn new(
         size: usize,
         name: &'static str,
+        task_run: TaskRun,
         allocator: Rc<UringBufferAllocator>,
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        let (ring, task_run) = new_sleepable_ring(size as _, task_run)?;
         Ok(SleepableRing {
-            ring: new_sleepable_ring(size as _)?,
+            ring,
+            task_run,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -937,6 +964,37 @@ impl SleepableRing {
 
     fn ring_fd(&self) -> RawFd {
         self.ring.raw().ring_fd
+    }
+
+    /// With `TaskRun::Deferred`, runs the completion work the kernel holds
+    /// for us (without waiting) when it says there is some. Returns whether
+    /// it entered the kernel.
+    fn run_deferred_completions(&mut self) -> bool {
+        if self.task_run != TaskRun::Deferred {
+            return false;
+        }
+        let flags = unsafe {
+            (*(self.ring.raw().sq.kflags as *const std::sync::atomic::AtomicU32))
+                .load(Ordering::Acquire)
+        };
+        if flags & uring_sys::IORING_SQ_TASKRUN == 0 {
+            return false;
+        }
+        // io_uring_enter(fd, to_submit 0, min_complete 0, GETEVENTS): runs
+        // the pending work and returns. An error (EINTR) leaves the flag
+        // set and we come back on the next consume.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring_fd(),
+                0,
+                0,
+                uring_sys::IORING_ENTER_GETEVENTS,
+                ptr::null::<libc::c_void>(),
+                0,
+            );
+        }
+        true
     }
 
     /// This function prepares a timer that fires unconditionally after a
@@ -1145,8 +1203,12 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let mut cqe = self.ring.peek_for_cqe();
+        if cqe.is_none() && self.run_deferred_completions() {
+            cqe = self.ring.peek_for_cqe();
+        }
         process_one_event(
-            self.ring.peek_for_cqe(),
+            cqe,
             |source| match source.source_type {
                 SourceType::LinkRings => Some(()),
                 _ => None,
@@ -1168,10 +1230,13 @@ impl UringCommon for SleepableRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
+                // torsion: read the clock only when there is something to
+                // submit (glommio 0.9 read it on every call, ~30 ns, several
+                // times per reactor turn with empty queues).
+                let now = Instant::now();
                 let ops = extract_one_chain(source_map, queue, chain, now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
@@ -1294,10 +1359,22 @@ impl Reactor {
         let registry = vec![allocator.as_bytes()];
 
         let main_ring =
-            SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+            SleepableRing::new(
+            ring_depth,
+            "main",
+            TaskRun::Deferred,
+            allocator.clone(),
+            source_map.clone(),
+        )?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
-            SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
+            SleepableRing::new(
+            ring_depth,
+            "latency",
+            TaskRun::Cooperative,
+            allocator.clone(),
+            source_map.clone(),
+        )?;
 
         match main_ring.registrar().register_buffers_by_ref(&registry) {
             Err(x) => warn!("Error: registering buffers in the main ring. Skipping{x:#?}"),
@@ -2145,7 +2222,7 @@ mod tests {
     fn sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(4, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(4, "main", TaskRun::Deferred, allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2179,7 +2256,7 @@ mod tests {
     fn unterminated_sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", TaskRun::Deferred, allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2199,7 +2276,7 @@ mod tests {
     fn sqe_link_chain_overflow() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", TaskRun::Deferred, allocator, source_map).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
