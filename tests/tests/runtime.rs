@@ -510,6 +510,37 @@ fn a_half_close_reaches_the_protocol_and_writes_still_arrive() {
     server.stop().unwrap();
 }
 
+/// Data and the peer's FIN arriving together (a short read, then end of
+/// stream with no new readiness edge) must still reach the protocol as data,
+/// then EOF: the read path may not wait for another readiness event after a
+/// short read once the peer has shut its side (our glommio's multishot poll
+/// reports that with `POLLRDHUP`). Many connections, so some land in the
+/// same readiness event and some do not.
+#[test]
+fn a_small_write_followed_at_once_by_eof_is_read_then_ends() {
+    let rec = Recorder::default();
+    let server = scripted_server(one_shard(), &rec, |_peer| Scripted {
+        on_data: Some(Box::new(|t: &Transport, d: &mut BytesMut| {
+            t.write_bytes(d.split().freeze()).unwrap();
+        })),
+        on_eof: Some(Box::new(|t: &Transport| {
+            t.write(b"|eof").unwrap();
+            t.close();
+        })),
+        ..Scripted::default()
+    });
+    for i in 0..200u32 {
+        let mut c = connect(server.local_addr());
+        let body = format!("hello {i}");
+        c.write_all(body.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let (data, err) = read_to_end_or_error(&mut c);
+        assert!(err.is_none(), "connection {i}: {err:?}");
+        assert_eq!(data, format!("{body}|eof").into_bytes(), "connection {i}");
+    }
+    server.stop().unwrap();
+}
+
 #[test]
 fn a_peer_reset_mid_write_ends_the_connection_once() {
     let rec = Recorder::default();

@@ -494,9 +494,15 @@ impl Reactor {
         source
     }
 
-    pub(crate) fn poll_read_ready(&self, fd: RawFd) -> Source {
+    /// (torsion) A multishot read-readiness poll: one completion every time
+    /// `fd` becomes readable, for the life of the returned source.
+    pub(crate) fn poll_read_ready_multishot(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
-        self.sys.poll_ready(&source, common_flags() | read_flags());
+        // POLLRDHUP too: the completion's mask must say when the peer shut
+        // its side, which a short read does not reveal (see `NonBufferedStream`).
+        let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+        self.sys
+            .poll_ready_multishot(&source, common_flags() | read_flags() | rdhup);
         source
     }
 

@@ -220,7 +220,18 @@ pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
+    /// torsion: a multishot read-readiness poll, armed once and kept for the
+    /// stream's life (re-armed only if an error ends it). glommio 0.9 armed
+    /// a one-shot poll (a new source and an SQE) for every wait.
     source_rx: Option<Source>,
+    /// torsion: whether a `recv` may find data: set by the poll's
+    /// completions and by full reads, cleared by short reads and `EAGAIN`.
+    rx_maybe_ready: bool,
+    /// torsion: the poll reported the peer's shutdown, a hang-up or an
+    /// error (`POLLRDHUP | POLLHUP | POLLERR`). From then on every read tries
+    /// `recv`: a short read no longer means "wait for the next completion",
+    /// because the end of stream behind the data raises no new one.
+    rx_closed: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -229,7 +240,8 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        self.source_rx = Some(reactor.poll_read_ready_multishot(stream_fd));
+        self.rx_maybe_ready = false;
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -261,35 +273,42 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
-        let no_pending_poll = self
-            .source_rx
-            .as_ref()
-            .map(|src| src.result().is_some())
-            .unwrap_or(true);
-
-        if no_pending_poll {
-            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
-                self.source_rx.take();
-                self.read_timeout.cancel_timer(reactor);
-                let result = poll_err!(result);
-                // Start an early poll if the buffer is not fully filled. So when
-                // the next time `poll_read` is called, it will be known immediately
-                // whether the underlying stream is ready for reading.
-                if result > 0 && result < buf.len() {
-                    self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-                    // The `rush_dispatch`s here and after could be removed to
-                    // improve performance if #458 is handled appropriately.
-                    // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+        // A completion of the poll since we last looked: readable again.
+        if let Some(source) = &self.source_rx {
+            match source.take_result() {
+                Some(Ok(mask)) => {
+                    self.rx_maybe_ready = true;
+                    let closed = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+                    if mask as libc::c_short & closed != 0 {
+                        self.rx_closed = true;
+                    }
                 }
+                // The poll ended (its last completion): read, then re-arm.
+                Some(Err(_)) => self.rx_maybe_ready = true,
+                None => {}
+            }
+        }
+        let armed = self.source_rx.as_ref().is_some_and(Source::is_in_flight);
+
+        if self.rx_maybe_ready || !armed {
+            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
+                self.read_timeout.cancel_timer(reactor);
+                // A short read drained the socket: the next read waits for
+                // the poll's next completion instead of trying `recv` (the
+                // "early poll" of glommio 0.9, without a new request). A full
+                // buffer, EOF or an error: try again next time.
+                self.rx_maybe_ready =
+                    self.rx_closed || !matches!(&result, Ok(n) if *n > 0 && *n < buf.len());
+                let result = poll_err!(result);
                 return Poll::Ready(Ok(result));
             }
+            self.rx_maybe_ready = false;
         }
 
         poll_err!(self.read_timeout.check(reactor));
 
-        if no_pending_poll {
-            self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-            // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+        if !armed {
+            self.source_rx = Some(reactor.poll_read_ready_multishot(self.stream.as_raw_fd()));
         }
 
         let source = self.source_rx.as_ref().unwrap();
@@ -366,6 +385,8 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            rx_maybe_ready: false,
+            rx_closed: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

@@ -224,6 +224,17 @@ impl Source {
         })
     }
 
+    /// Takes the latest result, leaving none (torsion: for multishot
+    /// sources, "a completion arrived since the last look").
+    pub(crate) fn take_result(&self) -> Option<io::Result<usize>> {
+        self.inner
+            .borrow_mut()
+            .wakers
+            .result
+            .take()
+            .map(|x| OsResult::from(&x).into())
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner
@@ -289,7 +300,7 @@ impl Source {
 
     /// True while the request is queued or in the kernel: from
     /// `add_source` until its completion is consumed.
-    pub(super) fn is_in_flight(&self) -> bool {
+    pub(crate) fn is_in_flight(&self) -> bool {
         self.inner.borrow().enqueued.is_some()
     }
 

@@ -60,6 +60,7 @@ const MSG_ZEROCOPY: i32 = 0x4000000;
 #[derive(Debug)]
 enum UringOpDescriptor {
     PollAdd(PollFlags),
+    PollAddMultishot(PollFlags),
     PollRemove(*const u8),
     Cancel(u64),
     Write(*const u8, usize, u64),
@@ -277,6 +278,9 @@ fn fill_sqe<F>(
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
                 sqe.prep_poll_add(op.fd, events);
+            }
+            UringOpDescriptor::PollAddMultishot(events) => {
+                sqe.prep_poll_multishot(op.fd, events);
             }
             UringOpDescriptor::PollRemove(to_remove) => {
                 user_data = 0;
@@ -535,12 +539,22 @@ fn extract_one_chain(
         .collect()
 }
 
+/// What consuming one completion did (torsion: multishot requests post
+/// several completions for one submission).
+struct Consumed {
+    /// A waiter was woken.
+    woke: bool,
+    /// The request left the kernel (every completion but a multishot's
+    /// non-final ones, flagged `MORE`).
+    last: bool,
+}
+
 fn process_one_event<F, R>(
     cqe: Option<iou::CQE>,
     try_process: F,
     post_process: R,
     source_map: Rc<RefCell<SourceMap>>,
-) -> Option<bool>
+) -> Option<Consumed>
 where
     F: FnOnce(Ref<'_, InnerSource>) -> Option<()>,
     R: FnOnce(RefMut<'_, InnerSource>, io::Result<usize>) -> io::Result<usize>,
@@ -548,12 +562,21 @@ where
     if let Some(value) = cqe {
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
-            return Some(false);
+            return Some(Consumed {
+                woke: false,
+                last: true,
+            });
         }
 
-        let src = source_map
-            .borrow_mut()
-            .consume_source(from_user_data(value.user_data()));
+        let id = from_user_data(value.user_data());
+        // A multishot request stays armed: its source stays in the map
+        // until the completion without `MORE`.
+        let last = !value.flags().contains(iou::cqe::CompletionFlags::MORE);
+        let src = if last {
+            source_map.borrow_mut().consume_source(id)
+        } else {
+            source_map.borrow()[id].clone()
+        };
 
         let result = value.result();
 
@@ -564,7 +587,7 @@ where
             inner_source.wakers.result = res;
             woke = inner_source.wakers.wake_waiters();
         }
-        return Some(woke);
+        return Some(Consumed { woke, last });
     }
     None
 }
@@ -841,6 +864,12 @@ impl UringCommon for PollRing {
     }
 
     fn consume_one_event(&mut self) -> Option<bool> {
+        // torsion: nothing submitted, nothing to complete; skip the peek
+        // (an FFI call into liburing) — the poll ring is consumed on every
+        // turn and most servers never use it.
+        if self.in_kernel == 0 {
+            return None;
+        }
         let source_map = self.source_map.clone();
         process_one_event(
             self.ring.peek_for_cqe(),
@@ -851,9 +880,11 @@ impl UringCommon for PollRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|consumed| {
+            if consumed.last {
+                self.in_kernel -= 1;
+            }
+            consumed.woke
         })
     }
 
@@ -887,6 +918,16 @@ impl UringCommon for PollRing {
             };
         }
         Some(false)
+    }
+}
+
+/// Whether the ring's completion queue holds entries: its tail (written by
+/// the kernel, read with acquire) differs from its head (torsion).
+fn cq_has_entries(ring: &iou::IoUring) -> bool {
+    let cq = &ring.raw().cq;
+    unsafe {
+        let tail = (*(cq.ktail as *const std::sync::atomic::AtomicU32)).load(Ordering::Acquire);
+        *cq.khead != tail
     }
 }
 
@@ -1202,11 +1243,16 @@ impl UringCommon for SleepableRing {
     }
 
     fn consume_one_event(&mut self) -> Option<bool> {
-        let source_map = self.source_map.clone();
-        let mut cqe = self.ring.peek_for_cqe();
-        if cqe.is_none() && self.run_deferred_completions() {
-            cqe = self.ring.peek_for_cqe();
+        // torsion: an empty completion queue is seen from its head and tail
+        // (two loads) rather than through liburing's peek (an FFI call);
+        // this runs several times per ring per reactor turn.
+        if !cq_has_entries(&self.ring)
+            && !(self.run_deferred_completions() && cq_has_entries(&self.ring))
+        {
+            return None;
         }
+        let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe();
         process_one_event(
             cqe,
             |source| match source.source_type {
@@ -1222,9 +1268,11 @@ impl UringCommon for SleepableRing {
             },
             source_map,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|consumed| {
+            if consumed.last {
+                self.in_kernel -= 1;
+            }
+            consumed.woke
         })
     }
 
@@ -1500,6 +1548,19 @@ impl Reactor {
 
     pub(crate) fn read_buffered(&self, source: &Source, pos: u64, size: usize) {
         let op = UringOpDescriptor::Read(pos, size);
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// (torsion) Arms a multishot poll: `source` gets a completion every
+    /// time `fd` becomes ready, until it is dropped (cancelled) or an error
+    /// ends it.
+    pub(crate) fn poll_ready_multishot(&self, source: &Source, flags: PollFlags) {
+        let op = UringOpDescriptor::PollAddMultishot(flags);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,

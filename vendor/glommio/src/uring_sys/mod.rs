@@ -84,6 +84,9 @@ pub const IORING_SQ_NEED_WAKEUP: libc::c_uint = 1 << 0;
 pub const IORING_SQ_CQ_OVERFLOW: libc::c_uint = 1 << 1;
 pub const IORING_SQ_TASKRUN: libc::c_uint = 1 << 2;
 
+// sqe->len for IORING_OP_POLL_ADD
+pub const IORING_POLL_ADD_MULTI: libc::__u32 = 1 << 0;
+
 // cq_ring.kflags
 pub const IORING_CQ_EVENTFD_DISABLED: libc::c_uint = 1 << 0;
 
