@@ -13,7 +13,8 @@
 //! buffer, and `write_bytes` of a large `Bytes` is queued by reference (no
 //! copy). Nothing is sent from inside a protocol callback. When the callback
 //! returns, the driver sends the whole queue with one vectored `sendmsg`
-//! (up to 64 slices), so a callback that writes ten times costs one syscall.
+//! (up to 64 slices; `send` for a single chunk), so a callback that writes
+//! ten times costs one syscall.
 //! Writes made outside the driver (timers, other tasks) wake the driver,
 //! which flushes them on its next turn.
 //!
