@@ -2,15 +2,20 @@
 //! the same run, server pinned to core 0 and load pinned to core 1.
 //!
 //! `cargo bench -p torsion-benches --bench suite` (add `-- --seconds N` for
-//! longer runs). Every server runs in its own process (`torsion-echo`,
+//! longer runs, `--rounds N` for more rounds; default 4 s and 3). Every server runs in its own process (`torsion-echo`,
 //! `tokio-echo`, `glommio-echo` from this package; Twisted's docs echo server
 //! from `peers/twisted_echo.py` when `import twisted` works, else skipped
 //! with a note); the load is torsion's generator, as a library, on core 1.
 //!
 //! 1. echo saturated (closed loop): requests/s and server CPU µs/request, for
 //!    50 connections × 512 B, 8 × 512 B and 50 × 64 B;
-//! 2. echo latency at a fixed rate of 50% of tokio's saturated rate
-//!    (50 × 64 B): corrected p50/p99/p99.9;
+//! 2. echo at a fixed rate of 50% of tokio's saturated rate (50 × 64 B):
+//!    corrected p50/p99/p99.9 and server CPU µs/request;
+//!
+//! Figures 1 and 2 run every server once per round, the servers taking turns
+//! within a round, and print medians over the rounds; ratios are the median
+//! of the per-round ratios (each pairs runs made seconds apart, which cancels
+//! most of this shared VM's drift), with their range.
 //! 3. resident memory per idle connection with 10,000 idle connections;
 //! 4. server CPU while holding 1,000 idle connections for 5 s;
 //! 5. the cross-shard bus: round trip between two shards, p50/p99.
@@ -158,7 +163,6 @@ fn load(
 }
 
 struct Saturated {
-    kind: Kind,
     rps: f64,
     cpu_us: f64,
 }
@@ -174,7 +178,6 @@ fn saturated(kind: Kind, connections: usize, size: usize, secs: u64) -> Saturate
     let cpu = torsion_benches::pid_cpu_time(pid) - cpu0;
     assert!(!r.has_errors(), "{}: {:?}", kind.name(), r.errors);
     Saturated {
-        kind,
         rps: r.achieved_rate,
         cpu_us: cpu.as_secs_f64() * 1e6 / r.completed.max(1) as f64,
     }
@@ -321,6 +324,58 @@ fn bus_round_trip(pings: u64) -> (f64, f64, f64) {
     )
 }
 
+/// One run at a fixed offered rate: corrected latency and server CPU.
+struct FixedRate {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    cpu_us: f64,
+    errors: bool,
+}
+
+fn fixed_rate(kind: Kind, rate: f64, secs: u64) -> FixedRate {
+    let s = spawn(kind);
+    let pid = s.child.id();
+    // Warm up at the same rate, then measure with no warm-up inside the run
+    // so that the CPU window and the request count cover the same requests.
+    load(s.addr, 50, 64, Rate::PerSecond(rate), 1, 0);
+    let cpu0 = torsion_benches::pid_cpu_time(pid);
+    let r = load(s.addr, 50, 64, Rate::PerSecond(rate), secs, 0);
+    let cpu = torsion_benches::pid_cpu_time(pid) - cpu0;
+    FixedRate {
+        p50: r.corrected.p50_us,
+        p99: r.corrected.p99_us,
+        p999: r.corrected.p999_us,
+        cpu_us: cpu.as_secs_f64() * 1e6 / r.completed.max(1) as f64,
+        errors: r.has_errors(),
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Per-round ratios a[i] / b[i].
+fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
+}
+
+/// "1.05x (0.98–1.12)": the median and the range of per-round ratios.
+fn with_range(rs: &[f64]) -> String {
+    let lo = rs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = rs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.2}x ({lo:.2}–{hi:.2})", median(rs.to_vec()))
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -335,6 +390,12 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
+    let rounds: usize = std::env::args()
+        .skip_while(|a| a != "--rounds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let mut kinds = vec![Kind::Torsion, Kind::Tokio, Kind::Glommio];
     if twisted_available() {
         kinds.push(Kind::Twisted);
@@ -342,72 +403,73 @@ fn main() {
         println!("note: Twisted is not installed (scripts/bench-suite installs it); its rows are skipped");
     }
 
-    println!("\n1. echo, saturated (closed loop, pipeline 1), {secs} s per run; server core {SERVER_CORE}, load core {LOAD_CORE}");
+    println!("\n1. echo, saturated (closed loop, pipeline 1), {secs} s per run, median of {rounds} rounds; server core {SERVER_CORE}, load core {LOAD_CORE}");
     println!(
-        "{:<22} {:>12} {:>10} {:>12} {:>12} {:>14} {:>12}",
-        "case", "server", "req/s", "CPU µs/req", "req/s ÷ tokio", "CPU ÷ tokio", "CPU ÷ glommio"
+        "{:<20} {:>9} {:>9} {:>11} {:>14} {:>20} {:>14}",
+        "case", "server", "req/s", "CPU µs/req", "req/s ÷ tokio", "CPU ÷ tokio (range)", "CPU ÷ glommio"
     );
     let mut tokio_rps_50x64 = 0.0;
     for (conns, size) in [(50usize, 512usize), (8, 512), (50, 64)] {
-        let rows: Vec<Saturated> = kinds
-            .iter()
-            .map(|&k| saturated(k, conns, size, secs))
+        // runs[round][kind]
+        let runs: Vec<Vec<Saturated>> = (0..rounds)
+            .map(|_| {
+                kinds
+                    .iter()
+                    .map(|&k| saturated(k, conns, size, secs))
+                    .collect()
+            })
             .collect();
-        let tokio = rows
-            .iter()
-            .find(|r| r.kind == Kind::Tokio)
-            .map(|r| (r.rps, r.cpu_us))
-            .unwrap();
-        let glommio = rows
-            .iter()
-            .find(|r| r.kind == Kind::Glommio)
-            .map(|r| r.cpu_us)
-            .unwrap();
+        let col = |k: usize, f: &dyn Fn(&Saturated) -> f64| -> Vec<f64> {
+            runs.iter().map(|round| f(&round[k])).collect()
+        };
+        let tokio_i = kinds.iter().position(|&k| k == Kind::Tokio).unwrap();
+        let glommio_i = kinds.iter().position(|&k| k == Kind::Glommio).unwrap();
         if (conns, size) == (50, 64) {
-            tokio_rps_50x64 = tokio.0;
+            tokio_rps_50x64 = median(col(tokio_i, &|r| r.rps));
         }
-        for r in &rows {
+        for (i, kind) in kinds.iter().enumerate() {
+            let rps_ratio = median(ratios(&col(i, &|r| r.rps), &col(tokio_i, &|r| r.rps)));
+            let cpu_ratios = ratios(&col(i, &|r| r.cpu_us), &col(tokio_i, &|r| r.cpu_us));
+            let vs_glommio = median(ratios(&col(i, &|r| r.cpu_us), &col(glommio_i, &|r| r.cpu_us)));
             println!(
-                "{:<22} {:>12} {:>10.0} {:>12.2} {:>12.2}x {:>13.2}x {:>11.2}x",
+                "{:<20} {:>9} {:>9.0} {:>11.2} {:>13.2}x {:>20} {:>13.2}x",
                 format!("{conns} conns × {size} B"),
-                r.kind.name().split(' ').next().unwrap(),
-                r.rps,
-                r.cpu_us,
-                r.rps / tokio.0,
-                r.cpu_us / tokio.1,
-                r.cpu_us / glommio
+                kind.name().split(' ').next().unwrap(),
+                median(col(i, &|r| r.rps)),
+                median(col(i, &|r| r.cpu_us)),
+                rps_ratio,
+                with_range(&cpu_ratios),
+                vs_glommio
             );
         }
     }
 
     let rate = tokio_rps_50x64 * 0.5;
-    println!("\n2. echo latency at a fixed {rate:.0} req/s (50% of tokio's saturated rate), 50 conns × 64 B, corrected (µs)");
+    println!("\n2. echo at a fixed {rate:.0} req/s (50% of tokio's saturated rate), 50 conns × 64 B, {secs} s per run, median of {rounds} rounds; latency corrected for coordinated omission (µs)");
     println!(
-        "{:<22} {:>10} {:>10} {:>10} {:>12}",
-        "server", "p50", "p99", "p99.9", "p99 ÷ tokio"
+        "{:<22} {:>9} {:>9} {:>9} {:>12} {:>11} {:>20}",
+        "server", "p50", "p99", "p99.9", "p99 ÷ tokio", "CPU µs/req", "CPU ÷ tokio (range)"
     );
-    let mut lat = Vec::new();
-    for &k in &kinds {
-        let s = spawn(k);
-        let r = load(s.addr, 50, 64, Rate::PerSecond(rate), secs + 1, 1);
-        lat.push((
-            k,
-            r.corrected.p50_us,
-            r.corrected.p99_us,
-            r.corrected.p999_us,
-            r.has_errors(),
-        ));
-    }
-    let tokio_p99 = lat.iter().find(|l| l.0 == Kind::Tokio).unwrap().2;
-    for (k, p50, p99, p999, errs) in &lat {
+    // lat[round][kind]
+    let lat: Vec<Vec<FixedRate>> = (0..rounds)
+        .map(|_| kinds.iter().map(|&k| fixed_rate(k, rate, secs)).collect())
+        .collect();
+    let tokio_i = kinds.iter().position(|&k| k == Kind::Tokio).unwrap();
+    let col = |k: usize, f: &dyn Fn(&FixedRate) -> f64| -> Vec<f64> {
+        lat.iter().map(|round| f(&round[k])).collect()
+    };
+    for (i, kind) in kinds.iter().enumerate() {
+        let errors = lat.iter().any(|round| round[i].errors);
         println!(
-            "{:<22} {:>10.1} {:>10.1} {:>10.1} {:>11.2}x{}",
-            k.name(),
-            p50,
-            p99,
-            p999,
-            p99 / tokio_p99,
-            if *errs { "  (errors!)" } else { "" }
+            "{:<22} {:>9.1} {:>9.1} {:>9.1} {:>11.2}x {:>11.2} {:>20}{}",
+            kind.name(),
+            median(col(i, &|r| r.p50)),
+            median(col(i, &|r| r.p99)),
+            median(col(i, &|r| r.p999)),
+            median(ratios(&col(i, &|r| r.p99), &col(tokio_i, &|r| r.p99))),
+            median(col(i, &|r| r.cpu_us)),
+            with_range(&ratios(&col(i, &|r| r.cpu_us), &col(tokio_i, &|r| r.cpu_us))),
+            if errors { "  (errors!)" } else { "" }
         );
     }
 
