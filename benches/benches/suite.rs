@@ -406,7 +406,13 @@ fn main() {
     println!("\n1. echo, saturated (closed loop, pipeline 1), {secs} s per run, median of {rounds} rounds; server core {SERVER_CORE}, load core {LOAD_CORE}");
     println!(
         "{:<20} {:>9} {:>9} {:>11} {:>14} {:>20} {:>14}",
-        "case", "server", "req/s", "CPU µs/req", "req/s ÷ tokio", "CPU ÷ tokio (range)", "CPU ÷ glommio"
+        "case",
+        "server",
+        "req/s",
+        "CPU µs/req",
+        "req/s ÷ tokio",
+        "CPU ÷ tokio (range)",
+        "CPU ÷ glommio"
     );
     let mut tokio_rps_50x64 = 0.0;
     for (conns, size) in [(50usize, 512usize), (8, 512), (50, 64)] {
@@ -430,7 +436,10 @@ fn main() {
         for (i, kind) in kinds.iter().enumerate() {
             let rps_ratio = median(ratios(&col(i, &|r| r.rps), &col(tokio_i, &|r| r.rps)));
             let cpu_ratios = ratios(&col(i, &|r| r.cpu_us), &col(tokio_i, &|r| r.cpu_us));
-            let vs_glommio = median(ratios(&col(i, &|r| r.cpu_us), &col(glommio_i, &|r| r.cpu_us)));
+            let vs_glommio = median(ratios(
+                &col(i, &|r| r.cpu_us),
+                &col(glommio_i, &|r| r.cpu_us),
+            ));
             println!(
                 "{:<20} {:>9} {:>9.0} {:>11.2} {:>13.2}x {:>20} {:>13.2}x",
                 format!("{conns} conns × {size} B"),
@@ -468,7 +477,10 @@ fn main() {
             median(col(i, &|r| r.p999)),
             median(ratios(&col(i, &|r| r.p99), &col(tokio_i, &|r| r.p99))),
             median(col(i, &|r| r.cpu_us)),
-            with_range(&ratios(&col(i, &|r| r.cpu_us), &col(tokio_i, &|r| r.cpu_us))),
+            with_range(&ratios(
+                &col(i, &|r| r.cpu_us),
+                &col(tokio_i, &|r| r.cpu_us)
+            )),
             if errors { "  (errors!)" } else { "" }
         );
     }

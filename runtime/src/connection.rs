@@ -16,8 +16,10 @@
 //!    read and discard until the peer's FIN or [`FlowLimits::linger`] — so
 //!    unread input does not turn our close into a reset that destroys the
 //!    reply in flight (nginx's lingering close);
-//! 6. otherwise read: glommio's `poll_read` tries `recv` first and arms a
-//!    read poll only when the socket is empty. Bytes land in one per-shard
+//! 6. otherwise read: glommio's `poll_read` tries `recv` when the socket may
+//!    hold data and otherwise waits on the stream's one multishot read poll
+//!    (armed once per connection: our vendored glommio, see
+//!    `vendor/glommio/TORSION.md`). Bytes land in one per-shard
 //!    64 KiB scratch buffer and are appended to the connection's own
 //!    `BytesMut`, so an idle connection holds no read buffer at all.
 //!
