@@ -121,7 +121,11 @@ impl Timers {
 
     /// Return the duration until next event and the number of
     /// ready and woke timers.
-    fn process_timers(&mut self) -> (Option<Duration>, usize) {
+    ///
+    /// torsion: returns the next deadline itself, not the time left until
+    /// it, so that the reactor can tell an unchanged deadline from a new one
+    /// and keep the wake-up timer it already armed.
+    fn process_timers(&mut self) -> (Option<Instant>, usize) {
         // torsion: no clock read without timers, and no map split (which
         // allocates) when the earliest timer is not due: this runs two or
         // three times per reactor turn.
@@ -130,7 +134,7 @@ impl Timers {
         };
         let now = Instant::now();
         if first >= now {
-            return (Some(first - now), 0);
+            return (Some(first), 0);
         }
 
         // Split timers into ready and pending timers.
@@ -141,12 +145,8 @@ impl Timers {
             wake!(waker);
         }
 
-        // Calculate the duration until the next event.
-        let next = self
-            .timers
-            .keys()
-            .next()
-            .map(|(when, _)| when.saturating_duration_since(now));
+        // The next deadline.
+        let next = self.timers.keys().next().map(|(when, _)| *when);
         (next, woke)
     }
 }
@@ -890,7 +890,7 @@ impl Reactor {
     /// Processes ready timers and extends the list of wakers to wake.
     ///
     /// Returns the duration until the next timer
-    fn process_timers(&self) -> (Option<Duration>, usize) {
+    fn process_timers(&self) -> (Option<Instant>, usize) {
         let mut timers = self.timers.borrow_mut();
         timers.process_timers()
     }
@@ -931,7 +931,7 @@ impl Reactor {
         Ok(woke > 0)
     }
 
-    fn process_external_events(&self) -> (Option<Duration>, usize) {
+    fn process_external_events(&self) -> (Option<Instant>, usize) {
         let (next_timer, mut woke) = self.process_timers();
         woke += self.process_shared_channels();
         (next_timer, woke)

@@ -1874,8 +1874,10 @@ impl Reactor {
     /// Keeps the user timer that wakes a sleeping reactor armed for
     /// `deadline`: an armed timer that fires no later is kept, otherwise it is
     /// cancelled and a new one armed. The SQEs are submitted by the caller.
-    fn arm_user_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) {
-        let deadline = Instant::now() + dur;
+    /// `deadline` is the timer wheel's own instant, so an unchanged next
+    /// timer compares equal and keeps its kernel timeout.
+    fn arm_user_timer(&self, lat_ring: &mut SleepableRing, deadline: Instant) {
+        let dur = deadline.saturating_duration_since(Instant::now());
         let mut slot = self.user_timer_src.borrow_mut();
         if let Some((src, at)) = &*slot {
             if src.is_in_flight() && *at <= deadline {
@@ -1934,7 +1936,7 @@ impl Reactor {
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
-        user_timer: Option<Duration>,
+        user_timer: Option<Instant>,
         mut woke: usize,
         tasks_waiting: bool,
         process_remote_channels: F,
@@ -2002,8 +2004,8 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
-                self.arm_user_timer(&mut lat_ring, dur);
+            if let Some(deadline) = user_timer {
+                self.arm_user_timer(&mut lat_ring, deadline);
                 flush_rings!(lat_ring)?;
             }
             // From this moment on the remote executors are aware that we are sleeping
