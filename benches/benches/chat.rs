@@ -31,14 +31,6 @@ const LOAD_CORE: usize = 1;
 const CLIENTS: usize = 100;
 const SENDERS: usize = 10;
 
-fn arg(name: &str) -> Option<String> {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.iter()
-        .position(|a| a == name)
-        .and_then(|i| argv.get(i + 1))
-        .cloned()
-}
-
 /// How to read a server's CPU time.
 enum Cpu {
     Thread(u64),
@@ -211,8 +203,10 @@ fn main() {
         eprintln!("needs cores 0 and 1; skipping");
         return;
     }
-    let secs: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(5);
-    let rates: Vec<f64> = arg("--rates")
+    let secs: u64 = torsion_benches::arg("--seconds")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let rates: Vec<f64> = torsion_benches::arg("--rates")
         .unwrap_or_else(|| "2000,20000".into())
         .split(',')
         .filter_map(|r| r.parse().ok())

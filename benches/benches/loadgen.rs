@@ -25,10 +25,7 @@ use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::{EchoFactory, Framing};
 
 fn arg(name: &str, default: u64) -> u64 {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.iter()
-        .position(|a| a == name)
-        .and_then(|i| argv.get(i + 1))
+    torsion_benches::arg(name)
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }

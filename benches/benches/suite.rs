@@ -31,6 +31,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use torsion_benches::median;
 use torsion_cli::load::echo::{EchoLoad, Rate};
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::Framing;
@@ -351,19 +352,6 @@ fn fixed_rate(kind: Kind, rate: f64, secs: u64) -> FixedRate {
     }
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
 /// Per-round ratios a[i] / b[i].
 fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x / y).collect()
@@ -385,14 +373,10 @@ fn main() {
         eprintln!("needs cores 0 and 1; skipping");
         return;
     }
-    let secs: u64 = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
+    let secs: u64 = torsion_benches::arg("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
-    let rounds: usize = std::env::args()
-        .skip_while(|a| a != "--rounds")
-        .nth(1)
+    let rounds: usize = torsion_benches::arg("--rounds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(3)
         .max(1);

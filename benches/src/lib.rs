@@ -42,9 +42,21 @@ fn time_once(f: &mut impl FnMut()) -> Duration {
     start.elapsed()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+/// The median of `v` (for an even count, the upper of the two middle
+/// values). `v` must not be empty.
+pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
+}
+
+/// The value following `name` on the bench's command line
+/// (`cargo bench … -- --seconds 5`), if any.
+pub fn arg(name: &str) -> Option<String> {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter()
+        .position(|a| a == name)
+        .and_then(|i| argv.get(i + 1))
+        .cloned()
 }
 
 fn rate(bytes: usize, d: Duration) -> f64 {

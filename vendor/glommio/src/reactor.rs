@@ -246,15 +246,17 @@ impl Reactor {
         self.sys.task_queue_io_stats(handle)
     }
 
-    #[inline(always)]
-    /// Starts the running task queue's time slice without polling (torsion):
-    /// for the executor when the park that just returned already consumed
-    /// every ring, timer and channel after waking.
-    pub(crate) fn start_time_slice(&self, slice: Duration) {
-        self.preempt_deadline
-            .set(Some(coarse_now_ns().saturating_add(slice.as_nanos() as u64)));
+    /// Starts the running task queue's time slice, or ends it with `None`
+    /// (torsion). `react` calls it as it returns; the executor calls it
+    /// directly when the park that just returned already consumed every
+    /// ring, timer and channel after waking.
+    pub(crate) fn start_time_slice(&self, slice: Option<Duration>) {
+        self.preempt_deadline.set(
+            slice.map(|slice| coarse_now_ns().saturating_add(slice.as_nanos() as u64)),
+        );
     }
 
+    #[inline(always)]
     pub(crate) fn need_preempt(&self) -> bool {
         // Latency-ring events (latency-sensitive I/O, timers, remote wakes).
         if unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) } {
@@ -953,9 +955,7 @@ impl Reactor {
                 self.process_shared_channels()
             });
         // The time slice starts when we leave the reactor.
-        self.preempt_deadline.set(
-            timeout().map(|slice| coarse_now_ns().saturating_add(slice.as_nanos() as u64)),
-        );
+        self.start_time_slice(timeout());
         match waited {
             // Don't wait for the next loop to process timers or shared channels
             Ok(true) => {

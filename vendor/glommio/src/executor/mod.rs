@@ -1311,6 +1311,12 @@ impl LocalExecutor {
         self.queues.borrow().preempt_timer_duration
     }
 
+    /// Whether any task queue has tasks to run (torsion: the run loop asks
+    /// before polling and before parking).
+    fn has_runnable_queues(&self) -> bool {
+        !self.queues.borrow().active_executors.is_empty()
+    }
+
     fn spin_before_park(&self) -> Option<Duration> {
         self.queues.borrow().spin_before_park
     }
@@ -1477,7 +1483,7 @@ impl LocalExecutor {
                 if polled_by_park {
                     polled_by_park = false;
                     this.reactor
-                        .start_time_slice(this.preempt_timer_duration());
+                        .start_time_slice(Some(this.preempt_timer_duration()));
                 } else {
                     // We want to do I/O before we call run_task_queues,
                     // for the benefit of the latency ring. If there are pending
@@ -1488,7 +1494,7 @@ impl LocalExecutor {
                     // torsion: with no task queue waiting, a poll that wakes
                     // nothing leaves the main ring's new SQEs for the park
                     // below, which submits them with its wait.
-                    let tasks_waiting = !this.queues.borrow().active_executors.is_empty();
+                    let tasks_waiting = this.has_runnable_queues();
                     this.parker
                         .poll_io(|| Some(this.preempt_timer_duration()), tasks_waiting)
                         .expect("Failed to poll io! This is actually pretty bad!");
@@ -1505,8 +1511,7 @@ impl LocalExecutor {
                 // no task queue is left to run (glommio 0.9 first made one
                 // more poll and one more empty pass over the task queues).
                 let idle = !run
-                    || (spin_before_park.is_zero()
-                        && this.queues.borrow().active_executors.is_empty());
+                    || (spin_before_park.is_zero() && !this.has_runnable_queues());
                 if idle {
                     if let Poll::Ready(t) = future.as_mut().poll(cx) {
                         // It may be that we just became ready now that the task queue
