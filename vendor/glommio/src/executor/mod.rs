@@ -1510,8 +1510,13 @@ impl LocalExecutor {
                 // torsion: with no spinning wanted, go to the park as soon as
                 // no task queue is left to run (glommio 0.9 first made one
                 // more poll and one more empty pass over the task queues).
-                let idle = !run
-                    || (spin_before_park.is_zero() && !this.has_runnable_queues());
+                // And never park while a task queue is runnable: a pass that
+                // ran nothing because `need_preempt` was already true when it
+                // started (a latency-ring completion, or the time slice
+                // ending between the poll and the pass) would otherwise park,
+                // and with no I/O or timer pending, sleep with runnable tasks
+                // (glommio 0.9 had the same window, only narrower).
+                let idle = !this.has_runnable_queues() && (!run || spin_before_park.is_zero());
                 if idle {
                     if let Poll::Ready(t) = future.as_mut().poll(cx) {
                         // It may be that we just became ready now that the task queue
