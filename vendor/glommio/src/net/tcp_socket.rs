@@ -1263,6 +1263,27 @@ mod tests {
     }
 
     #[test]
+    fn accepted_sockets_are_close_on_exec() {
+        // torsion: both accept paths (the synchronous try, taken when a
+        // connection is already queued, and the io_uring one) set CLOEXEC.
+        test_executor!(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let _queued = std::net::TcpStream::connect(addr).unwrap();
+            let accepted = listener.shared_accept().await.unwrap();
+            let flags = unsafe { libc::fcntl(accepted.fd, libc::F_GETFD) };
+            assert_ne!(flags & libc::FD_CLOEXEC, 0, "synchronous accept");
+            let later = crate::spawn_local(async move {
+                let a = listener.shared_accept().await.unwrap();
+                unsafe { libc::fcntl(a.fd, libc::F_GETFD) }
+            });
+            crate::timer::sleep(Duration::from_millis(10)).await;
+            let _second = TcpStream::connect(addr).await.unwrap();
+            assert_ne!(later.await & libc::FD_CLOEXEC, 0, "io_uring accept");
+        });
+    }
+
+    #[test]
     fn accepted_tcp_stream_peer_addr() {
         test_executor!(async move {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -28,6 +28,16 @@ struct Inner {
     reactor: Weak<Reactor>,
 }
 
+/// torsion: `now + dur` without the overflow panic: a duration too long
+/// for an `Instant` (e.g. `Duration::MAX`) means "in a century", which no
+/// timer outlives.
+fn deadline_after(dur: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(dur)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 impl Inner {
     fn reset(&mut self, dur: Duration) {
         let mut waker = None;
@@ -37,7 +47,7 @@ impl Inner {
         }
 
         // Update the timeout.
-        self.when = Instant::now() + dur;
+        self.when = deadline_after(dur);
 
         if let Some(waker) = waker {
             // Re-register the timer with the new timeout.
@@ -101,7 +111,7 @@ impl Timer {
             inner: Rc::new(RefCell::new(Inner {
                 id: reactor.register_timer(),
                 is_charged: false,
-                when: Instant::now() + dur,
+                when: deadline_after(dur),
                 reactor: Rc::downgrade(&reactor),
             })),
         }
@@ -114,7 +124,7 @@ impl Timer {
             inner: Rc::new(RefCell::new(Inner {
                 id,
                 is_charged: false,
-                when: Instant::now() + dur,
+                when: deadline_after(dur),
                 reactor: Rc::downgrade(&crate::executor().reactor()),
             })),
         }
@@ -792,6 +802,24 @@ mod test {
         cell::{Cell, RefCell},
         rc::Rc,
     };
+
+    #[test]
+    fn a_timer_too_long_for_an_instant_waits_instead_of_panicking() {
+        // torsion: `Instant::now() + Duration::MAX` used to panic.
+        test_executor!(async move {
+            let res = Timeout::new(
+                async move {
+                    Timer::new(Duration::MAX).await;
+                    Ok(1)
+                },
+                Duration::from_millis(5),
+            )
+            .await;
+            assert!(res.is_err(), "the long timer must still be pending");
+            let mut t = Timer::new(Duration::from_millis(1));
+            t.reset(Duration::MAX);
+        });
+    }
 
     #[test]
     fn timeout_does_not_expire() {
