@@ -7,6 +7,20 @@
 //! runs, so a bind error is reported synchronously and port 0 works: the first
 //! socket binds an ephemeral port and the others bind the port it got.
 //!
+//! # No silent port sharing
+//!
+//! `SO_REUSEPORT` lets *any* later socket of the same user that sets it join
+//! the group and take a share of the connections: a second server started on
+//! the same port would silently steal half the traffic. So before binding a
+//! fixed port, [`bind_all`] first binds a probe socket **without**
+//! `SO_REUSEPORT` (TCP: with `SO_REUSEADDR`, so connections of a previous
+//! run still in `TIME_WAIT` do not count; UDP: with neither). The probe
+//! fails with `EADDRINUSE` when anything is bound there, as Twisted's
+//! `listenTCP` raises `CannotListenError`; it is closed at once and the
+//! shards' sockets bind right after. What this cannot stop: another program
+//! that itself sets `SO_REUSEPORT`, runs as the same user and binds *after*
+//! us — the kernel admits it, and only that program can refuse to.
+//!
 //! The accept loop backs off when `accept` fails for lack of resources
 //! (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): it pauses accepting for
 //! [`ACCEPT_BACKOFF`] instead of spinning, logs once per episode, and resumes
@@ -39,6 +53,9 @@ pub(crate) fn bind_all(
     endpoint: &Endpoint,
     count: usize,
 ) -> io::Result<(Vec<OwnedFd>, SocketAddr)> {
+    if endpoint.addr().port() != 0 {
+        ensure_unused(endpoint)?;
+    }
     let first = bind_one(endpoint)?;
     let addr = first
         .local_addr()?
@@ -52,7 +69,8 @@ pub(crate) fn bind_all(
     Ok((sockets.into_iter().map(OwnedFd::from).collect(), addr))
 }
 
-fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
+/// A socket of the endpoint's kind (TCP or UDP, v4 or v6-only), unbound.
+fn new_socket(endpoint: &Endpoint) -> io::Result<Socket> {
     let addr = endpoint.addr();
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -68,6 +86,28 @@ fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    Ok(socket)
+}
+
+/// Fails with `AddrInUse` if anything is bound to the endpoint's address
+/// (see the module docs: the probe binds without `SO_REUSEPORT`).
+fn ensure_unused(endpoint: &Endpoint) -> io::Result<()> {
+    let probe = new_socket(endpoint)?;
+    if !endpoint.is_datagram() {
+        probe.set_reuse_address(true)?;
+    }
+    match probe.bind(&endpoint.addr().into()) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "address already in use (another server is bound to this port)",
+        )),
+        other => other,
+    }
+}
+
+fn bind_one(endpoint: &Endpoint) -> io::Result<Socket> {
+    let addr = endpoint.addr();
+    let socket = new_socket(endpoint)?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
@@ -192,11 +232,9 @@ fn start_connection<F: Factory>(
     factory: &Rc<RefCell<F>>,
     rt: &Rc<ShardRuntime>,
 ) {
+    // Close-on-exec from the accept itself (accept4 / io_uring accept with
+    // SOCK_CLOEXEC in our glommio): a child process never inherits it.
     let fd = stream.as_raw_fd();
-    // SAFETY: fd is the open socket `stream` owns. FIOCLEX keeps it out of
-    // any child process (glommio's accept does not set CLOEXEC), so a child
-    // cannot hold a connection open after we close it.
-    unsafe { libc::ioctl(fd, libc::FIOCLEX) };
     rt.stats.connection_accepted();
     let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
         (Ok(p), Ok(l)) => (p, l),

@@ -62,8 +62,10 @@ pub enum ServerError {
     /// The shard/core plan is impossible.
     #[error("{0}")]
     Cores(#[from] CoreError),
-    /// A listening socket could not be made.
-    #[error("cannot listen on {endpoint}: {source}")]
+    /// A listening socket could not be made (the OS error is the
+    /// [`source`](std::error::Error::source): print the chain, as
+    /// `anyhow`'s `{:#}` does).
+    #[error("cannot listen on {endpoint}")]
     Bind {
         /// The endpoint.
         endpoint: String,
@@ -168,6 +170,12 @@ impl ServerBuilder {
         self
     }
 
+    /// The per-connection buffer limits this builder will use (to change
+    /// one of them and keep the others).
+    pub fn current_limits(&self) -> FlowLimits {
+        self.limits
+    }
+
     /// How long a TLS handshake may take before the connection is closed
     /// (default 10 s).
     pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
@@ -198,6 +206,19 @@ impl ServerBuilder {
     where
         F: Factory,
         B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
+    {
+        self.try_serve(move |shard| Ok::<F, std::convert::Infallible>(make_factory(shard)))
+    }
+
+    /// Like [`ServerBuilder::serve`], for a factory constructor that can
+    /// fail on a shard (e.g. attaching to a bus): the error fails the start
+    /// as [`ServerError::ShardStart`] naming the shard, and the shards that
+    /// did start are stopped.
+    pub fn try_serve<F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        F: Factory,
+        E: std::fmt::Display,
+        B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
     {
         if let Some(Endpoint::Udp { .. }) = &self.endpoint {
             return Err(ServerError::ShardStart {
@@ -536,10 +557,11 @@ struct StreamService<B> {
     tls: Option<ShardTls>,
 }
 
-impl<F, B> ShardService for StreamService<B>
+impl<F, E, B> ShardService for StreamService<B>
 where
     F: Factory,
-    B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
+    E: std::fmt::Display,
+    B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
 {
     type Local = Rc<RefCell<F>>;
 
@@ -549,7 +571,8 @@ where
 
     fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String> {
         let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
-            .ok_or_else(|| "the factory constructor panicked".to_string())?;
+            .ok_or_else(|| "the factory constructor panicked".to_string())?
+            .map_err(|e| e.to_string())?;
         let factory = Rc::new(RefCell::new(factory));
         shard::run_guarded("Factory::start", || factory.borrow_mut().start(info));
         Ok(factory)

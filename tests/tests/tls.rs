@@ -197,3 +197,31 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as ra
     assert!(stdout.starts_with("TLSv1."), "{stdout}");
     server.stop().unwrap();
 }
+
+/// A second TLS server on a port one already listens on is refused.
+#[test]
+fn a_second_tls_server_on_a_listening_port_is_refused() {
+    let c = certs("twice");
+    let first = tls_echo(&c);
+    let endpoint = format!(
+        "tls:{}:interface=127.0.0.1:certKey={}:privateKey={}",
+        first.local_addr().port(),
+        c.cert.display(),
+        c.key.display()
+    );
+    for shards in [1, 2] {
+        let err = Server::builder()
+            .listen_on(&endpoint)
+            .unwrap()
+            .shards(shards)
+            .serve(|_| EchoFactory)
+            .unwrap_err();
+        match &err {
+            ServerError::Bind { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{err}")
+            }
+            other => panic!("{other}"),
+        }
+    }
+    first.stop().unwrap();
+}

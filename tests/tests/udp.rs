@@ -133,3 +133,30 @@ fn stream_and_datagram_endpoints_are_not_mixed_up() {
         .unwrap_err();
     assert!(err.to_string().contains("udp: endpoint"), "{err}");
 }
+
+/// A second UDP server on a port one already uses is refused: SO_REUSEPORT
+/// must not let it take a share of the datagrams.
+#[test]
+fn a_second_server_on_a_used_udp_port_is_refused() {
+    let first = udp_server(|| DatagramEcho);
+    let endpoint = format!("udp:{}:interface=127.0.0.1", first.local_addr().port());
+    for shards in [1, 2] {
+        let err = Server::builder()
+            .listen_on(&endpoint)
+            .unwrap()
+            .shards(shards)
+            .serve_datagram(|_| DatagramEcho)
+            .unwrap_err();
+        match &err {
+            torsion::ServerError::Bind { source, .. } => {
+                assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse, "{err}")
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let c = client();
+    for i in 0..20u8 {
+        assert_eq!(ask(&c, first.local_addr(), &[i]), [i]);
+    }
+    first.stop().unwrap();
+}
