@@ -12,7 +12,11 @@
 //!   `set_line_mode(extra)` switches back and treats `extra` as input (it is
 //!   processed right after the current callback returns);
 //! * an over-long line calls `line_length_exceeded`, whose default closes the
-//!   connection; an override that keeps it open gets the next lines.
+//!   connection; an override that keeps it open gets the next lines;
+//! * while the transport's reading is paused (`Transport::pause_reading`,
+//!   from a callback or from anywhere else) no further line or raw data is
+//!   delivered: the rest stays buffered and is delivered, in order, once
+//!   reading resumes (Twisted's `pauseProducing`/`resumeProducing`).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -203,10 +207,17 @@ impl<H: LineHandler> Protocol for LineReceiver<H> {
                 data.clear();
                 return;
             }
+            if transport.is_reading_paused() {
+                // As Twisted's pauseProducing: the rest waits in the buffer
+                // and is offered again when reading resumes.
+                return;
+            }
             if conn.is_raw_mode() {
                 if data.is_empty() {
                     return;
                 }
+                // The codec's scan position refers to bytes about to leave.
+                codec.reset();
                 handler.raw_data_received(conn, data.split().freeze());
                 if conn.mode.extra.borrow().is_empty() {
                     return;
@@ -343,6 +354,93 @@ mod tests {
             assert_eq!(raw, "xyz", "cut {cut}: {:?}", log.borrow());
             assert_eq!(log.borrow().first().unwrap(), "line a");
             assert_eq!(log.borrow().last().unwrap(), "line b");
+        }
+    }
+
+    /// Keeps its connection so the test can switch modes from outside any
+    /// callback, as a timer holding a `LineConnection` would.
+    #[derive(Default)]
+    struct Outside {
+        conn: Rc<RefCell<Option<LineConnection>>>,
+        lines: Rc<RefCell<Vec<String>>>,
+        raw: Rc<RefCell<Vec<u8>>>,
+    }
+
+    impl LineHandler for Outside {
+        fn connection_made(&mut self, conn: &LineConnection) {
+            *self.conn.borrow_mut() = Some(conn.clone());
+        }
+        fn line_received(&mut self, _conn: &LineConnection, line: Bytes) {
+            self.lines
+                .borrow_mut()
+                .push(String::from_utf8_lossy(&line).into_owned());
+        }
+        fn raw_data_received(&mut self, _conn: &LineConnection, data: Bytes) {
+            self.raw.borrow_mut().extend_from_slice(&data);
+        }
+    }
+
+    #[test]
+    fn switching_modes_outside_a_callback_keeps_lines_whole() {
+        let handler = Outside::default();
+        let (conn, lines, raw) = (
+            handler.conn.clone(),
+            handler.lines.clone(),
+            handler.raw.clone(),
+        );
+        let mut h = ProtocolHarness::new(LineReceiver::new(handler));
+        h.receive(b"abcd"); // a partial line: the codec has scanned 4 bytes
+        let c = conn.borrow().clone().unwrap();
+        c.set_raw_mode();
+        h.receive(b"e");
+        assert_eq!(*raw.borrow(), b"abcde");
+        c.set_line_mode(b"");
+        h.receive(b"g\r\nh\r\n");
+        assert_eq!(*lines.borrow(), ["g", "h"]);
+    }
+
+    #[test]
+    fn no_line_is_delivered_while_reading_is_paused() {
+        let handler = Outside::default();
+        let (conn, lines) = (handler.conn.clone(), handler.lines.clone());
+        let mut h = ProtocolHarness::new(LineReceiver::new(handler));
+        let c = conn.borrow().clone().unwrap();
+        c.transport().pause_reading();
+        h.receive(b"one\r\ntwo\r\n");
+        assert!(lines.borrow().is_empty());
+        c.transport().resume_reading();
+        h.take_written();
+        assert_eq!(*lines.borrow(), ["one", "two"]);
+    }
+
+    /// Pauses its own reading at every line (as a server waiting on a
+    /// reply before it reads the next command does).
+    struct OneAtATime(Rc<RefCell<Vec<String>>>);
+
+    impl LineHandler for OneAtATime {
+        fn line_received(&mut self, conn: &LineConnection, line: Bytes) {
+            self.0
+                .borrow_mut()
+                .push(String::from_utf8_lossy(&line).into_owned());
+            conn.transport().pause_reading();
+        }
+    }
+
+    #[test]
+    fn a_pause_from_a_callback_holds_the_rest_of_the_read_until_resumed() {
+        let input = b"a\r\nb\r\nc\r\n";
+        for size in 1..=input.len() {
+            let got = Rc::new(RefCell::new(Vec::new()));
+            let mut h = ProtocolHarness::new(LineReceiver::new(OneAtATime(got.clone())));
+            for chunk in input.chunks(size) {
+                h.receive(chunk);
+            }
+            assert_eq!(*got.borrow(), ["a"], "chunks of {size}");
+            for want in [&["a", "b"][..], &["a", "b", "c"]] {
+                h.transport().resume_reading();
+                h.take_written();
+                assert_eq!(*got.borrow(), want, "chunks of {size}");
+            }
         }
     }
 

@@ -189,7 +189,7 @@ impl<C: StringCodec, H: StringHandler> Protocol for StringReceiver<C, H> {
 
     fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
         let (handler, codec, broken, conn) = self.parts(transport);
-        while !*broken && !transport.is_closing() {
+        while !*broken && !transport.is_closing() && !transport.is_reading_paused() {
             match codec.decode(data) {
                 Ok(Some(s)) => handler.string_received(conn, s),
                 Ok(None) => return,
@@ -203,7 +203,9 @@ impl<C: StringCodec, H: StringHandler> Protocol for StringReceiver<C, H> {
                 }
             }
         }
-        data.clear();
+        if *broken || transport.is_closing() {
+            data.clear();
+        }
     }
 
     fn eof_received(&mut self, transport: &Transport) {

@@ -11,7 +11,13 @@
 //!    Only when the kernel says `EAGAIN` does the driver hand the front chunk
 //!    to glommio's `poll_write`, which arms an io_uring poll for
 //!    writability; no poll is armed while writes succeed;
-//! 4. the high/low water marks turn into `pause_writing`/`resume_writing`;
+//!    When the socket will take no more and more than the hard cap is still
+//!    queued, the peer is not reading: the connection ends as a
+//!    `SlowConsumer` (the cap is judged here, after the bytes were offered
+//!    to the socket, never on a burst that was not yet flushed);
+//! 4. the high/low water marks turn into `pause_writing`/`resume_writing`
+//!    (a write above the high-water mark flags the pause on the spot; see
+//!    `transport.rs`);
 //! 5. after `close`, once flushed: `shutdown(SHUT_WR)`, then *linger* —
 //!    read and discard until the peer's FIN or [`FlowLimits::linger`] — so
 //!    unread input does not turn our close into a reset that destroys the
@@ -22,6 +28,14 @@
 //!    `vendor/glommio/TORSION.md`). Bytes land in one per-shard
 //!    64 KiB scratch buffer and are appended to the connection's own
 //!    `BytesMut`, so an idle connection holds no read buffer at all.
+//!    With a read-rate limit, a read takes at most the bytes the token
+//!    bucket holds (one second's worth at most) and the driver then waits
+//!    for the bucket to refill; the idle timeout does not run meanwhile.
+//!
+//! While the protocol has paused reading nothing is read, and input it left
+//! unconsumed when it paused is offered to `data_received` again once it
+//! resumes (Twisted's `resumeProducing`), so framing layers that stop
+//! delivering frames at a pause lose nothing.
 //!
 //! A turn runs until the socket would block, with a budget of 64 steps
 //! before yielding, so one busy connection cannot starve its shard. Every
@@ -95,7 +109,11 @@ struct Connection<P: Protocol> {
     read_buf: BytesMut,
     shard: Rc<ShardRuntime>,
     eof: bool,
-    writing_paused: bool,
+    /// `pause_writing` was delivered; `resume_writing` is owed.
+    pause_notified: bool,
+    /// Input was left unconsumed while reading was paused: offer it again
+    /// when reading resumes.
+    offer_buffered: bool,
     shutdown_notified: bool,
     shut_write: bool,
     linger: Option<Timer>,
@@ -123,7 +141,8 @@ pub(crate) async fn drive<P: Protocol>(
         read_buf: BytesMut::new(),
         shard,
         eof: false,
-        writing_paused: false,
+        pause_notified: false,
+        offer_buffered: false,
         shutdown_notified: false,
         shut_write: false,
         linger: None,
@@ -186,12 +205,23 @@ impl<P: Protocol> Connection<P> {
 
         let limits = core.limits();
         let queued = core.buffered_len();
-        if !self.writing_paused && queued > limits.high_water {
-            self.writing_paused = true;
+        if !flushed && queued > limits.hard_cap {
+            tracing::warn!(
+                shard = self.shard.info.id,
+                peer = %self.transport.peer_addr(),
+                queued,
+                cap = limits.hard_cap,
+                "slow consumer: the peer is not reading and the outbound queue is over its hard cap; aborting connection"
+            );
+            return Step::Done(DisconnectReason::SlowConsumer);
+        }
+        if !self.pause_notified && core.writing_paused() {
+            self.pause_notified = true;
             return self.callback("pause_writing", |p, t, _| p.pause_writing(t));
         }
-        if self.writing_paused && queued <= limits.low_water {
-            self.writing_paused = false;
+        if self.pause_notified && queued <= limits.low_water {
+            self.pause_notified = false;
+            core.clear_writing_paused();
             return self.callback("resume_writing", |p, t, _| p.resume_writing(t));
         }
 
@@ -202,13 +232,23 @@ impl<P: Protocol> Connection<P> {
                 Step::Pending
             };
         }
-        if self.eof || core.reading_paused() {
+        if core.reading_paused() {
+            return Step::Pending;
+        }
+        if self.offer_buffered {
+            self.offer_buffered = false;
+            return self.deliver_input();
+        }
+        if self.eof {
             return Step::Pending;
         }
         if let Some(wait) = &mut self.throttle_wait {
             match Pin::new(wait).poll(cx) {
                 Poll::Pending => return Step::Pending,
-                Poll::Ready(_) => self.throttle_wait = None,
+                Poll::Ready(_) => {
+                    self.throttle_wait = None;
+                    core.set_throttled(false);
+                }
             }
         }
 
@@ -220,17 +260,22 @@ impl<P: Protocol> Connection<P> {
                 self.eof = true;
                 self.callback("eof_received", |p, t, _| p.eof_received(t))
             }
-            Poll::Ready(Ok(_)) => {
-                let step = self.callback("data_received", |p, t, buf| p.data_received(t, buf));
-                if matches!(step, Step::Continue)
-                    && self.read_buf.len() > limits.max_read_buffer
-                    && !core.is_abort_or_close()
-                {
-                    return Step::Done(DisconnectReason::ReadBufferFull);
-                }
-                step
-            }
+            Poll::Ready(Ok(_)) => self.deliver_input(),
         }
+    }
+
+    /// Hands the read buffer to `data_received`, then enforces the read
+    /// bound and notes input left behind by a pause.
+    fn deliver_input(&mut self) -> Step {
+        let step = self.callback("data_received", |p, t, buf| p.data_received(t, buf));
+        if matches!(step, Step::Continue) {
+            let core = &self.transport.core;
+            if self.read_buf.len() > core.limits().max_read_buffer && !core.is_abort_or_close() {
+                return Step::Done(DisconnectReason::ReadBufferFull);
+            }
+            self.offer_buffered = core.reading_paused() && !self.read_buf.is_empty();
+        }
+        step
     }
 
     /// Reads once into the shard's scratch buffer and appends to `read_buf`.
@@ -245,8 +290,14 @@ impl<P: Protocol> Connection<P> {
             ..
         } = self;
         let mut scratch = shard.scratch.borrow_mut();
+        let limit = match throttle {
+            Some(t) => t
+                .allowance(std::time::Instant::now())
+                .clamp(1, scratch.len()),
+            None => scratch.len(),
+        };
         let stream = stream.as_mut().expect("stream open while driving");
-        match stream.poll_read(cx, &mut scratch[..]) {
+        match stream.poll_read(cx, &mut scratch[..limit]) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
                     shard.stats.add_bytes_in(n);
@@ -256,6 +307,7 @@ impl<P: Protocol> Connection<P> {
                         let wait = t.consume(n, std::time::Instant::now());
                         if !wait.is_zero() {
                             *throttle_wait = Some(Timer::new(wait));
+                            transport.core.set_throttled(true);
                         }
                     }
                 }

@@ -129,11 +129,19 @@ impl Admission {
     }
 }
 
-/// A per-connection token bucket for `max_read_rate`: one second of burst.
+/// Smallest read a throttled connection waits for (or the whole rate, when
+/// the rate is lower): keeps a slow rate from turning into one-byte reads.
+const THROTTLE_QUANTUM: f64 = 4096.0;
+
+/// A per-connection token bucket for `max_read_rate`: it holds at most one
+/// second's worth of bytes, every read takes at most what it holds, and
+/// after a read that leaves less than a quantum (4 KiB, or the rate if
+/// lower) reading waits until a quantum has refilled.
 #[derive(Debug)]
 pub(crate) struct ReadThrottle {
     rate: f64,
     tokens: f64,
+    quantum: f64,
     last: Instant,
 }
 
@@ -143,19 +151,30 @@ impl ReadThrottle {
         ReadThrottle {
             rate,
             tokens: rate,
+            quantum: rate.min(THROTTLE_QUANTUM),
             last: Instant::now(),
         }
     }
 
-    /// Takes `n` bytes read at `now`; returns how long reading must pause
-    /// to stay within the rate (zero if it need not).
-    pub(crate) fn consume(&mut self, n: usize, now: Instant) -> Duration {
+    fn refill(&mut self, now: Instant) {
         let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + refill).min(self.rate);
         self.last = now;
+    }
+
+    /// The most bytes the next read may take at `now`.
+    pub(crate) fn allowance(&mut self, now: Instant) -> usize {
+        self.refill(now);
+        self.tokens.max(0.0) as usize
+    }
+
+    /// Takes `n` bytes read at `now`; returns how long reading must wait
+    /// before the next read (zero if a quantum is left).
+    pub(crate) fn consume(&mut self, n: usize, now: Instant) -> Duration {
+        self.refill(now);
         self.tokens -= n as f64;
-        if self.tokens < 0.0 {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+        if self.tokens < self.quantum {
+            Duration::from_secs_f64((self.quantum - self.tokens) / self.rate)
         } else {
             Duration::ZERO
         }
@@ -197,22 +216,31 @@ mod tests {
     }
 
     #[test]
-    fn the_default_cap_leaves_headroom_under_the_fd_limit() {
-        let n = default_max_connections();
-        assert!(n >= 16);
-    }
-
-    #[test]
     fn the_throttle_allows_a_second_of_burst_then_paces() {
         let t0 = Instant::now();
         let mut t = ReadThrottle::new(1000);
         t.last = t0;
-        assert_eq!(t.consume(1000, t0), Duration::ZERO);
-        let wait = t.consume(500, t0);
-        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9, "{wait:?}");
-        // After the wait, the bucket is back to zero debt.
+        // The first read may take one second's worth, no more.
+        assert_eq!(t.allowance(t0), 1000);
+        let wait = t.consume(1000, t0);
+        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-9, "{wait:?}");
+        assert_eq!(t.allowance(t0 + Duration::from_millis(500)), 500);
+        assert_eq!(t.allowance(t0 + Duration::from_secs(1)), 1000);
+        // Never more than a second's worth, however long it waited.
+        assert_eq!(t.allowance(t0 + Duration::from_secs(60)), 1000);
+    }
+
+    #[test]
+    fn a_fast_rate_reads_in_quanta_not_in_single_bytes() {
+        let t0 = Instant::now();
+        let mut t = ReadThrottle::new(64 * 1024);
+        t.last = t0;
+        assert_eq!(t.allowance(t0), 64 * 1024);
+        let wait = t.consume(64 * 1024, t0);
+        // Waits for a 4 KiB quantum: 4096 / 65536 s.
+        assert!((wait.as_secs_f64() - 0.0625).abs() < 1e-9, "{wait:?}");
         assert_eq!(
-            t.consume(0, t0 + Duration::from_millis(500)),
+            t.consume(1024, t0 + Duration::from_millis(500)),
             Duration::ZERO
         );
     }

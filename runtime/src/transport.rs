@@ -20,13 +20,28 @@
 //!
 //! # Flow control
 //!
-//! Above the high-water mark (default 64 KiB) the driver calls the protocol's
-//! `pause_writing`; once the queue drains to the low-water mark (default
-//! 16 KiB) it calls `resume_writing` — Twisted's producer/consumer. A write
-//! that would take the queue over the hard cap (default 4 MiB) discards the
-//! queue and aborts the connection with [`DisconnectReason::SlowConsumer`]:
-//! memory stays bounded whatever the peer does. Nothing is lost silently: a
-//! write the transport cannot take returns a [`WriteError`].
+//! A write that takes the queue above the high-water mark (default 64 KiB)
+//! marks the transport paused for writing at once
+//! ([`Transport::is_writing_paused`], as Twisted's `write` pauses its
+//! producer on the spot); the driver then calls the protocol's
+//! `pause_writing`, and once the queue drains to the low-water mark (default
+//! 16 KiB) `resume_writing` — Twisted's producer/consumer. Every
+//! `pause_writing` is followed by one `resume_writing` (or by
+//! `connection_lost`), even when the queue drained in between.
+//!
+//! # The hard cap: judged on what the peer does not read
+//!
+//! The hard cap (default 4 MiB) is judged by the driver *after* it has
+//! offered the queue to the socket: when a flush leaves more than the cap
+//! queued because the kernel will take no more (`EAGAIN`), the peer is not
+//! reading, and the connection is aborted with
+//! [`DisconnectReason::SlowConsumer`]. A burst written between two flushes
+//! (fan-out from many senders in one turn) therefore never cuts a reader
+//! that has room in its socket buffer. So that memory stays bounded whatever
+//! a protocol does between two flushes, a single write that would take the
+//! queue past **twice** the hard cap is refused at once, with the same
+//! abort. Nothing is lost silently: a write the transport cannot take
+//! returns a [`WriteError`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -144,6 +159,11 @@ pub(crate) struct TransportCore {
     abort_reason: RefCell<Option<DisconnectReason>>,
     closed: Cell<bool>,
     reading_paused: Cell<bool>,
+    /// Reading is held back by the server's read-rate limit (not idleness).
+    throttled: Cell<bool>,
+    /// A write took the queue above the high-water mark; cleared by the
+    /// driver when it has drained to the low-water mark.
+    writing_paused: Cell<bool>,
     shutdown_requested: Cell<bool>,
     /// True while the driver is inside a protocol callback or flushing: no
     /// need to wake it then.
@@ -205,6 +225,8 @@ impl Transport {
                 abort_reason: RefCell::new(None),
                 closed: Cell::new(false),
                 reading_paused: Cell::new(false),
+                throttled: Cell::new(false),
+                writing_paused: Cell::new(false),
                 shutdown_requested: Cell::new(false),
                 driving: Cell::new(false),
                 waker: RefCell::new(None),
@@ -286,14 +308,15 @@ impl Transport {
             return Err(WriteError::Closed);
         }
         let queued = core.out.borrow().len;
-        if queued + n > core.limits.hard_cap {
+        let ceiling = core.limits.hard_cap.saturating_mul(2);
+        if queued.saturating_add(n) > ceiling {
             tracing::warn!(
                 shard = core.shard_id,
                 peer = %core.peer,
                 queued,
                 write = n,
                 cap = core.limits.hard_cap,
-                "slow consumer: outbound queue over its hard cap, aborting connection"
+                "slow consumer: a write would take the outbound queue past twice its hard cap, aborting connection"
             );
             self.abort_with(DisconnectReason::SlowConsumer);
             return Err(WriteError::SlowConsumer);
@@ -302,8 +325,12 @@ impl Transport {
     }
 
     fn written(&self) {
-        if !self.core.driving.get() {
-            self.core.wake();
+        let core = &self.core;
+        if core.out.borrow().len > core.limits.high_water {
+            core.writing_paused.set(true);
+        }
+        if !core.driving.get() {
+            core.wake();
         }
     }
 
@@ -346,16 +373,30 @@ impl Transport {
         self.core.reading_paused.set(true);
     }
 
-    /// Resumes reading after [`Transport::pause_reading`].
+    /// Resumes reading after [`Transport::pause_reading`]. Input that
+    /// arrived before the pause and was left unconsumed is offered to
+    /// `data_received` again first (Twisted's `resumeProducing`), so a
+    /// framing layer that stopped at the pause carries on where it stopped.
     pub fn resume_reading(&self) {
         if self.core.reading_paused.replace(false) {
+            self.core.touch();
             self.core.wake();
         }
     }
 
-    /// True while reading is paused.
+    /// True while reading is paused. Framing layers deliver no further
+    /// frames while it is (the rest stays buffered until
+    /// [`Transport::resume_reading`]).
     pub fn is_reading_paused(&self) -> bool {
         self.core.reading_paused.get()
+    }
+
+    /// True from the write that took the outbound queue above the
+    /// high-water mark until it has drained to the low-water mark (when
+    /// `resume_writing` is called). Set on the spot, so code that fans one
+    /// write out to many transports can see at once which ones are behind.
+    pub fn is_writing_paused(&self) -> bool {
+        self.core.writing_paused.get()
     }
 
     /// The peer's address (Twisted's `getPeer`).
@@ -438,6 +479,14 @@ fn arm_idle(core: &Rc<TransportCore>, after: Duration) {
             (idle.period, idle.last_activity)
         };
         let Some(period) = period else { return };
+        if core.idle_clock_stopped() {
+            // The server holds this connection back (read throttling, or a
+            // protocol pausing its reading with nothing left to send): the
+            // peer cannot be blamed for the silence. Count from now.
+            core.idle.borrow_mut().last_activity = Some(core.clock.now());
+            arm_idle(&core, period);
+            return;
+        }
         let idle_for = last.map_or(period, |t| core.clock.now().saturating_duration_since(t));
         if idle_for >= period {
             tracing::debug!(shard = core.shard_id, peer = %core.peer, ?period, "idle timeout");
@@ -496,6 +545,33 @@ impl TransportCore {
 
     pub(crate) fn reading_paused(&self) -> bool {
         self.reading_paused.get()
+    }
+
+    /// The driver holds reading back for the read-rate limit (`true`) or
+    /// lets it go again (`false`, which counts as activity).
+    pub(crate) fn set_throttled(&self, on: bool) {
+        if self.throttled.replace(on) && !on {
+            self.touch();
+        }
+    }
+
+    /// True while silence on the connection is the server's doing, not the
+    /// peer's: reading is held back (throttled or paused) and nothing waits
+    /// to be sent. The idle timeout does not run then. (Paused reading with
+    /// output queued is the peer not reading: that does count.)
+    fn idle_clock_stopped(&self) -> bool {
+        (self.reading_paused.get() || self.throttled.get()) && self.out.borrow().len == 0
+    }
+
+    /// True once a write took the queue above the high-water mark.
+    pub(crate) fn writing_paused(&self) -> bool {
+        self.writing_paused.get()
+    }
+
+    /// The driver delivered `resume_writing`: the next write above the
+    /// high-water mark pauses again.
+    pub(crate) fn clear_writing_paused(&self) {
+        self.writing_paused.set(false);
     }
 
     pub(crate) fn request_shutdown(&self) {
@@ -638,13 +714,17 @@ mod tests {
     }
 
     #[test]
-    fn passing_the_hard_cap_aborts_as_slow_consumer() {
+    fn a_write_past_twice_the_hard_cap_aborts_as_slow_consumer() {
         let limits = FlowLimits {
             hard_cap: 100,
             ..FlowLimits::default()
         };
         let t = memory_transport(limits);
-        t.write(&[0; 100]).unwrap();
+        // Over the cap is the driver's call (after a flush); only twice
+        // the cap is refused by the write itself.
+        t.write(&[0; 150]).unwrap();
+        t.write(&[0; 50]).unwrap();
+        assert_eq!(t.core.abort_reason(), None);
         assert_eq!(t.write(&[0; 1]), Err(WriteError::SlowConsumer));
         assert_eq!(t.core.abort_reason(), Some(DisconnectReason::SlowConsumer));
         assert_eq!(t.buffered_len(), 0, "queue discarded");
@@ -660,6 +740,25 @@ mod tests {
         assert_eq!(t.buffered_len(), 0);
         assert_eq!(t.core.abort_reason(), Some(DisconnectReason::TimedOut));
         assert!(t.is_closing());
+    }
+
+    #[test]
+    fn crossing_the_high_water_mark_pauses_writing_on_the_spot() {
+        let limits = FlowLimits {
+            high_water: 10,
+            low_water: 4,
+            ..FlowLimits::default()
+        };
+        let t = memory_transport(limits);
+        t.write(&[0; 10]).unwrap();
+        assert!(!t.is_writing_paused(), "at the mark, not above it");
+        t.write(&[0; 1]).unwrap();
+        assert!(t.is_writing_paused());
+        // Draining does not clear it: the driver does, with resume_writing.
+        t.core.take_queued();
+        assert!(t.is_writing_paused());
+        t.core.clear_writing_paused();
+        assert!(!t.is_writing_paused());
     }
 
     #[test]

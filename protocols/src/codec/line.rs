@@ -151,6 +151,11 @@ impl LineCodec {
 }
 
 impl Decoder for LineCodec {
+    fn reset(&mut self) {
+        self.scanned = 0;
+        self.discarding = false;
+    }
+
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let needle = self.last_byte();
         loop {

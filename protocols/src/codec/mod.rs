@@ -35,6 +35,12 @@ pub trait Decoder {
     /// One whole frame from the front of `buf`, `Ok(None)` for "need more
     /// bytes", or an error for input that cannot be framed.
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
+
+    /// Forgets what the decoder knows about the buffer it was given (how far
+    /// it scanned, a frame it was skipping): call it when that buffer's
+    /// bytes are taken away by something else (raw mode). The default does
+    /// nothing (for decoders that keep no such state).
+    fn reset(&mut self) {}
 }
 
 /// Wraps payloads into frames.

@@ -51,7 +51,8 @@ pub struct ProtocolHarness<P: Protocol> {
     eof_delivered: bool,
     written: Vec<u8>,
     lost: Option<DisconnectReason>,
-    writing_paused: bool,
+    pause_notified: bool,
+    offer_buffered: bool,
     peer_reading: bool,
     shutdown_notified: bool,
 }
@@ -93,7 +94,8 @@ impl<P: Protocol> ProtocolHarness<P> {
             eof_delivered: false,
             written: Vec::new(),
             lost: None,
-            writing_paused: false,
+            pause_notified: false,
+            offer_buffered: false,
             peer_reading: true,
             shutdown_notified: false,
         };
@@ -143,13 +145,19 @@ impl<P: Protocol> ProtocolHarness<P> {
                 }
             }
             let queued = core.buffered_len();
-            if !self.writing_paused && queued > self.limits.high_water {
-                self.writing_paused = true;
+            if !self.peer_reading && queued > self.limits.hard_cap {
+                // The peer will take no more: a slow consumer.
+                self.finish(DisconnectReason::SlowConsumer);
+                return;
+            }
+            if !self.pause_notified && core.writing_paused() {
+                self.pause_notified = true;
                 self.callback("pause_writing", |p, t, _| p.pause_writing(t));
                 continue;
             }
-            if self.writing_paused && queued <= self.limits.low_water {
-                self.writing_paused = false;
+            if self.pause_notified && queued <= self.limits.low_water {
+                self.pause_notified = false;
+                core.clear_writing_paused();
                 self.callback("resume_writing", |p, t, _| p.resume_writing(t));
                 continue;
             }
@@ -162,7 +170,8 @@ impl<P: Protocol> ProtocolHarness<P> {
             if core.reading_paused() {
                 return;
             }
-            if !self.pending_input.is_empty() {
+            let offer = std::mem::take(&mut self.offer_buffered);
+            if offer || !self.pending_input.is_empty() {
                 let input = self.pending_input.split();
                 self.read_buf.extend_from_slice(&input);
                 if !self.callback("data_received", |p, t, buf| p.data_received(t, buf)) {
@@ -172,6 +181,7 @@ impl<P: Protocol> ProtocolHarness<P> {
                     self.finish(DisconnectReason::ReadBufferFull);
                     return;
                 }
+                self.offer_buffered = core.reading_paused() && !self.read_buf.is_empty();
                 continue;
             }
             if self.pending_eof && !self.eof_delivered {
@@ -288,7 +298,7 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     /// True while `pause_writing` is in force.
     pub fn is_writing_paused(&self) -> bool {
-        self.writing_paused
+        self.transport.is_writing_paused()
     }
 
     /// Input the protocol left unconsumed.
