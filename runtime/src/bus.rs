@@ -239,14 +239,15 @@ async fn receive_loop<M, H>(
             inbox.parked.store(false, SeqCst);
             continue;
         }
-        let woke_by_bell = futures_lite::future::or(
+        // (The bell cannot reach end-of-file here: this loop holds the
+        // shared inboxes, and with them every bell's sending end.)
+        futures_lite::future::or(
             async {
                 bell.rung().await;
-                true
             },
             futures_lite::future::poll_fn(|cx| {
                 if local.pending.get() {
-                    Poll::Ready(false)
+                    Poll::Ready(())
                 } else {
                     *local.waker.borrow_mut() = Some(cx.waker().clone());
                     Poll::Pending
@@ -254,7 +255,6 @@ async fn receive_loop<M, H>(
             }),
         )
         .await;
-        let _ = woke_by_bell;
         inbox.parked.store(false, SeqCst);
     }
 }

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
+use crate::pacer::{FailurePacer, FAILURE_PAUSE};
 use crate::shard;
 use crate::shard_runtime::ShardRuntime;
 
@@ -162,7 +163,28 @@ fn set_recverr(fd: RawFd, ipv6: bool) {
     }
 }
 
+/// True for the errors a peer's ICMP report surfaces (`IP_RECVERR`): each
+/// is consumed from the socket's error queue, so receiving right after it
+/// is fine. Any other error says the socket itself is in trouble.
+fn is_peer_report(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNREFUSED
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::ENETDOWN
+                | libc::EMSGSIZE
+                | libc::EPROTO
+        )
+    )
+}
+
 /// Serves `protocol` on the shard's UDP socket until the shard stops.
+/// A receive error is handed to `error_received`; one that is not a peer's
+/// ICMP report and keeps recurring is retried with a pause between repeats
+/// ([`FAILURE_PAUSE`], logged once per episode), never in a spin.
 pub(crate) async fn serve<P: DatagramProtocol>(
     mut protocol: P,
     socket: OwnedFd,
@@ -189,6 +211,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
     // keeps serving the next datagram.
     shard::run_guarded("DatagramProtocol::started", || protocol.started(&transport));
     let mut buf = vec![0u8; 64 * 1024];
+    let mut failures = FailurePacer::new(FAILURE_PAUSE);
     loop {
         let next = futures_lite::future::or(async { Some(udp.recv_from(&mut buf).await) }, async {
             rt.stop_accepting.wait().await;
@@ -198,6 +221,9 @@ pub(crate) async fn serve<P: DatagramProtocol>(
         let Some(result) = next else { break };
         match result {
             Ok((n, from)) => {
+                if let Some(n) = failures.succeeded() {
+                    tracing::info!(shard = rt.info.id, failures = n, "receiving again");
+                }
                 rt.stats.add_bytes_in(n);
                 shard::run_guarded("DatagramProtocol::datagram_received", || {
                     protocol.datagram_received(&transport, &buf[..n], from)
@@ -211,10 +237,44 @@ pub(crate) async fn serve<P: DatagramProtocol>(
                 shard::run_guarded("DatagramProtocol::error_received", || {
                     protocol.error_received(&transport, &e)
                 });
+                if !is_peer_report(&e) {
+                    // Not an ICMP report consumed from the error queue: the
+                    // socket itself is failing, and may fail again at once.
+                    let retry = failures.failed();
+                    if retry.first {
+                        tracing::warn!(
+                            shard = rt.info.id,
+                            "receive failed: {e}; retrying, pausing {FAILURE_PAUSE:?} between repeats"
+                        );
+                    }
+                    if !retry.wait.is_zero() {
+                        futures_lite::future::or(
+                            async {
+                                glommio::timer::sleep(retry.wait).await;
+                            },
+                            rt.stop_accepting.wait(),
+                        )
+                        .await;
+                    }
+                }
             }
         }
     }
     shard::run_guarded("DatagramProtocol::stopped", || protocol.stopped());
     transport.closed.set(true);
     drop(udp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_reports_are_told_apart_from_socket_failures() {
+        let err = |code| io::Error::from_raw_os_error(code);
+        assert!(is_peer_report(&err(libc::ECONNREFUSED)));
+        assert!(is_peer_report(&err(libc::EHOSTUNREACH)));
+        assert!(!is_peer_report(&err(libc::EBADF)));
+        assert!(!is_peer_report(&err(libc::ENOMEM)));
+    }
 }

@@ -15,6 +15,8 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 
 use futures_lite::AsyncReadExt;
 
+use crate::pacer::{FailurePacer, FAILURE_PAUSE};
+
 /// The ringing side: `Send + Sync`, held by whoever must wake the shard.
 #[derive(Debug)]
 pub(crate) struct Doorbell {
@@ -50,6 +52,7 @@ impl Doorbell {
 /// The bell as the shard listens to it.
 pub(crate) struct DoorbellListener {
     stream: glommio::net::UnixStream,
+    failures: FailurePacer,
 }
 
 impl DoorbellReceiver {
@@ -59,23 +62,42 @@ impl DoorbellReceiver {
         // SAFETY: fd is an open Unix stream socket we own; ownership moves to
         // the glommio stream, which closes it on drop.
         let stream = unsafe { glommio::net::UnixStream::from_raw_fd(fd) };
-        DoorbellListener { stream }
+        DoorbellListener {
+            stream,
+            failures: FailurePacer::new(FAILURE_PAUSE),
+        }
     }
 }
 
 impl DoorbellListener {
     /// Waits for at least one ring and consumes all pending ones. Returns
     /// false when every bell was dropped (no one can ring any more).
+    ///
+    /// If reading the bell fails, the shard falls back to polling: `rung`
+    /// returns true ("look at your queue") after a pause of
+    /// [`FAILURE_PAUSE`] per repeated failure, logging once per episode —
+    /// slower wake-ups, never a spinning shard, never a deaf one.
     pub(crate) async fn rung(&mut self) -> bool {
         let mut buf = [0u8; 256];
         loop {
             match self.stream.read(&mut buf).await {
                 Ok(0) => return false,
-                Ok(_) => return true,
+                Ok(_) => {
+                    if let Some(n) = self.failures.succeeded() {
+                        tracing::info!(failures = n, "doorbell readable again");
+                    }
+                    return true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    tracing::error!("doorbell read failed: {e}");
-                    return false;
+                    let retry = self.failures.failed();
+                    if retry.first {
+                        tracing::error!(
+                            "doorbell read failed: {e}; polling every {FAILURE_PAUSE:?} until it recovers"
+                        );
+                    }
+                    glommio::timer::sleep(retry.wait.max(FAILURE_PAUSE)).await;
+                    return true;
                 }
             }
         }
@@ -86,5 +108,35 @@ impl Drop for Doorbell {
     fn drop(&mut self) {
         // Closing the write end makes the listener see end-of-file.
         let _ = self.tx.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_bell_that_cannot_be_read_is_polled_not_spun_on() {
+        // A directory is no socket: every read of it fails (ENOTSOCK).
+        let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+        let receiver = DoorbellReceiver {
+            rx: OwnedFd::from(dir),
+        };
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(64 * 1024)
+            .spawn(move || async move {
+                let mut bell = receiver.listen();
+                let start = Instant::now();
+                for _ in 0..3 {
+                    assert!(bell.rung().await, "a failed read means: look anyway");
+                }
+                // Three failures cost at least three pauses (a lower bound:
+                // it cannot fail on a slow machine; a spin takes microseconds).
+                assert!(start.elapsed() >= FAILURE_PAUSE * 3 - Duration::from_millis(1));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -32,7 +32,8 @@
 //! Crate-private pieces: `connection` (the socket pump: batching and flow
 //! control), `listener` (sockets, accept loop and its back-off),
 //! `shard_runtime` (per-shard registry, shutdown), `doorbell` (waking a parked
-//! shard from another thread), `local_event`.
+//! shard from another thread), `local_event`, `pacer` (loops around an
+//! operation that keeps failing: pause, never spin).
 //!
 //! ## Example
 //!
@@ -66,6 +67,7 @@ mod doorbell;
 pub mod endpoint;
 mod listener;
 mod local_event;
+mod pacer;
 pub mod policy;
 pub mod pool;
 pub mod protocol;
