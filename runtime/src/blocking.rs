@@ -15,7 +15,8 @@
 //!   `spawn_blocking` hangs the caller in that case.)
 //! * **Shutdown.** Dropping the last handle (or [`BlockingPool::shutdown`])
 //!   closes the queue: jobs already queued still run, threads then exit;
-//!   `shutdown` waits for them. A future whose job can no longer be queued
+//!   `shutdown` waits for them, dropping does not (the threads finish by
+//!   themselves). A pending [`BlockingCall`] holds a handle. A future whose job can no longer be queued
 //!   resolves with [`BlockingError::ShutDown`].
 //!
 //! [`defer_to_thread`] uses a process-wide default pool (8 threads, queue
@@ -46,10 +47,13 @@ pub enum BlockingError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What the handles share. The worker threads do not hold it (only the
+/// slots), so dropping the last handle drops the queue's sender and the
+/// workers exit once the queued jobs are done.
 struct Shared {
     tx: Mutex<Option<Sender<Job>>>,
     /// Free queue slots and the runs waiting for one.
-    slots: Mutex<Slots>,
+    slots: Arc<Mutex<Slots>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -76,20 +80,21 @@ impl BlockingPool {
     pub fn new(threads: usize, queue: usize) -> BlockingPool {
         let queue = queue.max(1);
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
+        let slots = Arc::new(Mutex::new(Slots {
+            free: queue,
+            waiting: VecDeque::new(),
+        }));
         let shared = Arc::new(Shared {
             tx: Mutex::new(Some(tx)),
-            slots: Mutex::new(Slots {
-                free: queue,
-                waiting: VecDeque::new(),
-            }),
+            slots: slots.clone(),
             threads: Mutex::new(Vec::new()),
         });
         let handles = (0..threads.max(1))
             .map(|i| {
-                let (rx, shared) = (rx.clone(), shared.clone());
+                let (rx, slots) = (rx.clone(), slots.clone());
                 std::thread::Builder::new()
                     .name(format!("torsion-blocking-{i}"))
-                    .spawn(move || worker(rx, shared))
+                    .spawn(move || worker(rx, slots))
                     .expect("spawn a blocking-pool thread")
             })
             .collect();
@@ -132,13 +137,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn worker(rx: Receiver<Job>, shared: Arc<Shared>) {
+fn worker(rx: Receiver<Job>, slots: Arc<Mutex<Slots>>) {
     while let Ok(job) = rx.recv() {
         // A slot is free again: wake the waiting runs (all of them: a waker
         // may belong to a call that was dropped; the ones that find no slot
         // wait again).
         let waiters: Vec<Waker> = {
-            let mut slots = lock(&shared.slots);
+            let mut slots = lock(&slots);
             slots.free += 1;
             slots.waiting.drain(..).collect()
         };
@@ -329,6 +334,23 @@ mod tests {
         for c in calls {
             assert_eq!(futures_lite::future::block_on(c), Ok(()));
         }
+    }
+
+    #[test]
+    fn dropping_the_last_handle_stops_the_threads() {
+        let pool = BlockingPool::new(3, 4);
+        assert_eq!(futures_lite::future::block_on(pool.run(|| 5)), Ok(5));
+        let workers_alive = Arc::downgrade(&pool.shared.slots);
+        drop(pool);
+        // Each worker holds the slots until it exits: wait (boundedly) for
+        // all three to let go.
+        for _ in 0..1000 {
+            if workers_alive.upgrade().is_none() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the pool's threads are still running after its last handle was dropped");
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //!
 //! Callbacks run on the shard that scheduled them. A panic in a callback is
 //! caught, logged with the shard id and counted; the shard lives on.
+//!
+//! No delay is too long: time arithmetic saturates (a delay past what an
+//! `Instant` can hold means "in a century"), so no duration a user passes
+//! can make a timer panic.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -26,6 +30,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::shard;
+
+/// What "too far in the future to happen" means: a century.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + by`, saturating at a century past `at` instead of panicking.
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by.min(FOREVER)).unwrap_or(at)
+}
 
 /// A handle on a shard's time source (real or manual). Cheap to clone.
 #[derive(Clone)]
@@ -111,7 +123,7 @@ impl Clock {
     pub fn now(&self) -> Instant {
         match &self.kind {
             ClockKind::Real => Instant::now(),
-            ClockKind::Manual(core) => core.start + core.elapsed.get(),
+            ClockKind::Manual(core) => later(core.start, core.elapsed.get()),
         }
     }
 
@@ -142,7 +154,7 @@ impl Clock {
                 *state.cancel_hook.borrow_mut() = Some(Box::new(move || task.cancel()));
             }
             ClockKind::Manual(core) => {
-                let key = (core.elapsed.get() + delay, core.next_seq());
+                let key = (core.elapsed.get().saturating_add(delay), core.next_seq());
                 let weak = Rc::downgrade(core);
                 core.queue
                     .borrow_mut()
@@ -194,7 +206,7 @@ impl Clock {
             current: RefCell::new(None),
             ticks: Cell::new(0),
         });
-        let first = self.now() + interval;
+        let first = later(self.now(), interval);
         schedule_tick(
             self.clone(),
             state.clone(),
@@ -308,11 +320,11 @@ fn schedule_tick<F: FnMut() + 'static>(
             return;
         }
         let now = tick_clock.now();
-        let mut next = deadline + interval;
+        let mut next = later(deadline, interval);
         if next <= now {
             let behind = now.duration_since(deadline).as_nanos() / interval.as_nanos();
             let skip = u32::try_from(behind).unwrap_or(u32::MAX - 1);
-            next = deadline + interval * (skip + 1);
+            next = later(deadline, interval.saturating_mul(skip + 1));
         }
         schedule_tick(tick_clock, tick_state, f, interval, next);
     });
@@ -392,7 +404,7 @@ impl ManualClock {
     /// deadline order (calls scheduled by those calls included, if due).
     /// Returns how many calls ran.
     pub fn advance(&self, by: Duration) -> usize {
-        let target = self.core.elapsed.get() + by;
+        let target = self.core.elapsed.get().saturating_add(by);
         let mut ran = 0;
         loop {
             let next = {
@@ -519,6 +531,20 @@ mod tests {
         assert_eq!(clock.pending(), 1);
         drop(dropped);
         assert_eq!(clock.pending(), 0, "dropping a sleep cancels it");
+    }
+
+    #[test]
+    fn delays_too_long_for_an_instant_never_panic() {
+        let clock = ManualClock::new();
+        let fired = Rc::new(Cell::new(false));
+        let f = fired.clone();
+        let call = clock.clock().call_later(Duration::MAX, move || f.set(true));
+        let _loop = clock.clock().looping_call(Duration::MAX, || {}).unwrap();
+        clock.advance(Duration::from_secs(3600));
+        assert!(call.is_active() && !fired.get());
+        clock.advance(Duration::from_secs(1000 * 24 * 3600));
+        let _ = clock.clock().now();
+        let _sleep = clock.clock().sleep(Duration::MAX);
     }
 
     #[test]

@@ -130,7 +130,12 @@ impl ShardStatsSnapshot {
     /// Connections served by a protocol (accepted, neither refused nor over
     /// capacity).
     pub fn served(&self) -> u64 {
-        self.accepted - self.refused - self.over_capacity - self.tls_failures
+        // The counters are read one by one while the shard runs, so a
+        // refusal may be counted before its acceptance: never underflow.
+        self.accepted
+            .saturating_sub(self.refused)
+            .saturating_sub(self.over_capacity)
+            .saturating_sub(self.tls_failures)
     }
 
     /// Adds another shard's counters into this one (for server totals).
@@ -147,5 +152,32 @@ impl ShardStatsSnapshot {
         self.accept_errors += other.accept_errors;
         self.over_capacity += other.over_capacity;
         self.tls_failures += other.tls_failures;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_never_underflows_on_a_torn_snapshot() {
+        // A snapshot can see a refusal before the acceptance it belongs to
+        // (the counters are loaded one by one while the shard runs).
+        let s = ShardStatsSnapshot {
+            accepted: 1,
+            refused: 1,
+            over_capacity: 1,
+            tls_failures: 1,
+            ..ShardStatsSnapshot::default()
+        };
+        assert_eq!(s.served(), 0);
+        let s = ShardStatsSnapshot {
+            accepted: 10,
+            refused: 2,
+            over_capacity: 3,
+            tls_failures: 1,
+            ..ShardStatsSnapshot::default()
+        };
+        assert_eq!(s.served(), 4);
     }
 }
