@@ -56,8 +56,8 @@ pub struct CommonLoadArgs {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Time before measuring, excluded from the results.
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration)]
+    /// Time before measuring, excluded from the results (0 or off: none).
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration_or_off)]
     pub warmup: Duration,
 
     /// How long connecting (and, for chat, registering) may take.
@@ -66,7 +66,8 @@ pub struct CommonLoadArgs {
 
     /// After sending stops, how long to wait for outstanding responses;
     /// what is still missing then counts as timed out (lost for chat).
-    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
+    /// 0 or off: do not wait.
+    #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration_or_off)]
     pub drain: Duration,
 
     #[command(flatten)]
@@ -182,8 +183,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
     pub duration: Duration,
 
-    /// Warm-up before each run.
-    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration)]
+    /// Warm-up before each run (0 or off: none).
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = parse_duration_or_off)]
     pub warmup: Duration,
 
     /// Echo: connections.
@@ -255,14 +256,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_size)]
     pub max_line: usize,
 
-    /// Chat: how long a client may stay nameless before it is disconnected.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration)]
+    /// Chat: how long a client may stay nameless before it is disconnected
+    /// (0 or off: no limit).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration_or_off)]
     pub register_timeout: Duration,
 
-    /// Close connections with no reads or writes for this long (e.g. 30s).
-    /// Off by default.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    pub idle_timeout: Option<Duration>,
+    /// Chat: how long a reader whose output is above the high-water mark may
+    /// hold the room's senders back before the room stops waiting for it (it
+    /// is then cut if its unread output reaches --max-outbound). 0 or off:
+    /// never wait for slow readers.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration_or_off)]
+    pub stall_timeout: Duration,
+
+    /// Close connections with no reads or writes for this long (e.g. 30s;
+    /// 0 or off, the default: never).
+    #[arg(long, value_name = "DUR", default_value = "off", value_parser = parse_duration_or_off)]
+    pub idle_timeout: Duration,
 
     /// Most connections open at once over all shards (split evenly between
     /// shards). Default: the fd limit minus 64.
@@ -288,8 +297,8 @@ pub struct ServeArgs {
     pub placement: PlacementArgs,
 
     /// How long shutdown waits for connections to flush and close before
-    /// aborting them (e.g. 5s, 500ms).
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    /// aborting them (e.g. 5s, 500ms; 0 or off: abort at once).
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration_or_off)]
     pub drain_timeout: Duration,
 }
 
@@ -348,14 +357,68 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     Ok(bytes)
 }
 
-/// Parses durations such as `5s`, `250ms`, `1m`.
+/// The longest duration any flag takes.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The shortest non-zero duration any flag takes.
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// Parses a duration that must not be zero (`5s`, `250ms`, `1m`): 1ms to
+/// 365d. The rule every duration flag follows: zero turns off what the
+/// flag times where that can be turned off ([`parse_duration_or_off`]),
+/// and is refused where it cannot (a run's length, a connect timeout).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration \"{s}\": {e}"))
+    let d = parse_duration_or_off(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "duration \"{s}\" must be at least 1ms (this flag cannot be turned off; range 1ms to 365d)"
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a duration where zero (`0`, `0s` or `off`) turns the thing off;
+/// otherwise 1ms to 365d.
+pub fn parse_duration_or_off(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "off" || t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("invalid duration \"{s}\": {e} (expected e.g. 500ms, 30s, 5m; range 1ms to 365d)")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("duration \"{s}\" is out of range (1ms to 365d)"));
+    }
+    if !d.is_zero() && d < MIN_DURATION {
+        return Err(format!(
+            "duration \"{s}\" is below 1ms (range 1ms to 365d; 0 turns it off where that is allowed)"
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_follow_one_rule() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        for off in ["0", "0s", "0ms", "off"] {
+            assert_eq!(parse_duration_or_off(off), Ok(Duration::ZERO), "{off}");
+            assert!(parse_duration(off).is_err(), "{off}");
+        }
+        for bad in ["18446744073709551615s", "366d", "500us", "-1s", "soon", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(parse_duration_or_off(bad).is_err(), "{bad}");
+        }
+        assert!(parse_duration("18446744073709551615s")
+            .unwrap_err()
+            .contains("1ms to 365d"));
+    }
 
     #[test]
     fn sizes_parse_with_units_and_reject_nonsense() {

@@ -42,7 +42,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .listen(endpoint)
         .drain_timeout(args.drain_timeout)
         .policies(Policies {
-            idle_timeout: args.idle_timeout,
+            idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
             max_connections: args.max_connections,
             max_per_ip: args.max_per_ip,
             max_read_rate: args.max_read_rate.map(|r| r as u64),
@@ -65,16 +65,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
             let config = ChatConfig {
                 max_line: args.max_line,
                 register_timeout: args.register_timeout,
+                stall_timeout: args.stall_timeout,
+                max_outbound: args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND),
             };
-            let cap = args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND);
-            start_chat_server(builder, config, cap)?
+            start_chat_server(builder, config)?
         }
         ServeProtocol::Echo => {
             let builder = match args.max_outbound {
-                Some(cap) => builder.limits(FlowLimits {
-                    hard_cap: cap,
-                    ..FlowLimits::default()
-                }),
+                Some(cap) => {
+                    let limits = FlowLimits {
+                        hard_cap: cap,
+                        ..builder.current_limits()
+                    };
+                    builder.limits(limits)
+                }
                 None => builder,
             };
             if args.framing == Framing::Raw {

@@ -250,6 +250,33 @@ fn bad_start_up_input_is_a_clear_error() {
             &["serve", "chat", "--register-timeout", "forever"],
             "invalid duration",
         ),
+        (
+            &[
+                "serve",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--idle-timeout",
+                "18446744073709551615s",
+            ],
+            "out of range (1ms to 365d)",
+        ),
+        (
+            &[
+                "serve",
+                "chat",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--register-timeout",
+                "18446744073709551615s",
+            ],
+            "out of range (1ms to 365d)",
+        ),
+        (
+            &["serve", "echo", "--drain-timeout", "366d"],
+            "out of range (1ms to 365d)",
+        ),
+        (&["serve", "echo", "--idle-timeout", "10us"], "below 1ms"),
     ];
     for (args, want) in cases {
         let (code, stderr) = failing(args);
@@ -270,6 +297,78 @@ fn a_taken_port_is_reported() {
         stderr.contains("cannot listen on") && stderr.contains("in use"),
         "{stderr}"
     );
+}
+
+/// A second server on a port another one listens on fails to start
+/// (exit 2, "address already in use"), whatever its shard count, and the
+/// first server keeps all its connections; SO_REUSEPORT does not let it in.
+#[test]
+fn a_second_server_on_a_listening_port_is_refused() {
+    let mut first = start(torsion().args([
+        "serve",
+        "echo",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--shards",
+        "1",
+    ]));
+    let endpoint = format!("tcp:{}:interface=127.0.0.1", first.addr.port());
+    for shards in ["1", "2"] {
+        let (code, stderr) = failing(&["serve", "chat", "--listen", &endpoint, "--shards", shards]);
+        assert_eq!(code, 2, "{shards} shards: {stderr}");
+        assert!(stderr.contains("address already in use"), "{stderr}");
+        assert_eq!(stderr.matches("in use").count(), 1, "said once: {stderr}");
+    }
+    // Every new connection still reaches the first server (an echo).
+    for _ in 0..20 {
+        let mut c = client(first.addr);
+        c.write_all(b"mine?").unwrap();
+        let mut back = [0u8; 5];
+        c.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"mine?");
+    }
+    signal(&first.child, libc::SIGTERM);
+    assert!(wait_exit(&mut first.child).success());
+}
+
+/// Right after a server exits (its connections in TIME_WAIT), a new one
+/// starts on the same port.
+#[test]
+fn a_server_restarts_on_the_port_it_just_left() {
+    let mut first =
+        start(torsion().args(["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"]));
+    let port = first.addr.port();
+    for _ in 0..20 {
+        let mut c = client(first.addr);
+        c.write_all(b"x").unwrap();
+        let mut back = [0u8; 1];
+        c.read_exact(&mut back).unwrap();
+    }
+    signal(&first.child, libc::SIGTERM);
+    assert!(wait_exit(&mut first.child).success());
+    let endpoint = format!("tcp:{port}:interface=127.0.0.1");
+    let second = start(torsion().args(["serve", "echo", "--listen", &endpoint]));
+    assert_eq!(second.addr.port(), port);
+}
+
+/// `--idle-timeout 0s` turns the timeout off (it used to reset every
+/// connection at once).
+#[test]
+fn a_zero_idle_timeout_means_off() {
+    let running = start(torsion().args([
+        "serve",
+        "echo",
+        "--listen",
+        "tcp:0:interface=127.0.0.1",
+        "--idle-timeout",
+        "0s",
+    ]));
+    let mut c = client(running.addr);
+    std::thread::sleep(Duration::from_millis(300));
+    c.write_all(b"still here").unwrap();
+    let mut back = [0u8; 10];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still here");
 }
 
 #[test]

@@ -402,7 +402,18 @@ fn bad_load_input_is_refused_before_anything_starts() {
                 "--duration",
                 "0s",
             ],
-            "--duration must be greater than zero",
+            "must be at least 1ms",
+        ),
+        (
+            vec![
+                "load",
+                "echo",
+                "--target",
+                "127.0.0.1:7",
+                "--duration",
+                "18446744073709551615s",
+            ],
+            "out of range (1ms to 365d)",
         ),
         (
             vec![
