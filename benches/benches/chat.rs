@@ -24,7 +24,7 @@ use torsion_benches::{gettid, thread_cpu_time};
 use torsion_cli::load::chat::ChatLoad;
 use torsion_cli::load::report::Report;
 use torsion_cli::load::{run_chat, Outputs};
-use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
+use torsion_protocols::chat::{start_chat_server, ChatConfig};
 
 const SERVER_CORE: usize = 0;
 const LOAD_CORE: usize = 1;
@@ -219,8 +219,7 @@ fn main() {
             .listen_on("tcp:0:interface=127.0.0.1")
             .unwrap()
             .cores(vec![SERVER_CORE]);
-        let torsion_server =
-            start_chat_server(builder, ChatConfig::default(), DEFAULT_MAX_OUTBOUND).unwrap();
+        let torsion_server = start_chat_server(builder, ChatConfig::default()).unwrap();
         let tid = torsion_server.stats()[0].thread_id;
         rows.push(measure(
             "torsion (1 shard)",

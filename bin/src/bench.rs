@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use torsion::{cores, Server, ServerHandle};
-use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
+use torsion_protocols::chat::{start_chat_server, ChatConfig};
 use torsion_protocols::EchoFactory;
 
 use crate::cli::{BenchArgs, ServeProtocol};
@@ -29,9 +29,7 @@ fn start_server(args: &BenchArgs, server_cores: Vec<usize>) -> Result<ServerHand
         .cores(server_cores);
     Ok(match args.protocol {
         ServeProtocol::Echo => builder.serve(|_| EchoFactory)?,
-        ServeProtocol::Chat => {
-            start_chat_server(builder, ChatConfig::default(), DEFAULT_MAX_OUTBOUND)?
-        }
+        ServeProtocol::Chat => start_chat_server(builder, ChatConfig::default())?,
     })
 }
 

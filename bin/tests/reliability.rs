@@ -307,6 +307,127 @@ fn read_throttling_pauses_reading_instead_of_buffering() {
     assert_eq!(got, total, "throttled, not dropped: every byte echoed");
 }
 
+/// A pause the server imposes is not idleness: an upload throttled to
+/// 64 KiB/s under a 1 s idle timeout completes, every byte echoed, no reset.
+/// (It used to be reset after the first throttled wait.)
+#[test]
+fn a_throttled_upload_is_not_idle() {
+    let server = serve(
+        &[
+            "echo",
+            "--shards",
+            "1",
+            "--max-read-rate",
+            "64KiB",
+            "--idle-timeout",
+            "1s",
+        ],
+        None,
+    );
+    let c = client(server.addr);
+    let total = 256 * 1024;
+    let mut w = c.try_clone().unwrap();
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || w.write_all(&vec![5u8; total]));
+    let mut r = c;
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < total {
+        match r.read(&mut buf) {
+            Ok(0) => panic!("closed after {got} of {total} bytes"),
+            Ok(n) => got += n,
+            Err(e) => panic!("{e} after {got} of {total} bytes"),
+        }
+    }
+    writer.join().unwrap().unwrap();
+    // A lower bound only (a slow machine takes longer, never shorter): a
+    // second's burst, then 64 KiB/s.
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(2400),
+        "256 KiB read in {elapsed:?} at 64 KiB/s"
+    );
+}
+
+/// The first read takes at most one second's worth, not a whole 64 KiB
+/// read: at 1 KiB/s, 8 KiB sent at once are not echoed at once.
+#[test]
+fn read_throttling_limits_the_first_read_too() {
+    let server = serve(&["echo", "--shards", "1", "--max-read-rate", "1KiB"], None);
+    let mut c = client(server.addr);
+    c.write_all(&[9u8; 8 * 1024]).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let start = Instant::now();
+    let mut got = 0usize;
+    let mut buf = [0u8; 8192];
+    while start.elapsed() < Duration::from_millis(1500) {
+        if let Ok(n) = c.read(&mut buf) {
+            got += n;
+        }
+    }
+    // One second's burst (1 KiB) plus 1 KiB/s for 1.5 s, with slack.
+    assert!(got <= 3 * 1024, "{got} bytes echoed in 1.5 s at 1 KiB/s");
+    assert!(got > 0, "the first second's worth is echoed");
+}
+
+/// One named client among 200 floods `/who` without reading: the server's
+/// memory stays bounded, another client's `/who` is answered meanwhile,
+/// and memory comes back once the flooder is gone. (It used to reach
+/// gigabytes.)
+#[test]
+fn a_who_flood_costs_bounded_memory() {
+    let server = serve(&["chat", "--shards", "2"], None);
+    let pid = server.child.id();
+    let named = |name: &str| {
+        let c = client(server.addr);
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        w.write_all(format!("{name}\r\n").as_bytes()).unwrap();
+        l.clear();
+        r.read_line(&mut l).unwrap();
+        assert_eq!(l, format!("Welcome, {name}!\r\n"));
+        (w, r)
+    };
+    let users: Vec<_> = (0..200).map(|i| named(&format!("user{i:03}"))).collect();
+    let (mut asker_w, mut asker_r) = named("asker");
+    let before = rss_kib(pid);
+    let (mut flood_w, flood_r) = named("flooder");
+    let flood = std::thread::spawn(move || {
+        // 1 MB of /who, never reading the answers.
+        let _ = flood_w.write_all(&b"/who\r\n".repeat(1024 * 1024 / 6));
+        flood_w
+    });
+    let mut peak = before;
+    let start = Instant::now();
+    let mut answered = false;
+    while start.elapsed() < Duration::from_secs(4) {
+        peak = peak.max(rss_kib(pid));
+        if !answered {
+            asker_w.write_all(b"/who\r\n").unwrap();
+            let mut l = String::new();
+            asker_r.read_line(&mut l).unwrap();
+            assert!(l.starts_with("Users: asker flooder user000"), "{l}");
+            answered = true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(answered);
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "RSS grew by {growth_mib} MiB during the flood"
+    );
+    reset(flood.join().unwrap());
+    drop(flood_r);
+    assert!(wait_until(
+        || rss_kib(pid).saturating_sub(before) < 16 * 1024
+    ));
+    drop(users);
+}
+
 #[test]
 fn sigterm_under_load_refuses_new_connections_flushes_and_exits_zero() {
     let server = serve(&["echo", "--drain-timeout", "3s"], None);

@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let config = ChatConfig {
         max_line: 64,
         register_timeout: Duration::from_secs(30),
+        ..ChatConfig::default()
     };
     let bus = ManualBus::<ChatMessage>::new(shards);
     let clock = ManualClock::new();

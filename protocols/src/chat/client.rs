@@ -38,6 +38,18 @@ impl LineHandler for ChatClient {
         conn.transport().close();
     }
 
+    fn pause_writing(&mut self, _conn: &LineConnection) {
+        if let Some(id) = self.id {
+            self.room.recipient_congested(id);
+        }
+    }
+
+    fn resume_writing(&mut self, _conn: &LineConnection) {
+        if let Some(id) = self.id {
+            self.room.recipient_drained(id);
+        }
+    }
+
     fn shutdown_requested(&mut self, conn: &LineConnection) {
         let _ = conn.send_line(b"Server shutting down.");
         conn.transport().close();

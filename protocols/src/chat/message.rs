@@ -36,6 +36,16 @@ pub enum ChatMessage {
     Deliver {
         /// The line, shared by reference with every recipient.
         line: Bytes,
+        /// The sending shard (acknowledgements go back there).
+        from: usize,
+    },
+    /// "I have written `bytes` of your lines to my recipients, and none of
+    /// them is behind": the sender's window opens by that much.
+    Ack {
+        /// The acknowledging shard.
+        from: usize,
+        /// Bytes of `Deliver` lines acknowledged.
+        bytes: usize,
     },
     /// "Who is named on your shard?"
     WhoAsk {
@@ -48,7 +58,8 @@ pub enum ChatMessage {
     WhoReply {
         /// The question's request id.
         request: u64,
-        /// Names of the shard's named clients.
-        names: Vec<String>,
+        /// The shard's named clients' names, space-separated (built once
+        /// per change of names and shared by every answer).
+        names: Bytes,
     },
 }

@@ -12,12 +12,15 @@
 //! not get its own line; nameless clients get nothing. Output lines end with
 //! `\r\n`; input lines may end with `\r\n` or `\n`.
 //!
-//! Beyond Twisted: names are 1–32 bytes of UTF-8 without whitespace or
-//! control characters (`Invalid name, please choose another.`); `/who`
-//! answers one line `Users: a b c` (every named user on every shard,
-//! sorted); `/me waves` delivers `* <name> waves`; `/quit` closes after
-//! flushing; other `/word` lines get `Unknown command "/word".`; a line that
-//! is not UTF-8 gets `Invalid UTF-8, line ignored.`; a line over the limit
+//! Beyond Twisted: names are 1–32 bytes of UTF-8 without whitespace,
+//! control characters or invisible format characters (Unicode Cf: U+200B,
+//! U+202E, U+2060, U+FEFF…) (`Invalid name, please choose another.`);
+//! `/who` answers one line `Users: a b c` (every named user on every shard,
+//! sorted); `/me waves` delivers `* <name> waves`; `/quit` frees the name at
+//! once, then flushes and closes; other `/word` lines get `Unknown command
+//! "/word".`; a line that is not UTF-8 gets `Invalid UTF-8, line ignored.`;
+//! control characters other than tab in a line (ESC, CR, BEL, C1…) are
+//! replaced by U+FFFD before anyone else sees it; a line over the limit
 //! (default 4096 bytes) gets `Line too long.` and the connection is closed;
 //! a client that has not registered within the registration timeout
 //! (default 30 s) gets `Registration timed out.` and is closed.
@@ -35,12 +38,21 @@
 //! connection's driver after the current batch of bus messages, so a burst of
 //! lines to one client leaves in one `sendmsg`.
 //!
-//! # Slow consumers
+//! # Back-pressure and slow consumers
 //!
-//! A client whose outbound queue passes the server's hard cap (`FlowLimits::
-//! hard_cap`; `--max-outbound`, default 1 MiB for chat) is disconnected as a
-//! slow consumer (logged, counted in the shard's stats); everyone else keeps
-//! receiving. Memory stays bounded however many clients stop reading.
+//! One fast sender cannot get healthy readers cut: while a reader is behind
+//! (its queue above the high-water mark), the room stops reading from its
+//! senders, on every shard (local hold plus a cross-shard window that the
+//! behind shard stops acknowledging) — see [`Room`]'s docs for the
+//! mechanism and its bound. A reader that stays behind for the stall
+//! timeout (`--stall-timeout`, default 2 s) no longer holds anyone back;
+//! if it still does not read, its unread output reaches the hard cap
+//! (`--max-outbound`, default 1 MiB for chat) and it is disconnected as a
+//! slow consumer (logged, counted); everyone else keeps receiving. So a
+//! client that never reads stalls the room once, for at most the stall
+//! timeout, and memory stays bounded however many clients stop reading.
+//! A client has at most one name claim or `/who` in flight; its further
+//! input waits in its socket meanwhile.
 
 mod client;
 mod message;
@@ -51,7 +63,7 @@ mod server;
 pub use client::ChatClient;
 pub use message::ChatMessage;
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
-pub use room::{ChatConfig, Room};
+pub use room::{fanout_window, printable, ChatConfig, Room};
 pub use server::{
     chat_factory, start_chat_server, ChatFactory, ChatServerError, DEFAULT_MAX_OUTBOUND,
 };

@@ -14,20 +14,27 @@ pub enum InvalidName {
     /// Over 32 bytes.
     #[error("the name is longer than {MAX_NAME_BYTES} bytes")]
     TooLong,
-    /// Whitespace or a control character.
-    #[error("the name contains whitespace or a control character")]
+    /// Whitespace, a control character, or an invisible format character.
+    #[error("the name contains whitespace, a control character or an invisible format character")]
     BadCharacter,
 }
 
-/// Checks a name: 1–32 bytes, no whitespace, no control characters.
+/// Checks a name: 1–32 bytes; no whitespace, no control characters, and no
+/// format characters (Unicode category Cf: zero-width spaces and joiners,
+/// bidi overrides such as U+202E, U+2060, the BOM…), so that `alice` and
+/// `alice\u{200b}` — which look the same — cannot both exist, and no name
+/// can reverse the text around it.
 pub fn validate_name(name: &str) -> Result<(), InvalidName> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
     if name.is_empty() {
         return Err(InvalidName::Empty);
     }
     if name.len() > MAX_NAME_BYTES {
         return Err(InvalidName::TooLong);
     }
-    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if name.chars().any(|c| {
+        c.is_whitespace() || c.is_control() || c.general_category() == GeneralCategory::Format
+    }) {
         return Err(InvalidName::BadCharacter);
     }
     Ok(())
@@ -58,6 +65,18 @@ mod tests {
         assert_eq!(validate_name("a\tb"), Err(InvalidName::BadCharacter));
         assert_eq!(validate_name("a\u{7}"), Err(InvalidName::BadCharacter));
         assert_eq!(validate_name("a\u{a0}b"), Err(InvalidName::BadCharacter));
+        for invisible in [
+            '\u{200b}', '\u{202e}', '\u{2060}', '\u{feff}', '\u{200d}', '\u{ad}',
+        ] {
+            assert_eq!(
+                validate_name(&format!("alice{invisible}")),
+                Err(InvalidName::BadCharacter),
+                "{:?}",
+                invisible
+            );
+        }
+        assert_eq!(validate_name("Ελένη"), Ok(()));
+        assert_eq!(validate_name("مریم"), Ok(()));
     }
 
     #[test]

@@ -5,28 +5,71 @@
 //! Connection events come from [`ChatClient`](super::ChatClient); messages
 //! from other shards (and this one) come from the bus through
 //! [`Room::on_message`].
+//!
+//! # Back-pressure: a fast sender cannot get healthy readers cut
+//!
+//! Every line reaches every named client, so a recipient that is behind is
+//! behind on *every* sender's lines. The room therefore throttles its
+//! senders, not its readers, the way Twisted's producer/consumer would:
+//!
+//! * **Locally.** A write that takes a recipient's queue above the
+//!   high-water mark marks it *congested* on the spot
+//!   (`Transport::is_writing_paused`). While any recipient on this shard is
+//!   congested, the room *holds*: it pauses reading from every named client
+//!   here (`pause_reading`; the line framing then delivers no further line,
+//!   and TCP slows the senders down). When the recipient drains to the
+//!   low-water mark (`resume_writing`) the hold ends.
+//! * **Across shards.** Lines sent to another shard are counted against a
+//!   window per destination ([`fanout_window`]: a quarter of the outbound
+//!   cap, shared between the other shards). The destination acknowledges
+//!   what it has written to its recipients — but not while it is congested.
+//!   A shard with more than a window unacknowledged at any destination holds
+//!   its senders too. Bus traffic for lines is bounded by the windows.
+//! * **Stalled readers.** A recipient that stays congested for the stall
+//!   timeout (default 2 s) stops holding the room back: it is marked
+//!   *stalled*, the room moves on, and if it still does not read, its queue
+//!   reaches the hard cap and it is cut as a slow consumer. So a client that
+//!   never reads stalls the room for at most the stall timeout, once.
+//!
+//! A fast reader's queue thus stays under about `high water + one line +
+//! (shards − 1) × (window + one line)`, a fraction of the hard cap, however
+//! fast anyone sends.
+//!
+//! # Bounded work per client
+//!
+//! A client has at most one bus request in flight: while its name claim or
+//! its `/who` is being answered, its reading is paused (its next lines wait
+//! in its socket, not in memory). `/who` answers are built once per shard
+//! (cached until a name changes) and shared by reference.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use torsion::{BusHandle, DelayedCall, Transport};
 
 use super::message::ChatMessage;
 use super::names::{owner_shard, validate_name};
+use super::server::DEFAULT_MAX_OUTBOUND;
 use crate::line_receiver::LineConnection;
-use crate::text::as_text;
 
 /// Chat settings (the same on every shard).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatConfig {
     /// Longest input line, in bytes (default 4096).
     pub max_line: usize,
-    /// How long a client may stay nameless (default 30 s).
+    /// How long a client may stay nameless (default 30 s; zero: no limit).
     pub register_timeout: Duration,
+    /// How long a congested reader may hold the room's senders back before
+    /// the room stops waiting for it (default 2 s; zero: never wait).
+    pub stall_timeout: Duration,
+    /// Each client's outbound hard cap (`--max-outbound`, default 1 MiB):
+    /// unread output past it cuts the client as a slow consumer. It also
+    /// sizes the cross-shard window ([`fanout_window`]).
+    pub max_outbound: usize,
 }
 
 impl Default for ChatConfig {
@@ -34,28 +77,55 @@ impl Default for ChatConfig {
         ChatConfig {
             max_line: 4096,
             register_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(2),
+            max_outbound: DEFAULT_MAX_OUTBOUND,
         }
     }
 }
 
+/// Smallest cross-shard window: a few whole lines.
+const MIN_WINDOW: usize = 16 * 1024;
+
+/// Bytes of lines one shard may have sent to another and not yet had
+/// acknowledged before it holds its senders: a quarter of the outbound cap,
+/// shared among the other shards (at least 16 KiB).
+pub fn fanout_window(max_outbound: usize, shards: usize) -> usize {
+    (max_outbound / 4 / shards.saturating_sub(1).max(1)).max(MIN_WINDOW)
+}
+
 enum State {
     Nameless,
-    /// A claim is in flight; lines wait in `queued`.
+    /// A claim is in flight; reading is paused until it is answered.
     Claiming,
     Named(String),
+    /// Said `/quit`: the name is released, the connection is closing.
+    Leaving,
 }
 
 struct Client {
     conn: LineConnection,
     state: State,
-    queued: VecDeque<Bytes>,
     register_timer: Option<DelayedCall>,
+    /// Its `/who` is being answered: reading is paused until then.
+    who_pending: bool,
+}
+
+/// A named client as a recipient of lines.
+struct Recipient {
+    id: u64,
+    transport: Transport,
+    /// Its queue went above the high-water mark and has not drained yet.
+    congested: Cell<bool>,
+    /// Congested for longer than the stall timeout: no longer holds the
+    /// room back.
+    stalled: Cell<bool>,
+    stall_timer: RefCell<Option<DelayedCall>>,
 }
 
 struct WhoGather {
     conn: u64,
     remaining: usize,
-    names: Vec<String>,
+    parts: Vec<Bytes>,
 }
 
 /// One shard's chat state.
@@ -63,15 +133,30 @@ pub struct Room {
     shard: usize,
     shards: usize,
     config: ChatConfig,
+    window: usize,
     bus: OnceCell<BusHandle<ChatMessage>>,
+    /// Itself, for timers.
+    me: Weak<Room>,
     clients: RefCell<HashMap<u64, Client>>,
     /// Named clients on this shard, for delivery.
-    named: RefCell<Vec<(u64, Transport)>>,
+    named: RefCell<Vec<Rc<Recipient>>>,
     /// Names this shard owns: name → (holder's shard, holder's connection).
     owned: RefCell<HashMap<String, (usize, u64)>>,
     /// Claims this shard's clients made: request → (connection, name).
     claims: RefCell<HashMap<u64, (u64, String)>>,
     whos: RefCell<HashMap<u64, WhoGather>>,
+    /// This shard's names, space-separated, as `/who` answers send them.
+    names_cache: RefCell<Option<Bytes>>,
+    /// Congested recipients here that are not stalled.
+    congested: Cell<usize>,
+    /// Bytes of lines sent to each shard and not yet acknowledged.
+    unacked: RefCell<Vec<usize>>,
+    /// Destinations with more than a window unacknowledged.
+    over_window: Cell<usize>,
+    /// Bytes of lines received from each shard and not yet acknowledged.
+    owed: RefCell<Vec<usize>>,
+    /// Whether the named clients' reading is paused right now.
+    holding: Cell<bool>,
     next_id: Cell<u64>,
 }
 
@@ -81,6 +166,7 @@ impl std::fmt::Debug for Room {
             .field("shard", &self.shard)
             .field("clients", &self.clients.borrow().len())
             .field("named", &self.named.borrow().len())
+            .field("holding", &self.holding.get())
             .finish()
     }
 }
@@ -92,20 +178,53 @@ fn line(text: &str) -> Bytes {
     Bytes::from(v)
 }
 
+/// `text` with every control character but tab replaced by U+FFFD, so no
+/// client can send escape sequences, carriage returns or bells to other
+/// clients' terminals. (Only C0/C1 controls and DEL: bidi and other format
+/// characters stay, as right-to-left scripts need them.)
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let suspicious = text
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2);
+    if !suspicious || !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    char::REPLACEMENT_CHARACTER
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    )
+}
+
 impl Room {
     /// A room for shard `shard` of `shards`; give it its bus with
     /// [`Room::set_bus`] before the first connection.
     pub fn new(shard: usize, shards: usize, config: ChatConfig) -> Rc<Room> {
-        Rc::new(Room {
+        let window = fanout_window(config.max_outbound, shards);
+        Rc::new_cyclic(|me| Room {
             shard,
             shards,
             config,
+            window,
             bus: OnceCell::new(),
+            me: me.clone(),
             clients: RefCell::new(HashMap::new()),
             named: RefCell::new(Vec::new()),
             owned: RefCell::new(HashMap::new()),
             claims: RefCell::new(HashMap::new()),
             whos: RefCell::new(HashMap::new()),
+            names_cache: RefCell::new(None),
+            congested: Cell::new(0),
+            unacked: RefCell::new(vec![0; shards]),
+            over_window: Cell::new(0),
+            owed: RefCell::new(vec![0; shards]),
+            holding: Cell::new(false),
             next_id: Cell::new(0),
         })
     }
@@ -130,6 +249,12 @@ impl Room {
         self.named.borrow().len()
     }
 
+    /// True while the room holds its senders back (a reader here is
+    /// congested, or another shard has not acknowledged a window of lines).
+    pub fn is_holding(&self) -> bool {
+        self.holding.get()
+    }
+
     fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -148,31 +273,68 @@ impl Room {
     }
 
     fn reply(&self, id: u64, text: &str) {
-        if let Some(c) = self.clients.borrow().get(&id) {
-            let _ = c.conn.transport().write_bytes(line(text));
+        let transport = match self.clients.borrow().get(&id) {
+            Some(c) => c.conn.transport().clone(),
+            None => return,
+        };
+        let _ = transport.write_bytes(line(text));
+        if transport.is_writing_paused() {
+            self.recipient_congested(id);
+        }
+    }
+
+    /// Pauses or resumes client `id`'s reading as its state and the room's
+    /// hold require.
+    fn update_reading(&self, id: u64) {
+        let clients = self.clients.borrow();
+        let Some(c) = clients.get(&id) else { return };
+        let wait = match c.state {
+            State::Claiming => true,
+            State::Named(_) => c.who_pending || self.holding.get(),
+            State::Nameless | State::Leaving => c.who_pending,
+        };
+        let t = c.conn.transport();
+        if wait {
+            t.pause_reading();
+        } else {
+            t.resume_reading();
+        }
+    }
+
+    /// Starts or ends the hold when its causes change.
+    fn update_hold(&self) {
+        let hold = self.congested.get() > 0 || self.over_window.get() > 0;
+        if self.holding.replace(hold) == hold {
+            return;
+        }
+        tracing::trace!(shard = self.shard, hold, "chat room hold");
+        let ids: Vec<u64> = self.named.borrow().iter().map(|r| r.id).collect();
+        for id in ids {
+            self.update_reading(id);
         }
     }
 
     /// A new connection: greets it and starts its registration timer.
     pub(crate) fn join(self: &Rc<Self>, conn: LineConnection) -> u64 {
         let id = self.next_id();
-        let room = Rc::downgrade(self);
-        let timer = conn
-            .transport()
-            .clock()
-            .call_later(self.config.register_timeout, move || {
-                if let Some(room) = room.upgrade() {
-                    room.registration_expired(id);
-                }
-            });
+        let timer = (!self.config.register_timeout.is_zero()).then(|| {
+            let room = Rc::downgrade(self);
+            conn.transport()
+                .clock()
+                .call_later(self.config.register_timeout, move || {
+                    if let Some(room) = room.upgrade() {
+                        room.registration_expired(id);
+                    }
+                })
+        });
         let _ = conn.transport().write_bytes(line("What's your name?"));
         self.clients.borrow_mut().insert(
             id,
             Client {
                 conn,
                 state: State::Nameless,
-                queued: VecDeque::new(),
-                register_timer: Some(timer),
+                register_timer: timer,
+                who_pending: false,
             },
         );
         id
@@ -180,7 +342,9 @@ impl Room {
 
     fn registration_expired(&self, id: u64) {
         let transport = match self.clients.borrow().get(&id) {
-            Some(c) if !matches!(c.state, State::Named(_)) => c.conn.transport().clone(),
+            Some(c) if matches!(c.state, State::Nameless | State::Claiming) => {
+                c.conn.transport().clone()
+            }
             _ => return,
         };
         let _ = transport.write_bytes(line("Registration timed out."));
@@ -196,44 +360,62 @@ impl Room {
             t.cancel();
         }
         if let State::Named(name) = client.state {
-            self.named.borrow_mut().retain(|(cid, _)| *cid != id);
-            let owner = owner_shard(&name, self.shards);
-            self.send(
-                owner,
-                ChatMessage::Release {
-                    name,
-                    shard: self.shard,
-                    conn: id,
-                },
-            );
+            self.release_name(id, name);
         }
-        // A claim still in flight is released when its answer comes back.
+        // A claim still in flight is released when its answer comes back; a
+        // /who in flight finds nobody to answer.
+    }
+
+    /// Takes `id` off the recipients and tells the name's owner.
+    fn release_name(&self, id: u64, name: String) {
+        let removed = {
+            let mut named = self.named.borrow_mut();
+            named
+                .iter()
+                .position(|r| r.id == id)
+                .map(|i| named.swap_remove(i))
+        };
+        if let Some(r) = removed {
+            if let Some(t) = r.stall_timer.borrow_mut().take() {
+                t.cancel();
+            }
+            if r.congested.get() && !r.stalled.get() {
+                self.congestion_eased();
+            }
+        }
+        self.names_cache.borrow_mut().take();
+        let owner = owner_shard(&name, self.shards);
+        self.send(
+            owner,
+            ChatMessage::Release {
+                name,
+                shard: self.shard,
+                conn: id,
+            },
+        );
     }
 
     /// A line from client `id`.
     pub(crate) fn on_line(&self, id: u64, raw: Bytes) {
-        let claiming = match self.clients.borrow_mut().get_mut(&id) {
-            Some(c) if matches!(c.state, State::Claiming) => {
-                c.queued.push_back(raw.clone());
-                true
-            }
-            Some(_) => false,
-            None => return,
-        };
-        if !claiming {
-            self.handle_line(id, &raw);
-        }
-    }
-
-    fn handle_line(&self, id: u64, raw: &[u8]) {
-        let Ok(text) = as_text(raw) else {
+        let Ok(text) = std::str::from_utf8(&raw) else {
             self.reply(id, "Invalid UTF-8, line ignored.");
             return;
         };
         let name = match self.clients.borrow().get(&id).map(|c| &c.state) {
             Some(State::Named(name)) => Some(name.clone()),
             Some(State::Nameless) => None,
-            Some(State::Claiming) | None => return,
+            Some(State::Claiming) => {
+                // Reading is paused while a claim is in flight, and the line
+                // framing delivers nothing while paused: unreachable unless
+                // that contract is broken. Say so rather than lose it quietly.
+                tracing::error!(
+                    shard = self.shard,
+                    conn = id,
+                    "line received during a name claim; dropped"
+                );
+                return;
+            }
+            Some(State::Leaving) | None => return,
         };
         match name {
             None => self.register(id, text),
@@ -250,6 +432,7 @@ impl Room {
         if let Some(c) = self.clients.borrow_mut().get_mut(&id) {
             c.state = State::Claiming;
         }
+        self.update_reading(id);
         self.claims
             .borrow_mut()
             .insert(request, (id, name.to_string()));
@@ -269,13 +452,9 @@ impl Room {
             let (word, rest) = command.split_once(' ').unwrap_or((command, ""));
             match word {
                 "who" => return self.ask_who(id),
-                "quit" => {
-                    if let Some(c) = self.clients.borrow().get(&id) {
-                        c.conn.transport().close();
-                    }
-                    return;
-                }
+                "quit" => return self.quit(id),
                 "me" => {
+                    let rest = printable(rest);
                     let action = if rest.is_empty() {
                         format!("* {name}")
                     } else {
@@ -284,46 +463,241 @@ impl Room {
                     return self.deliver_from(id, line(&action));
                 }
                 _ => {
+                    let word = printable(word);
                     return self.reply(id, &format!("Unknown command \"/{word}\"."));
                 }
             }
         }
-        self.deliver_from(id, line(&format!("<{name}> {text}")));
+        self.deliver_from(id, line(&format!("<{name}> {}", printable(text))));
+    }
+
+    /// `/quit`: the name is free at once (not when the close completes),
+    /// then the connection flushes and closes.
+    fn quit(&self, id: u64) {
+        let (name, transport) = {
+            let mut clients = self.clients.borrow_mut();
+            let Some(c) = clients.get_mut(&id) else {
+                return;
+            };
+            let State::Named(name) = std::mem::replace(&mut c.state, State::Leaving) else {
+                return;
+            };
+            (name, c.conn.transport().clone())
+        };
+        self.release_name(id, name);
+        transport.close();
     }
 
     /// Writes `line` to every named client here but `from`, and sends it once
     /// to every other shard.
     fn deliver_from(&self, from: u64, line: Bytes) {
-        for (cid, t) in self.named.borrow().iter() {
-            if *cid != from {
-                let _ = t.write_bytes(line.clone());
-            }
-        }
+        self.write_to_named(Some(from), &line);
         if self.shards > 1 {
             if let Some(bus) = self.bus.get() {
-                if let Err(e) = bus.broadcast(ChatMessage::Deliver { line }) {
+                if let Err(e) = bus.broadcast(ChatMessage::Deliver {
+                    line: line.clone(),
+                    from: self.shard,
+                }) {
                     tracing::error!(shard = self.shard, "chat broadcast failed: {e}");
                 }
             }
+            let mut unacked = self.unacked.borrow_mut();
+            let mut crossed = 0;
+            for (shard, n) in unacked.iter_mut().enumerate() {
+                if shard != self.shard {
+                    let before = *n;
+                    *n += line.len();
+                    if before <= self.window && *n > self.window {
+                        crossed += 1;
+                    }
+                }
+            }
+            drop(unacked);
+            if crossed > 0 {
+                self.over_window.set(self.over_window.get() + crossed);
+                self.update_hold();
+            }
+        }
+    }
+
+    /// Queues `line` for every named client here but `except`; marks the
+    /// ones it takes above their high-water mark congested.
+    fn write_to_named(&self, except: Option<u64>, line: &Bytes) {
+        let mut newly_congested = Vec::new();
+        for r in self.named.borrow().iter() {
+            if Some(r.id) == except {
+                continue;
+            }
+            let _ = r.transport.write_bytes(line.clone());
+            if r.transport.is_writing_paused() && !r.congested.get() {
+                newly_congested.push(r.id);
+            }
+        }
+        for id in newly_congested {
+            self.recipient_congested(id);
+        }
+    }
+
+    /// Recipient `id`'s queue is above its high-water mark.
+    pub(crate) fn recipient_congested(&self, id: u64) {
+        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
+        let Some(r) = recipient else { return };
+        if r.congested.replace(true) {
+            return;
+        }
+        if self.config.stall_timeout.is_zero() {
+            r.stalled.set(true);
+            return;
+        }
+        let room = self.me.clone();
+        let timer = r
+            .transport
+            .clock()
+            .call_later(self.config.stall_timeout, move || {
+                if let Some(room) = room.upgrade() {
+                    room.stall_expired(id);
+                }
+            });
+        *r.stall_timer.borrow_mut() = Some(timer);
+        self.congested.set(self.congested.get() + 1);
+        self.update_hold();
+    }
+
+    /// Recipient `id` drained to its low-water mark.
+    pub(crate) fn recipient_drained(&self, id: u64) {
+        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
+        let Some(r) = recipient else { return };
+        if !r.congested.replace(false) {
+            return;
+        }
+        if let Some(t) = r.stall_timer.borrow_mut().take() {
+            t.cancel();
+        }
+        if !r.stalled.replace(false) {
+            self.congestion_eased();
+        }
+    }
+
+    /// One congested recipient fewer: acknowledge what others sent once
+    /// none is left, and perhaps end the hold.
+    fn congestion_eased(&self) {
+        self.congested.set(self.congested.get() - 1);
+        if self.congested.get() == 0 {
+            self.send_owed_acks();
+        }
+        self.update_hold();
+    }
+
+    fn stall_expired(&self, id: u64) {
+        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
+        let Some(r) = recipient else { return };
+        r.stall_timer.borrow_mut().take();
+        if !r.congested.get() || r.stalled.replace(true) {
+            return;
+        }
+        tracing::debug!(
+            shard = self.shard,
+            conn = id,
+            queued = r.transport.buffered_len(),
+            "chat reader stalled: no longer holding the room back"
+        );
+        self.congestion_eased();
+    }
+
+    /// Acknowledges every shard's lines written since the last ack.
+    fn send_owed_acks(&self) {
+        let owed: Vec<(usize, usize)> = self
+            .owed
+            .borrow_mut()
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, n)| (s, std::mem::take(n)))
+            .collect();
+        for (shard, bytes) in owed {
+            self.send(
+                shard,
+                ChatMessage::Ack {
+                    from: self.shard,
+                    bytes,
+                },
+            );
         }
     }
 
     fn ask_who(&self, id: u64) {
         let request = self.next_id();
+        if let Some(c) = self.clients.borrow_mut().get_mut(&id) {
+            c.who_pending = true;
+        }
+        self.update_reading(id);
         self.whos.borrow_mut().insert(
             request,
             WhoGather {
                 conn: id,
                 remaining: self.shards,
-                names: Vec::new(),
+                parts: Vec::new(),
             },
         );
         if let Some(bus) = self.bus.get() {
-            let _ = bus.broadcast_all(ChatMessage::WhoAsk {
+            if let Err(e) = bus.broadcast_all(ChatMessage::WhoAsk {
                 shard: self.shard,
                 request,
-            });
+            }) {
+                tracing::error!(shard = self.shard, "chat /who failed: {e}");
+            }
         }
+    }
+
+    /// This shard's names, space-separated (built once per change).
+    fn names(&self) -> Bytes {
+        self.names_cache
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                let clients = self.clients.borrow();
+                let mut out = BytesMut::new();
+                for r in self.named.borrow().iter() {
+                    if let Some(State::Named(n)) = clients.get(&r.id).map(|c| &c.state) {
+                        if !out.is_empty() {
+                            out.put_u8(b' ');
+                        }
+                        out.extend_from_slice(n.as_bytes());
+                    }
+                }
+                out.freeze()
+            })
+            .clone()
+    }
+
+    fn who_answered(&self, request: u64, names: Bytes) {
+        let done = {
+            let mut whos = self.whos.borrow_mut();
+            let Some(g) = whos.get_mut(&request) else {
+                return;
+            };
+            g.parts.push(names);
+            g.remaining -= 1;
+            if g.remaining == 0 {
+                whos.remove(&request)
+            } else {
+                None
+            }
+        };
+        let Some(g) = done else { return };
+        let mut all: Vec<&[u8]> = g
+            .parts
+            .iter()
+            .flat_map(|p| p.split(|&b| b == b' '))
+            .filter(|n| !n.is_empty())
+            .collect();
+        all.sort_unstable();
+        let list = all.join(&b' ');
+        let text = format!("Users: {}", String::from_utf8_lossy(&list));
+        if let Some(c) = self.clients.borrow_mut().get_mut(&g.conn) {
+            c.who_pending = false;
+        }
+        self.reply(g.conn, &text);
+        self.update_reading(g.conn);
     }
 
     /// A bus message for this shard.
@@ -351,42 +725,43 @@ impl Room {
                     owned.remove(&name);
                 }
             }
-            ChatMessage::Deliver { line } => {
-                for (_, t) in self.named.borrow().iter() {
-                    let _ = t.write_bytes(line.clone());
+            ChatMessage::Deliver { line, from } => {
+                self.write_to_named(None, &line);
+                let mut owed = self.owed.borrow_mut();
+                if let Some(n) = owed.get_mut(from) {
+                    *n += line.len();
+                    if self.congested.get() == 0 && *n >= self.window / 4 {
+                        let bytes = std::mem::take(n);
+                        drop(owed);
+                        self.send(
+                            from,
+                            ChatMessage::Ack {
+                                from: self.shard,
+                                bytes,
+                            },
+                        );
+                    }
+                }
+            }
+            ChatMessage::Ack { from, bytes } => {
+                let mut unacked = self.unacked.borrow_mut();
+                let Some(n) = unacked.get_mut(from) else {
+                    return;
+                };
+                let before = *n;
+                *n = n.saturating_sub(bytes);
+                let uncrossed = before > self.window && *n <= self.window;
+                drop(unacked);
+                if uncrossed {
+                    self.over_window.set(self.over_window.get() - 1);
+                    self.update_hold();
                 }
             }
             ChatMessage::WhoAsk { shard, request } => {
-                let names = self
-                    .clients
-                    .borrow()
-                    .values()
-                    .filter_map(|c| match &c.state {
-                        State::Named(n) => Some(n.clone()),
-                        _ => None,
-                    })
-                    .collect();
+                let names = self.names();
                 self.send(shard, ChatMessage::WhoReply { request, names });
             }
-            ChatMessage::WhoReply { request, names } => {
-                let done = {
-                    let mut whos = self.whos.borrow_mut();
-                    let Some(g) = whos.get_mut(&request) else {
-                        return;
-                    };
-                    g.names.extend(names);
-                    g.remaining -= 1;
-                    if g.remaining == 0 {
-                        whos.remove(&request)
-                    } else {
-                        None
-                    }
-                };
-                if let Some(mut g) = done {
-                    g.names.sort();
-                    self.reply(g.conn, &format!("Users: {}", g.names.join(" ")));
-                }
-            }
+            ChatMessage::WhoReply { request, names } => self.who_answered(request, names),
         }
     }
 
@@ -416,30 +791,27 @@ impl Room {
                     t.cancel();
                 }
                 client.state = State::Named(name.clone());
-                client.conn.transport().clone()
             } else {
                 client.state = State::Nameless;
-                client.conn.transport().clone()
             }
+            client.conn.transport().clone()
         };
         if granted {
-            self.named.borrow_mut().push((id, transport));
+            self.named.borrow_mut().push(Rc::new(Recipient {
+                id,
+                transport,
+                congested: Cell::new(false),
+                stalled: Cell::new(false),
+                stall_timer: RefCell::new(None),
+            }));
+            self.names_cache.borrow_mut().take();
             self.reply(id, &format!("Welcome, {name}!"));
         } else {
             self.reply(id, "Name taken, please choose another.");
         }
-        // Lines that arrived while the claim was in flight, in order, until
-        // one of them starts another claim.
-        loop {
-            let next = match self.clients.borrow_mut().get_mut(&id) {
-                Some(c) if !matches!(c.state, State::Claiming) => c.queued.pop_front(),
-                _ => None,
-            };
-            match next {
-                Some(raw) => self.handle_line(id, &raw),
-                None => break,
-            }
-        }
+        // Reading resumes (unless the room holds): lines that arrived while
+        // the claim was in flight are delivered next, in order.
+        self.update_reading(id);
     }
 }
 
@@ -450,7 +822,7 @@ mod tests {
     use crate::codec::LineCodec;
     use crate::line_receiver::LineReceiver;
     use torsion::testing::{HarnessOptions, ProtocolHarness};
-    use torsion::{DisconnectReason, ManualBus, ManualClock};
+    use torsion::{DisconnectReason, FlowLimits, ManualBus, ManualClock};
 
     type Client = ProtocolHarness<LineReceiver<ChatClient>>;
 
@@ -483,14 +855,33 @@ mod tests {
         fn connect(&self, shard: usize) -> Client {
             let room = self.rooms[shard].clone();
             let codec = LineCodec::lf_or_crlf().max_length(room.config().max_line);
+            let limits = FlowLimits {
+                high_water: 1024,
+                low_water: 256,
+                hard_cap: room.config().max_outbound,
+                ..FlowLimits::default()
+            };
             ProtocolHarness::with_options(
                 LineReceiver::with_codec(ChatClient::new(room), codec),
                 HarnessOptions {
                     clock: self.clock.clone(),
                     shard_id: shard,
+                    limits,
                     ..HarnessOptions::default()
                 },
             )
+        }
+
+        /// Runs clients and bus until nothing moves any more.
+        fn settle(&self, clients: &mut [&mut Client]) {
+            loop {
+                for c in clients.iter_mut() {
+                    c.written();
+                }
+                if self.bus.pump() == 0 {
+                    return;
+                }
+            }
         }
 
         /// A connected client that registered `name`.
@@ -574,7 +965,9 @@ mod tests {
         let mut bob = w.named(1, "bob");
         let mut alice = w.connect(0);
         alice.receive(b"alice\r\nfirst\r\nsecond\r\n");
-        w.bus.pump();
+        // Reading waits for the claim: nothing past the name is read yet.
+        assert_eq!(alice.unconsumed(), b"first\r\nsecond\r\n");
+        w.settle(&mut [&mut alice, &mut bob]);
         assert_eq!(text(&mut alice), "What's your name?\r\nWelcome, alice!\r\n");
         assert_eq!(text(&mut bob), "<alice> first\r\n<alice> second\r\n");
     }
@@ -669,5 +1062,204 @@ mod tests {
         c.disconnect(DisconnectReason::Reset);
         w.bus.pump();
         let _ghost = w.named(1, "ghost");
+    }
+
+    /// Lines `<name> i pad…` for i in `range`, as one input chunk.
+    fn numbered(range: std::ops::Range<usize>, pad: usize) -> Vec<u8> {
+        let pad = "x".repeat(pad);
+        range
+            .flat_map(|i| format!("{i} {pad}\r\n").into_bytes())
+            .collect()
+    }
+
+    /// Checks `got` holds `<from> i …` lines for every i in `range`, in order.
+    fn assert_in_order(got: &str, from: &str, range: std::ops::Range<usize>) {
+        let seq: Vec<usize> = got
+            .lines()
+            .map(|l| {
+                let rest = l
+                    .strip_prefix(&format!("<{from}> "))
+                    .unwrap_or_else(|| panic!("{l:?}"));
+                rest.split(' ').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        assert_eq!(seq, range.collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_fast_sender_is_held_while_a_reader_is_behind_and_nothing_is_lost() {
+        for shards in [1, 2] {
+            let config = ChatConfig {
+                max_outbound: 64 * 1024,
+                ..ChatConfig::default()
+            };
+            let w = World::new(shards, config);
+            let mut reader = w.named(shards - 1, "reader");
+            let mut sender = w.named(0, "sender");
+            reader.set_peer_reading(false);
+            // 2,000 lines of ~110 bytes in one read: 220 KB, over 3x the cap.
+            sender.receive(&numbered(0..2000, 100));
+            w.settle(&mut [&mut reader, &mut sender]);
+            assert!(w.rooms[0].is_holding(), "{shards} shards: the room holds");
+            assert!(sender.transport().is_reading_paused());
+            assert!(!sender.unconsumed().is_empty(), "the rest waits unread");
+            let queued = reader.transport().buffered_len();
+            assert!(queued < 32 * 1024, "{shards} shards: {queued} queued");
+            // The reader catches up; the room lets the sender go on, and so on
+            // until everything has arrived.
+            reader.set_peer_reading(true);
+            let mut got = String::new();
+            for _ in 0..10_000 {
+                w.settle(&mut [&mut reader, &mut sender]);
+                got.push_str(&text(&mut reader));
+                if sender.unconsumed().is_empty() && !w.rooms[0].is_holding() {
+                    break;
+                }
+            }
+            assert!(reader.is_open() && sender.is_open());
+            assert_in_order(&got, "sender", 0..2000);
+        }
+    }
+
+    #[test]
+    fn a_reader_that_never_reads_holds_the_room_once_then_is_cut_at_the_cap() {
+        let config = ChatConfig {
+            max_outbound: 32 * 1024,
+            ..ChatConfig::default()
+        };
+        let w = World::new(2, config);
+        let mut stalled = w.named(1, "stalled");
+        let mut healthy = w.named(1, "healthy");
+        let mut sender = w.named(0, "sender");
+        stalled.set_peer_reading(false);
+        sender.receive(&numbered(0..1000, 100));
+        w.settle(&mut [&mut stalled, &mut healthy, &mut sender]);
+        assert!(
+            sender.transport().is_reading_paused(),
+            "held for the stalled reader"
+        );
+        let mut got = text(&mut healthy);
+        // The stall timeout passes: the room stops waiting; the stalled
+        // reader's queue reaches the cap and it is cut.
+        w.clock.advance(w.rooms[1].config().stall_timeout);
+        for _ in 0..10_000 {
+            w.settle(&mut [&mut stalled, &mut healthy, &mut sender]);
+            got.push_str(&text(&mut healthy));
+            if sender.unconsumed().is_empty() && !w.rooms[0].is_holding() {
+                break;
+            }
+        }
+        assert_eq!(stalled.lost_reason(), Some(&DisconnectReason::SlowConsumer));
+        assert!(healthy.is_open() && sender.is_open());
+        assert_in_order(&got, "sender", 0..1000);
+    }
+
+    #[test]
+    fn with_no_stall_wait_a_behind_reader_never_holds_the_room() {
+        let config = ChatConfig {
+            max_outbound: 32 * 1024,
+            stall_timeout: Duration::ZERO,
+            ..ChatConfig::default()
+        };
+        let w = World::new(1, config);
+        let mut stalled = w.named(0, "stalled");
+        let mut sender = w.named(0, "sender");
+        stalled.set_peer_reading(false);
+        sender.receive(&numbered(0..1000, 100));
+        w.settle(&mut [&mut stalled, &mut sender]);
+        assert!(!w.rooms[0].is_holding());
+        assert!(sender.unconsumed().is_empty());
+        assert_eq!(stalled.lost_reason(), Some(&DisconnectReason::SlowConsumer));
+    }
+
+    #[test]
+    fn a_who_flood_keeps_one_request_in_flight_and_its_input_unread() {
+        let config = ChatConfig {
+            max_outbound: 64 * 1024,
+            ..ChatConfig::default()
+        };
+        let w = World::new(2, config);
+        let mut flooder = w.named(0, "flooder");
+        let mut bob = w.named(1, "bob");
+        flooder.set_peer_reading(false);
+        flooder.receive(&b"/who\r\n".repeat(20_000));
+        let mut answered_bob = false;
+        for step in 0..100_000 {
+            // One /who in flight: one question per shard, or its answers.
+            assert!(
+                w.bus.pending() <= 2,
+                "step {step}: {} pending",
+                w.bus.pending()
+            );
+            if step == 50 {
+                bob.receive(b"/who\r\n");
+            }
+            flooder.written();
+            bob.written();
+            let t = text(&mut bob);
+            if t == "Users: bob flooder\r\n" {
+                answered_bob = true;
+            }
+            if w.bus.pump() == 0 && w.bus.pending() == 0 {
+                if flooder.unconsumed().is_empty() || !flooder.is_open() {
+                    break;
+                }
+                // Held for the flooder's own unread answers: let the stall
+                // timeout pass, then it is cut at the cap.
+                w.clock.advance(Duration::from_secs(2));
+            }
+        }
+        assert!(answered_bob, "another client's /who is answered meanwhile");
+        assert_eq!(flooder.lost_reason(), Some(&DisconnectReason::SlowConsumer));
+        assert!(bob.is_open());
+    }
+
+    #[test]
+    fn quit_frees_the_name_at_once() {
+        let w = World::new(2, ChatConfig::default());
+        let mut alice = w.named(0, "alice");
+        let mut bob = w.named(1, "bob");
+        // Alice does not read: her close waits to flush, as a real close
+        // lingers; her name must not wait with it.
+        alice.set_peer_reading(false);
+        bob.receive(b"bye alice\r\n");
+        w.bus.pump();
+        alice.receive(b"/quit\r\n");
+        w.bus.pump();
+        assert!(alice.is_open() && alice.is_closing());
+        bob.receive(b"/who\r\n");
+        w.bus.pump();
+        assert_eq!(text(&mut bob), "Users: bob\r\n");
+        let _again = w.named(1, "alice");
+    }
+
+    #[test]
+    fn control_characters_never_reach_other_terminals() {
+        let w = World::new(1, ChatConfig::default());
+        let mut alice = w.named(0, "alice");
+        let mut bob = w.named(0, "bob");
+        alice.receive(b"red \x1b[31mtext\rover\x07 tab\tok \xc2\x9b\r\n");
+        alice.receive(b"/me \x1b]0;pwned\x07\r\n");
+        assert_eq!(
+            text(&mut bob),
+            "<alice> red \u{fffd}[31mtext\u{fffd}over\u{fffd} tab\tok \u{fffd}\r\n\
+             * alice \u{fffd}]0;pwned\u{fffd}\r\n"
+        );
+        assert_eq!(printable("plain text"), "plain text");
+    }
+
+    #[test]
+    fn a_zero_registration_timeout_means_no_limit() {
+        let w = World::new(
+            1,
+            ChatConfig {
+                register_timeout: Duration::ZERO,
+                ..ChatConfig::default()
+            },
+        );
+        let mut c = w.connect(0);
+        w.clock.advance(Duration::from_secs(365 * 24 * 3600));
+        assert!(c.is_open());
+        assert_eq!(text(&mut c), "What's your name?\r\n");
     }
 }

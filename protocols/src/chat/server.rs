@@ -77,22 +77,24 @@ pub fn chat_factory(
     Ok(ChatFactory { room })
 }
 
-/// Starts a chat server on `builder`'s shards. Unless the builder's limits
-/// were changed, each client's outbound hard cap is [`DEFAULT_MAX_OUTBOUND`].
+/// Starts a chat server on `builder`'s shards: one room per shard, one bus
+/// between them. Each client's outbound hard cap is `config.max_outbound`;
+/// the builder's other flow limits (water marks, read bound, linger) are
+/// kept. A shard that cannot attach to the bus fails the start with an
+/// error, not a panic.
 pub fn start_chat_server(
     builder: ServerBuilder,
     config: ChatConfig,
-    max_outbound: usize,
 ) -> Result<ServerHandle, ChatServerError> {
     let shards = builder.planned_cores()?.len();
     let bus = Bus::<ChatMessage>::new(shards)?;
     let limits = FlowLimits {
-        hard_cap: max_outbound,
-        ..FlowLimits::default()
+        hard_cap: config.max_outbound,
+        ..builder.current_limits()
     };
-    let server = builder.limits(limits).serve(move |shard| {
+    let server = builder.limits(limits).try_serve(move |shard| {
         chat_factory(shard, &bus, config.clone())
-            .unwrap_or_else(|e| panic!("chat shard {} cannot attach to the bus: {e}", shard.id))
+            .map_err(|e| format!("chat shard {} cannot attach to the bus: {e}", shard.id))
     })?;
     Ok(server)
 }
