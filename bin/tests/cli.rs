@@ -282,6 +282,7 @@ fn bad_start_up_input_is_a_clear_error() {
         let (code, stderr) = failing(args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches(want).count(), 1, "said once: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }

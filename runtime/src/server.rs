@@ -57,10 +57,10 @@ pub enum ServerError {
     #[error("no endpoint to listen on")]
     NoEndpoint,
     /// The endpoint string is malformed.
-    #[error("bad endpoint: {0}")]
+    #[error(transparent)]
     Endpoint(#[from] EndpointError),
     /// The shard/core plan is impossible.
-    #[error("{0}")]
+    #[error(transparent)]
     Cores(#[from] CoreError),
     /// A listening socket could not be made (the OS error is the
     /// [`source`](std::error::Error::source): print the chain, as
@@ -81,7 +81,7 @@ pub enum ServerError {
         message: String,
     },
     /// The TLS certificate or key could not be used.
-    #[error("{0}")]
+    #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     /// A shard thread died (a panic outside any guarded callback).
     #[error("shard {shard} thread panicked: {message}")]
