@@ -13,6 +13,20 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+
+    /// How log lines (stderr) look: text (coloured only on a terminal) or
+    /// json (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.
@@ -20,12 +34,39 @@ pub struct Cli {
 pub enum Command {
     /// Run a sharded server until SIGINT/SIGTERM.
     Serve(ServeArgs),
-    /// Load-test a server and report latency (open loop, corrected for
-    /// coordinated omission).
+    /// Load-test a server and report latency: closed loop at the highest
+    /// rate it sustains (--rate max, the default) or open loop at a fixed
+    /// rate, with latency corrected for coordinated omission.
     Load(LoadArgs),
     /// Start servers and load them in one process on disjoint cores, and
     /// print the latency report.
     Bench(BenchArgs),
+    /// Write a self-signed certificate and key for tls: endpoints (a leaf
+    /// certificate, which TLS accepts as a server's; for tests and load
+    /// runs).
+    Cert(CertArgs),
+}
+
+/// `torsion cert`.
+#[derive(Debug, Args)]
+pub struct CertArgs {
+    /// A DNS name or IP address the certificate is valid for (repeat for
+    /// more; default: localhost and 127.0.0.1).
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// The directory to write cert.pem and key.pem into (created if
+    /// missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+
+    /// How long the certificate is valid (from now).
+    #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_duration)]
+    pub valid_for: Duration,
+
+    /// Replace cert.pem and key.pem if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `torsion load`.
@@ -104,7 +145,7 @@ pub struct LoadEchoArgs {
     pub common: CommonLoadArgs,
 
     /// Connections in total, spread over the load shards.
-    #[arg(long, value_name = "N", default_value = "50")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "50")]
     pub connections: usize,
 
     /// Requests per second in total (open loop), or "max" (closed loop).
@@ -112,14 +153,15 @@ pub struct LoadEchoArgs {
     pub rate: crate::load::echo::Rate,
 
     /// Closed loop: requests in flight per connection.
-    #[arg(long, value_name = "K", default_value = "1")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "K", default_value = "1")]
     pub pipeline: usize,
 
     /// Payload bytes per request (at least 24: they carry a sequence number).
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
     pub size: usize,
 
-    /// How requests are framed (the server must use the same).
+    /// How requests are framed (the server must use the same): raw, line,
+    /// netstring, int8, int16 or int32.
     #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
     pub framing: Framing,
 
@@ -152,11 +194,11 @@ pub struct LoadChatArgs {
     pub common: CommonLoadArgs,
 
     /// Named clients in total.
-    #[arg(long, value_name = "N", default_value = "100")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "100")]
     pub clients: usize,
 
     /// How many of the clients send.
-    #[arg(long, value_name = "N", default_value = "10")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "10")]
     pub senders: usize,
 
     /// Messages per second in total.
@@ -188,7 +230,7 @@ pub struct BenchArgs {
     pub warmup: Duration,
 
     /// Echo: connections.
-    #[arg(long, value_name = "N", default_value = "50")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "50")]
     pub connections: usize,
 
     /// Echo: payload bytes.
@@ -200,11 +242,11 @@ pub struct BenchArgs {
     pub fraction: f64,
 
     /// Chat: named clients.
-    #[arg(long, value_name = "N", default_value = "100")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "100")]
     pub clients: usize,
 
     /// Chat: senders among them.
-    #[arg(long, value_name = "N", default_value = "10")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "10")]
     pub senders: usize,
 
     /// Chat: the message rates to run, in order (comma-separated).
@@ -246,8 +288,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ENDPOINT")]
     pub listen: Option<String>,
 
-    /// How echo frames messages: each received frame is sent back as one
-    /// frame (raw echoes bytes as they arrive).
+    /// How echo frames messages: raw, line, netstring, int8, int16 or int32
+    /// (each received frame is sent back as one frame; raw echoes bytes as
+    /// they arrive).
     #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
     pub framing: Framing,
 
@@ -275,11 +318,11 @@ pub struct ServeArgs {
 
     /// Most connections open at once over all shards (split evenly between
     /// shards). Default: the fd limit minus 64.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N")]
     pub max_connections: Option<usize>,
 
     /// Most connections open at once from one IP address.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N")]
     pub max_per_ip: Option<usize>,
 
     /// Most bytes per second read from one connection (e.g. 64KiB); reading
@@ -306,7 +349,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args, Clone)]
 pub struct PlacementArgs {
     /// Number of shards (default: one per CPU in the process's affinity mask).
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N")]
     pub shards: Option<usize>,
 
     /// Cores to run shards on, one shard each (e.g. 0,2,3 or 0-3).
@@ -321,6 +364,20 @@ pub fn parse_target(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|e| format!("invalid target \"{s}\": {e} (expected HOST:PORT)"))?
         .next()
         .ok_or_else(|| format!("target \"{s}\" resolves to no address"))
+}
+
+/// Parses a count: a whole number, at least 1 (negative numbers get this
+/// message too, not clap's hint about `--`).
+pub fn parse_count(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|_| format!("{s} is too large")),
+        Ok(_) => Err(format!(
+            "{s} is not allowed: must be a whole number, at least 1"
+        )),
+        Err(_) => Err(format!(
+            "invalid number \"{s}\" (expected a whole number, at least 1)"
+        )),
+    }
 }
 
 /// Parses a framing name (raw, line, netstring, int8, int16, int32).
@@ -401,6 +458,15 @@ pub fn parse_duration_or_off(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_whole_and_positive() {
+        assert_eq!(parse_count("3"), Ok(3));
+        for bad in ["0", "-1", "1.5", "many", ""] {
+            assert!(parse_count(bad).is_err(), "{bad}");
+        }
+        assert!(parse_count("-1").unwrap_err().contains("at least 1"));
+    }
 
     #[test]
     fn durations_follow_one_rule() {

@@ -9,8 +9,10 @@
 //! | [`load`] | the latency load generator |
 //! | [`load_cmd`] | `torsion load echo|chat` |
 //! | [`bench`](mod@bench) | `torsion bench`: servers and load in one process |
+//! | [`cert`] | `torsion cert`: a self-signed certificate and key that TLS accepts |
 
 pub mod bench;
+pub mod cert;
 pub mod cli;
 pub mod load;
 pub mod load_cmd;

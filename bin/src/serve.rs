@@ -92,11 +92,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
 
     {
         let mut out = std::io::stdout().lock();
+        let n = server.shard_count();
         writeln!(
             out,
-            "torsion: listening on {} ({} shards)",
+            "torsion: listening on {} ({n} shard{})",
             server.local_addr(),
-            server.shard_count()
+            if n == 1 { "" } else { "s" }
         )?;
         out.flush()?;
     }

@@ -277,6 +277,25 @@ fn bad_start_up_input_is_a_clear_error() {
             "out of range (1ms to 365d)",
         ),
         (&["serve", "echo", "--idle-timeout", "10us"], "below 1ms"),
+        (
+            &["serve", "echo", "--shards", "-2"],
+            "-2 is not allowed: must be a whole number, at least 1",
+        ),
+        (
+            &[
+                "load",
+                "echo",
+                "--target",
+                "127.0.0.1:7",
+                "--connections",
+                "-1",
+            ],
+            "-1 is not allowed: must be a whole number, at least 1",
+        ),
+        (
+            &["bench", "echo", "--duration", "0s"],
+            "must be at least 1ms",
+        ),
     ];
     for (args, want) in cases {
         let (code, stderr) = failing(args);
@@ -372,9 +391,58 @@ fn a_zero_idle_timeout_means_off() {
     assert_eq!(&back, b"still here");
 }
 
+/// Logs to a pipe carry no colour codes; `--log-format json` gives one
+/// JSON object per line.
+#[test]
+fn logs_are_plain_off_a_terminal_and_json_on_request() {
+    for format in ["text", "json"] {
+        let mut child = torsion()
+            .env("RUST_LOG", "info")
+            .args([
+                "serve",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+                "--shards",
+                "1",
+                "--log-format",
+                format,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert!(line.ends_with("(1 shard)\n"), "{line:?}");
+        signal(&child, libc::SIGTERM);
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        let logs = String::from_utf8(output.stderr).unwrap();
+        assert!(!logs.contains('\x1b'), "colour codes in a pipe: {logs:?}");
+        assert!(logs.contains("serving"), "{logs}");
+        if format == "json" {
+            for l in logs.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).expect(l);
+                assert!(
+                    v["level"].is_string() && v["fields"]["message"].is_string(),
+                    "{l}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_subcommand_has_help() {
-    for args in [&["--help"][..], &["serve", "--help"][..]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"][..],
+        &["load", "--help"][..],
+        &["bench", "--help"][..],
+        &["cert", "--help"][..],
+    ] {
         let out = torsion().args(args).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);

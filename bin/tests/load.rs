@@ -656,6 +656,82 @@ fn tls_load_verifies_the_server_and_checks_every_echo() {
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("TLS handshake failed"), "{stderr}");
+    assert!(
+        stderr.contains("the server's certificate was refused: its signature does not verify"),
+        "{stderr}"
+    );
     server.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What `openssl req -x509` makes by default is a CA certificate: rustls
+/// refuses it as a server's, and the user is told so in a sentence, with
+/// the way out; `torsion cert` makes a pair that works.
+#[test]
+fn a_ca_certificate_is_explained_and_torsion_cert_makes_one_that_works() {
+    let dir = std::env::temp_dir().join(format!("torsion-load-ca-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca = params.self_signed(&key).unwrap();
+    let (ca_cert, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    std::fs::write(&ca_cert, ca.pem()).unwrap();
+    std::fs::write(&ca_key, key.serialize_pem()).unwrap();
+    let tls_server = |cert: &std::path::Path, key: &std::path::Path| {
+        Server::builder()
+            .listen_on(&format!(
+                "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+                cert.display(),
+                key.display()
+            ))
+            .unwrap()
+            .cores(any_core())
+            .serve(|_| torsion_protocols::EchoFactory)
+            .unwrap()
+    };
+    let load = |addr: &str, ca: &std::path::Path| {
+        torsion_cmd(&[
+            "load",
+            "echo",
+            "--tls",
+            "--ca",
+            &ca.display().to_string(),
+            "--target",
+            addr,
+            "--connections",
+            "2",
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+    };
+    let server = tls_server(&ca_cert, &ca_key);
+    let (code, stderr) = load(&server.local_addr().to_string(), &ca_cert);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("is a CA certificate") && stderr.contains("torsion cert"),
+        "{stderr}"
+    );
+    server.stop().unwrap();
+
+    let out_dir = dir.join("made");
+    let (code, stderr) = torsion_cmd(&["cert", "--out", &out_dir.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (cert, key) = (out_dir.join("cert.pem"), out_dir.join("key.pem"));
+    let server = tls_server(&cert, &key);
+    let (code, stderr) = load(&server.local_addr().to_string(), &cert);
+    assert_eq!(code, 0, "{stderr}");
+    server.stop().unwrap();
+    // It does not overwrite without --force.
+    let (code, stderr) = torsion_cmd(&["cert", "--out", &out_dir.display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("exists (use --force"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -85,8 +85,10 @@ impl ShardStats {
     }
 }
 
-/// A copy of one shard's counters at one moment.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A copy of one shard's counters at one moment. Its `Debug` output names
+/// the reasons connections closed for (`closed: {"closed": 3, "reset": 1}`),
+/// leaving out those that never happened.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct ShardStatsSnapshot {
     /// The shard's id (`0..shard_count`).
     pub shard_id: usize,
@@ -114,6 +116,39 @@ pub struct ShardStatsSnapshot {
     pub over_capacity: u64,
     /// TLS handshakes that failed or timed out (the connection was closed).
     pub tls_failures: u64,
+}
+
+impl std::fmt::Debug for ShardStatsSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct ByReason<'a>(&'a [u64; DisconnectReason::COUNT]);
+        impl std::fmt::Debug for ByReason<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map()
+                    .entries(
+                        DisconnectReason::NAMES
+                            .iter()
+                            .zip(self.0)
+                            .filter(|(_, n)| **n > 0),
+                    )
+                    .finish()
+            }
+        }
+        f.debug_struct("ShardStatsSnapshot")
+            .field("shard_id", &self.shard_id)
+            .field("core", &self.core)
+            .field("thread_id", &self.thread_id)
+            .field("open_connections", &self.open_connections)
+            .field("accepted", &self.accepted)
+            .field("refused", &self.refused)
+            .field("closed", &ByReason(&self.closed))
+            .field("bytes_in", &self.bytes_in)
+            .field("bytes_out", &self.bytes_out)
+            .field("panics", &self.panics)
+            .field("accept_errors", &self.accept_errors)
+            .field("over_capacity", &self.over_capacity)
+            .field("tls_failures", &self.tls_failures)
+            .finish()
+    }
 }
 
 impl ShardStatsSnapshot {
@@ -158,6 +193,18 @@ impl ShardStatsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_names_the_reasons() {
+        let mut s = ShardStatsSnapshot::default();
+        s.closed[DisconnectReason::Closed.index()] = 3;
+        s.closed[DisconnectReason::SlowConsumer.index()] = 1;
+        let text = format!("{s:?}");
+        assert!(
+            text.contains(r#"closed: {"closed": 3, "slow_consumer": 1}"#),
+            "{text}"
+        );
+    }
 
     #[test]
     fn served_never_underflows_on_a_torn_snapshot() {

@@ -178,9 +178,70 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
     }
 }
 
+/// A TLS failure as a sentence a user can act on: rustls's certificate
+/// errors are translated (a CA certificate used as a server's, an unknown
+/// issuer, a name mismatch, an expired certificate…); anything else is
+/// rustls's own text. `err` is what a handshake returned (rustls errors
+/// arrive wrapped in `io::Error`).
+pub fn explain_handshake_error(err: &std::io::Error) -> String {
+    match err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(e) => explain(e),
+        None => err.to_string(),
+    }
+}
+
+/// [`explain_handshake_error`] for a rustls error itself.
+pub fn explain(err: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = err else {
+        return err.to_string();
+    };
+    let why = match cert {
+        C::UnknownIssuer => "it is not signed by a certificate you trust: pass the server's CA (or its self-signed certificate) with --ca FILE".to_string(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not valid for the name asked for: pass the name it was made for with --server-name NAME".to_string()
+        }
+        C::Expired | C::ExpiredContext { .. } => "it has expired".to_string(),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "it is not valid yet (check both machines' clocks)".to_string()
+        }
+        C::BadSignature => "its signature does not verify against the certificates you trust: is --ca FILE the one the server uses?".to_string(),
+        C::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => {
+            "it is a CA certificate (basicConstraints CA:TRUE), which TLS refuses as a server's own certificate: use a leaf certificate (`torsion cert --name NAME --out DIR` makes one; with openssl, add `-addext basicConstraints=critical,CA:FALSE`)".to_string()
+        }
+        other => format!("{other:?}"),
+    };
+    format!("the server's certificate was refused: {why}")
+}
+
 /// TLS state a shard keeps for a `tls:` listener.
 #[derive(Clone)]
 pub(crate) struct ShardTls {
     pub(crate) acceptor: futures_rustls::TlsAcceptor,
     pub(crate) handshake_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_become_sentences() {
+        let ca_as_leaf = rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+            rustls::OtherError(Arc::new(std::io::Error::other("CaUsedAsEndEntity"))),
+        ));
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, ca_as_leaf);
+        let text = explain_handshake_error(&wrapped);
+        assert!(
+            text.contains("is a CA certificate") && text.contains("torsion cert"),
+            "{text}"
+        );
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert!(explain(&unknown).contains("--ca FILE"));
+        let plain = std::io::Error::other("connection reset");
+        assert_eq!(explain_handshake_error(&plain), "connection reset");
+    }
 }

@@ -190,16 +190,19 @@ pub fn ensure_twisted() -> bool {
 }
 
 /// Parses the `torsion` binary's one stdout line,
-/// `torsion: listening on <ip>:<port> (<N> shards)`, into the address and
-/// the shard count; panics on anything else.
+/// `torsion: listening on <ip>:<port> (<N> shards)` (`(1 shard)` for one),
+/// into the address and the shard count; panics on anything else.
 pub fn parse_listening_line(line: &str) -> (SocketAddr, usize) {
     let parsed = line
         .trim()
         .strip_prefix("torsion: listening on ")
         .and_then(|rest| rest.split_once(" ("))
         .and_then(|(addr, shards)| {
-            let shards = shards.strip_suffix(" shards)")?.parse().ok()?;
-            Some((addr.parse().ok()?, shards))
+            let (n, noun) = shards.strip_suffix(')')?.split_once(' ')?;
+            let n: usize = n.parse().ok()?;
+            let want = if n == 1 { "shard" } else { "shards" };
+            (noun == want).then_some(())?;
+            Some((addr.parse().ok()?, n))
         });
     parsed.unwrap_or_else(|| panic!("unexpected listening line {line:?}"))
 }

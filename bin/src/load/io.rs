@@ -94,7 +94,10 @@ impl ClientStream {
         .await;
         match handshake {
             Some(Ok(s)) => Ok(ClientStream::Tls(Box::new(s))),
-            Some(Err(e)) => Err(io::Error::other(format!("TLS handshake failed: {e}"))),
+            Some(Err(e)) => Err(io::Error::other(format!(
+                "TLS handshake failed: {}",
+                torsion::tls::explain_handshake_error(&e)
+            ))),
             None => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "TLS handshake timed out",
