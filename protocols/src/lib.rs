@@ -16,7 +16,7 @@
 //!
 //! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
 //! between threads; what shards must share travels as bus messages
-//! (`tests/tests/no_locks.rs` keeps it that way).
+//! (clippy's `disallowed-types`, configured in `protocols/clippy.toml`, keeps it that way in CI).
 
 pub mod chat;
 pub mod codec;

@@ -44,7 +44,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
-use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
@@ -83,6 +83,8 @@ struct Inbox<M> {
     tx: Sender<M>,
     bell: Doorbell,
     parked: AtomicBool,
+    /// Times the receive loop woke from its park (written by its shard).
+    wake_ups: AtomicU64,
 }
 
 /// A shard's receiving end, waiting for the shard to attach.
@@ -128,6 +130,7 @@ impl<M: Send + 'static> Bus<M> {
                 tx,
                 bell,
                 parked: AtomicBool::new(false),
+                wake_ups: AtomicU64::new(0),
             });
             receivers.push(Mutex::new(Some((rx, bell_rx))));
         }
@@ -139,6 +142,17 @@ impl<M: Send + 'static> Bus<M> {
     /// How many shards the bus connects.
     pub fn shard_count(&self) -> usize {
         self.shared.inboxes.len()
+    }
+
+    /// How many times `shard`'s receiving task has woken from its park (a
+    /// ring from another shard, or a send to itself); `None` for a shard
+    /// the bus does not have. A shard nobody sends to does not wake: this
+    /// stays put while the bus is idle.
+    pub fn wake_ups(&self, shard: usize) -> Option<u64> {
+        self.shared
+            .inboxes
+            .get(shard)
+            .map(|i| i.wake_ups.load(Relaxed))
     }
 
     /// Attaches the current shard: `handler` runs on this shard for every
@@ -256,6 +270,7 @@ async fn receive_loop<M, H>(
         )
         .await;
         inbox.parked.store(false, SeqCst);
+        inbox.wake_ups.fetch_add(1, Relaxed);
     }
 }
 

@@ -150,29 +150,43 @@ impl Report {
                 self.framing, self.size
             );
         }
-        match self.offered_rate {
-            Some(r) => {
-                let _ = writeln!(out, "  offered   {r:>12.0} /s (open loop)");
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  offered          max (closed loop, pipeline {})",
-                    self.pipeline
-                );
-            }
-        }
-        let _ = writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate);
-        let _ = writeln!(
-            out,
-            "  sent      {:>12}   completed {:>12}",
-            self.sent, self.completed
-        );
         if let Some(c) = &self.chat {
+            // Chat speaks of messages (sent) and deliveries (received); the
+            // measured window and the whole run are kept apart.
+            let offered = self.offered_rate.unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  chat: {} clients, {} senders; {} messages; deliveries {} of {} expected",
-                c.clients, c.senders, c.messages_sent, c.deliveries_received, c.deliveries_expected
+                "  {} senders; offered {offered:.0} messages/s (open loop)",
+                c.senders
+            );
+            let _ = writeln!(
+                out,
+                "  measured   {} messages sent, {} deliveries ({:.0} deliveries/s)",
+                self.sent, self.completed, self.achieved_rate
+            );
+            let _ = writeln!(
+                out,
+                "  whole run  {} messages sent (warm-up included); deliveries {} of {} due",
+                c.messages_sent, c.deliveries_received, c.deliveries_expected
+            );
+        } else {
+            match self.offered_rate {
+                Some(r) => {
+                    let _ = writeln!(out, "  offered   {r:>12.0} /s (open loop)");
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "  offered          max (closed loop, pipeline {})",
+                        self.pipeline
+                    );
+                }
+            }
+            let _ = writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate);
+            let _ = writeln!(
+                out,
+                "  sent      {:>12}   completed {:>12}",
+                self.sent, self.completed
             );
         }
         let e = &self.errors;
@@ -199,9 +213,14 @@ impl Report {
                 p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
             );
         }
+        let unit = if self.chat.is_some() {
+            "each delivery, from its message's"
+        } else {
+            "each request's"
+        };
         let _ = writeln!(
             out,
-            "  (corrected: from each request's intended send time; uncorrected: from its actual send)"
+            "  (corrected: from {unit} intended send time; uncorrected: from its actual send)"
         );
         out
     }
