@@ -437,7 +437,7 @@ fn bad_load_input_is_refused_before_anything_starts() {
                 "--connections",
                 "0",
             ],
-            "--connections must be at least 1",
+            "0 is not allowed: must be a whole number, at least 1",
         ),
         (
             vec!["load", "echo", "--target", "nowhere"],
@@ -445,6 +445,17 @@ fn bad_load_input_is_refused_before_anything_starts() {
         ),
         (
             vec!["load", "chat", "--target", "127.0.0.1:7", "--senders", "0"],
+            "0 is not allowed: must be a whole number, at least 1",
+        ),
+        (
+            vec![
+                "load",
+                "chat",
+                "--target",
+                "127.0.0.1:7",
+                "--senders",
+                "200",
+            ],
             "--senders must be between 1",
         ),
         (
