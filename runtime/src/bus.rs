@@ -57,7 +57,7 @@ use crate::shard::{self, ShardInfo};
 const BATCH: usize = 256;
 
 /// Bus errors.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum BusError {
     /// A shard id outside `0..shards`.
@@ -74,10 +74,33 @@ pub enum BusError {
     /// The destination's inbox is gone (its shard stopped).
     #[error("shard {0} has stopped receiving")]
     Disconnected(usize),
-    /// The doorbells could not be made.
-    #[error("cannot create the bus: {0}")]
-    Setup(String),
+    /// A shard's doorbell (a socket pair) could not be made; the OS error
+    /// is the source.
+    #[error("cannot create the bus's doorbells")]
+    Setup(#[source] std::sync::Arc<std::io::Error>),
 }
+
+/// Equal when the same kind of error about the same shards (a `Setup`
+/// error: the same kind of OS error).
+impl PartialEq for BusError {
+    fn eq(&self, other: &Self) -> bool {
+        use BusError::*;
+        match (self, other) {
+            (
+                NoSuchShard { shard, shards },
+                NoSuchShard {
+                    shard: s2,
+                    shards: n2,
+                },
+            ) => shard == s2 && shards == n2,
+            (AlreadyAttached(a), AlreadyAttached(b)) | (Disconnected(a), Disconnected(b)) => a == b,
+            (Setup(a), Setup(b)) => a.kind() == b.kind(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for BusError {}
 
 struct Inbox<M> {
     tx: Sender<M>,
@@ -125,7 +148,8 @@ impl<M: Send + 'static> Bus<M> {
         let mut receivers = Vec::with_capacity(shards);
         for _ in 0..shards {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let (bell, bell_rx) = doorbell().map_err(|e| BusError::Setup(e.to_string()))?;
+            let (bell, bell_rx) =
+                doorbell().map_err(|e| BusError::Setup(std::sync::Arc::new(e)))?;
             inboxes.push(Inbox {
                 tx,
                 bell,

@@ -77,18 +77,15 @@ pub async fn connect_tcp<P: Protocol>(
 ) -> io::Result<Transport> {
     let stream = glommio::net::TcpStream::connect_timeout(addr, timeout)
         .await
-        .map_err(|e| match e {
-            glommio::GlommioError::IoError(e) => e,
-            other => io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
-        })?;
+        .map_err(io::Error::from)?;
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr()?;
+    // glommio's connect makes its socket with SOCK_CLOEXEC: no child
+    // process inherits it.
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-    // SAFETY: fd is the open socket `stream` owns; keep it out of children.
-    unsafe { libc::ioctl(fd, libc::FIOCLEX) };
     let rt = client_runtime();
     let transport = Transport::new(addr, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
-    let id = rt.add_connection(transport.clone());
+    let id = rt.add_connection(transport.clone(), None);
     rt.stats.connection_accepted();
     glommio::spawn_local(connection::drive(
         id,

@@ -230,10 +230,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
                 });
             }
             Err(e) => {
-                let e = match e {
-                    glommio::GlommioError::IoError(e) => e,
-                    other => io::Error::other(other.to_string()),
-                };
+                let e = io::Error::from(e);
                 shard::run_guarded("DatagramProtocol::error_received", || {
                     protocol.error_received(&transport, &e)
                 });

@@ -89,7 +89,9 @@ pub use listener::ACCEPT_BACKOFF;
 pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};
 pub use reason::DisconnectReason;
-pub use server::{Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger, StatsReader};
+pub use server::{
+    BoxError, Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger, StatsReader,
+};
 pub use shard::ShardInfo;
 pub use stats::ShardStatsSnapshot;
 pub use transport::{FlowLimits, Transport, WriteError};

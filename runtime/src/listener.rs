@@ -39,6 +39,7 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use crate::clock::Clock;
 use crate::connection::{self, Wire};
 use crate::endpoint::Endpoint;
+use crate::policy::AdmissionPermit;
 use crate::protocol::Factory;
 use crate::shard;
 use crate::shard_runtime::ShardRuntime;
@@ -152,13 +153,6 @@ fn is_resource_exhaustion(err: &io::Error) -> bool {
     )
 }
 
-fn to_io(err: glommio::GlommioError<()>) -> io::Error {
-    match err {
-        glommio::GlommioError::IoError(e) => e,
-        other => io::Error::other(other.to_string()),
-    }
-}
-
 /// Accepts until the shard stops accepting, building a protocol for each
 /// connection and spawning its driver.
 pub(crate) async fn accept_loop<F: Factory>(
@@ -190,7 +184,7 @@ pub(crate) async fn accept_loop<F: Factory>(
                 start_connection(stream, &factory, &rt);
             }
             Err(err) => {
-                let err = to_io(err);
+                let err = io::Error::from(err);
                 rt.stats.accept_error();
                 if is_resource_exhaustion(&err) {
                     if exhausted_since.is_none() {
@@ -245,29 +239,32 @@ fn start_connection<F: Factory>(
         }
     };
     let _ = stream.set_nodelay(true);
-    if let Err(cap) = rt.admission.admit(peer.ip()) {
-        rt.stats.over_capacity();
-        tracing::debug!(shard = rt.info.id, %peer, ?cap, "connection over capacity");
-        let goodbye = shard::call_guarded("Factory::over_capacity", || {
-            factory.borrow_mut().over_capacity(peer)
-        })
-        .flatten();
-        if let Some(msg) = goodbye {
-            // Best effort: one non-blocking send, never waited for.
-            // SAFETY: fd is open; msg outlives the call.
-            unsafe {
-                libc::send(
-                    fd,
-                    msg.as_ptr() as *const libc::c_void,
-                    msg.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
+    let permit = match rt.admission.admit(peer.ip()) {
+        Ok(permit) => permit,
+        Err(cap) => {
+            rt.stats.over_capacity();
+            tracing::debug!(shard = rt.info.id, %peer, ?cap, "connection over capacity");
+            let goodbye = shard::call_guarded("Factory::over_capacity", || {
+                factory.borrow_mut().over_capacity(peer)
+            })
+            .flatten();
+            if let Some(msg) = goodbye {
+                // Best effort: one non-blocking send, never waited for.
+                // SAFETY: fd is open; msg outlives the call.
+                unsafe {
+                    libc::send(
+                        fd,
+                        msg.as_ptr() as *const libc::c_void,
+                        msg.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+            }
+            return;
         }
-        return;
-    }
+    };
     match rt.tls.clone() {
-        None => build_and_drive(Wire::Plain(stream), peer, local, fd, factory, rt),
+        None => build_and_drive(Wire::Plain(stream), peer, local, fd, permit, factory, rt),
         Some(tls) => {
             // Handshake first (bounded, and abandoned if the shard stops);
             // the protocol is built only for a completed handshake.
@@ -291,12 +288,13 @@ fn start_connection<F: Factory>(
                         peer,
                         local,
                         fd,
+                        permit,
                         &factory,
                         &rt,
                     ),
                     failed => {
                         rt.stats.tls_failure();
-                        rt.admission.release(peer.ip());
+                        drop(permit);
                         match failed {
                             Some(Err(e)) => {
                                 tracing::debug!(shard = rt.info.id, %peer, "TLS handshake failed: {e}")
@@ -318,6 +316,7 @@ fn build_and_drive<F: Factory>(
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
     fd: std::os::fd::RawFd,
+    permit: AdmissionPermit,
     factory: &Rc<RefCell<F>>,
     rt: &Rc<ShardRuntime>,
 ) {
@@ -325,7 +324,7 @@ fn build_and_drive<F: Factory>(
         factory.borrow_mut().build_protocol(peer)
     });
     let Some(Some(protocol)) = built else {
-        rt.admission.release(peer.ip());
+        // (The permit, dropped here, gives the place back.)
         rt.stats.connection_refused();
         tracing::debug!(shard = rt.info.id, %peer, "connection refused by factory");
         return;
@@ -334,6 +333,6 @@ fn build_and_drive<F: Factory>(
     if let Some(idle) = rt.policies.idle_timeout {
         transport.set_idle_timeout(Some(idle));
     }
-    let id = rt.add_connection(transport.clone());
+    let id = rt.add_connection(transport.clone(), Some(permit));
     glommio::spawn_local(connection::drive(id, wire, protocol, transport, rt.clone())).detach();
 }

@@ -22,6 +22,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Descriptors kept free for the process itself when sizing the default cap.
@@ -97,8 +98,17 @@ impl Admission {
         }
     }
 
-    /// Admits a connection from `ip`, or says which cap it hit.
-    pub(crate) fn admit(&self, ip: IpAddr) -> Result<(), OverCapacity> {
+    /// Admits a connection from `ip` — the permit gives its place back when
+    /// dropped, however the connection ends — or says which cap it hit.
+    pub(crate) fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<AdmissionPermit, OverCapacity> {
+        self.take(ip)?;
+        Ok(AdmissionPermit {
+            admission: self.clone(),
+            ip,
+        })
+    }
+
+    fn take(&self, ip: IpAddr) -> Result<(), OverCapacity> {
         if self.open.get() >= self.max_connections {
             return Err(OverCapacity::Total);
         }
@@ -115,7 +125,7 @@ impl Admission {
     }
 
     /// A connection admitted from `ip` has ended.
-    pub(crate) fn release(&self, ip: IpAddr) {
+    fn release(&self, ip: IpAddr) {
         self.open.set(self.open.get().saturating_sub(1));
         if self.max_per_ip.is_some() {
             let mut per_ip = self.per_ip.borrow_mut();
@@ -132,6 +142,20 @@ impl Admission {
 /// Smallest read a throttled connection waits for (or the whole rate, when
 /// the rate is lower): keeps a slow rate from turning into one-byte reads.
 const THROTTLE_QUANTUM: f64 = 4096.0;
+
+/// A connection's place under the caps (as mini-redis's semaphore
+/// permit): held while the connection lives, given back on drop.
+#[derive(Debug)]
+pub(crate) struct AdmissionPermit {
+    admission: Rc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for AdmissionPermit {
+    fn drop(&mut self) {
+        self.admission.release(self.ip);
+    }
+}
 
 /// A per-connection token bucket for `max_read_rate`: it holds at most one
 /// second's worth of bytes, every read takes at most what it holds, and
@@ -203,16 +227,17 @@ mod tests {
             ..Policies::default()
         };
         // Shard 0 of 2: 3 connections, 2 per IP.
-        let a = Admission::new(&p, 2, 0);
+        let a = Rc::new(Admission::new(&p, 2, 0));
         let x: IpAddr = "10.0.0.1".parse().unwrap();
         let y: IpAddr = "10.0.0.2".parse().unwrap();
-        assert_eq!(a.admit(x), Ok(()));
-        assert_eq!(a.admit(x), Ok(()));
-        assert_eq!(a.admit(x), Err(OverCapacity::PerIp));
-        assert_eq!(a.admit(y), Ok(()));
-        assert_eq!(a.admit(y), Err(OverCapacity::Total));
-        a.release(x);
-        assert_eq!(a.admit(y), Ok(()));
+        let x1 = a.admit(x).unwrap();
+        let _x2 = a.admit(x).unwrap();
+        assert_eq!(a.admit(x).unwrap_err(), OverCapacity::PerIp);
+        let _y1 = a.admit(y).unwrap();
+        assert_eq!(a.admit(y).unwrap_err(), OverCapacity::Total);
+        drop(x1); // the permit gives its place back
+        let _y2 = a.admit(y).unwrap();
+        assert_eq!(a.admit(x).unwrap_err(), OverCapacity::Total);
     }
 
     #[test]

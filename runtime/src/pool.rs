@@ -42,7 +42,8 @@ where
                     .make()
                     .map_err(|e| ServerError::ShardStart {
                         shard: id,
-                        message: format!("cannot start executor on core {core}: {e}"),
+                        what: format!("cannot start its executor on core {core}"),
+                        source: Some(std::io::Error::from(e).into()),
                     })?;
                 Ok(ex.run(async move {
                     shard::enter(info, Arc::new(ShardStats::default()));
@@ -53,7 +54,8 @@ where
             })
             .map_err(|e| ServerError::ShardStart {
                 shard: id,
-                message: format!("cannot spawn thread: {e}"),
+                what: "cannot spawn its thread".into(),
+                source: Some(e.into()),
             })?;
         threads.push(thread);
     }

@@ -41,6 +41,19 @@ use crate::stats::{ShardStats, ShardStatsSnapshot};
 use crate::tls::ShardTls;
 use crate::transport::FlowLimits;
 
+/// Any error, as a [`ServerError`]'s source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl ServerError {
+    fn shard_start(shard: usize, what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        ServerError::ShardStart {
+            shard,
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
 /// How long a shutdown waits for connections to finish by default.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -72,13 +85,27 @@ pub enum ServerError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A shard failed to start (executor, factory).
-    #[error("shard {shard} failed to start: {message}")]
+    /// A shard failed to start (its thread, executor, or factory); the
+    /// underlying error, when there is one, is the
+    /// [`source`](std::error::Error::source).
+    #[error("shard {shard} failed to start: {what}")]
     ShardStart {
         /// The shard id.
         shard: usize,
-        /// What went wrong.
-        message: String,
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The endpoint does not fit the service (a `udp:` endpoint for a
+    /// stream protocol, or the other way round).
+    #[error("{endpoint}: {problem}")]
+    WrongEndpoint {
+        /// The endpoint.
+        endpoint: String,
+        /// What does not fit.
+        problem: &'static str,
     },
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
@@ -207,7 +234,7 @@ impl ServerBuilder {
         F: Factory,
         B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
     {
-        self.try_serve(move |shard| Ok::<F, std::convert::Infallible>(make_factory(shard)))
+        self.try_serve(move |shard| Ok::<F, BoxError>(make_factory(shard)))
     }
 
     /// Like [`ServerBuilder::serve`], for a factory constructor that can
@@ -217,13 +244,13 @@ impl ServerBuilder {
     pub fn try_serve<F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
     where
         F: Factory,
-        E: std::fmt::Display,
+        E: Into<BoxError>,
         B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
     {
-        if let Some(Endpoint::Udp { .. }) = &self.endpoint {
-            return Err(ServerError::ShardStart {
-                shard: 0,
-                message: "a udp: endpoint needs a datagram protocol (serve_datagram)".into(),
+        if let Some(e @ Endpoint::Udp { .. }) = &self.endpoint {
+            return Err(ServerError::WrongEndpoint {
+                endpoint: e.to_string(),
+                problem: "a udp: endpoint needs a datagram protocol (serve_datagram)",
             });
         }
         let tls = match &self.endpoint {
@@ -247,10 +274,10 @@ impl ServerBuilder {
         P: DatagramProtocol,
         B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
     {
-        if let Some(Endpoint::Tcp { .. } | Endpoint::Tls { .. }) = &self.endpoint {
-            return Err(ServerError::ShardStart {
-                shard: 0,
-                message: "a datagram protocol needs a udp: endpoint".into(),
+        if let Some(e @ (Endpoint::Tcp { .. } | Endpoint::Tls { .. })) = &self.endpoint {
+            return Err(ServerError::WrongEndpoint {
+                endpoint: e.to_string(),
+                problem: "a datagram protocol needs a udp: endpoint",
             });
         }
         self.start(Arc::new(DatagramService {
@@ -277,10 +304,8 @@ impl ServerBuilder {
                 core,
             };
             let stats = Arc::new(ShardStats::default());
-            let (bell, bell_rx) = doorbell().map_err(|e| ServerError::ShardStart {
-                shard: id,
-                message: format!("cannot create doorbell: {e}"),
-            })?;
+            let (bell, bell_rx) = doorbell()
+                .map_err(|e| ServerError::shard_start(id, "cannot create its doorbell", e))?;
             let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
             let ctx = ShardStart {
                 info,
@@ -297,10 +322,7 @@ impl ServerBuilder {
             let thread = std::thread::Builder::new()
                 .name(format!("torsion-shard-{id}"))
                 .spawn(move || run_shard(ctx, service))
-                .map_err(|e| ServerError::ShardStart {
-                    shard: id,
-                    message: format!("cannot spawn thread: {e}"),
-                })?;
+                .map_err(|e| ServerError::shard_start(id, "cannot spawn its thread", e))?;
             controls.push(ShardControl {
                 control: ctl_tx,
                 bell,
@@ -334,7 +356,8 @@ impl ServerBuilder {
                     let joined = handle.join_threads();
                     return Err(joined.err().unwrap_or(ServerError::ShardStart {
                         shard: 0,
-                        message: "a shard exited during start-up".into(),
+                        what: "a shard exited during start-up".into(),
+                        source: None,
                     }));
                 }
             }
@@ -531,13 +554,28 @@ fn gettid() -> u64 {
     unsafe { libc::syscall(libc::SYS_gettid) as u64 }
 }
 
+/// Why a shard's service could not be set up.
+struct SetupFailure {
+    what: String,
+    source: Option<BoxError>,
+}
+
+impl SetupFailure {
+    fn panicked(what: &str) -> SetupFailure {
+        SetupFailure {
+            what: format!("{what} panicked"),
+            source: None,
+        }
+    }
+}
+
 /// What a shard runs: the stream (TCP) service or the datagram (UDP) one.
 /// `setup` runs on the shard before it reports ready (an error fails
 /// `serve`); `run` serves until the shard is told to stop.
 trait ShardService: Send + Sync + 'static {
     type Local: 'static;
 
-    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String>;
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure>;
 
     /// TLS for this shard's connections, if any.
     fn tls(&self) -> Option<ShardTls> {
@@ -560,7 +598,7 @@ struct StreamService<B> {
 impl<F, E, B> ShardService for StreamService<B>
 where
     F: Factory,
-    E: std::fmt::Display,
+    E: Into<BoxError>,
     B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
 {
     type Local = Rc<RefCell<F>>;
@@ -569,10 +607,13 @@ where
         self.tls.clone()
     }
 
-    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, String> {
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure> {
         let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
-            .ok_or_else(|| "the factory constructor panicked".to_string())?
-            .map_err(|e| e.to_string())?;
+            .ok_or_else(|| SetupFailure::panicked("the factory constructor"))?
+            .map_err(|e| SetupFailure {
+                what: "the factory constructor failed".into(),
+                source: Some(e.into()),
+            })?;
         let factory = Rc::new(RefCell::new(factory));
         shard::run_guarded("Factory::start", || factory.borrow_mut().start(info));
         Ok(factory)
@@ -623,11 +664,11 @@ where
 {
     type Local = P;
 
-    fn setup(&self, info: &ShardInfo) -> Result<P, String> {
+    fn setup(&self, info: &ShardInfo) -> Result<P, SetupFailure> {
         shard::call_guarded("datagram protocol constructor", || {
             (self.make_protocol)(info)
         })
-        .ok_or_else(|| "the datagram protocol constructor panicked".to_string())
+        .ok_or_else(|| SetupFailure::panicked("the datagram protocol constructor"))
     }
 
     async fn run(
@@ -659,10 +700,12 @@ fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
     let executor = match executor {
         Ok(ex) => ex,
         Err(e) => {
-            let _ = ready.send(Err(ServerError::ShardStart {
-                shard: info.id,
-                message: format!("cannot start executor on core {}: {e}", info.core),
-            }));
+            let what = format!("cannot start its executor on core {}", info.core);
+            let _ = ready.send(Err(ServerError::shard_start(
+                info.id,
+                what,
+                std::io::Error::from(e),
+            )));
             return;
         }
     };
@@ -678,10 +721,11 @@ fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         ));
         let local = match service.setup(&info) {
             Ok(local) => local,
-            Err(message) => {
+            Err(failure) => {
                 let _ = ready.send(Err(ServerError::ShardStart {
                     shard: info.id,
-                    message,
+                    what: failure.what,
+                    source: failure.source,
                 }));
                 shard::leave();
                 return;

@@ -7,10 +7,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::local_event::LocalEvent;
-use crate::policy::{Admission, Policies};
+use crate::policy::{Admission, AdmissionPermit, Policies};
 use crate::reason::DisconnectReason;
 use crate::shard::ShardInfo;
 use crate::stats::ShardStats;
@@ -26,10 +27,12 @@ pub(crate) struct ShardRuntime {
     pub(crate) stats: Arc<ShardStats>,
     pub(crate) limits: FlowLimits,
     pub(crate) policies: Policies,
-    pub(crate) admission: Admission,
+    pub(crate) admission: Rc<Admission>,
     pub(crate) tls: Option<ShardTls>,
     pub(crate) scratch: RefCell<Box<[u8]>>,
-    connections: RefCell<HashMap<u64, Transport>>,
+    /// Live connections, each with its admission permit (none for client
+    /// connections, which no cap counts).
+    connections: RefCell<HashMap<u64, (Transport, Option<AdmissionPermit>)>>,
     next_id: Cell<u64>,
     shutting_down: Cell<bool>,
     pub(crate) stop_accepting: LocalEvent,
@@ -57,7 +60,7 @@ impl ShardRuntime {
             stats,
             limits,
             tls,
-            admission: Admission::new(&policies, info.count, info.id),
+            admission: Rc::new(Admission::new(&policies, info.count, info.id)),
             policies,
             scratch: RefCell::new(vec![0u8; READ_SCRATCH].into_boxed_slice()),
             connections: RefCell::new(HashMap::new()),
@@ -68,27 +71,33 @@ impl ShardRuntime {
         }
     }
 
-    /// Registers a new connection; returns its id.
-    pub(crate) fn add_connection(&self, transport: Transport) -> u64 {
+    /// Registers a new connection and the permit it was admitted with;
+    /// returns its id.
+    pub(crate) fn add_connection(
+        &self,
+        transport: Transport,
+        permit: Option<AdmissionPermit>,
+    ) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         if self.shutting_down.get() {
             transport.core.request_shutdown();
         }
-        self.connections.borrow_mut().insert(id, transport);
+        self.connections
+            .borrow_mut()
+            .insert(id, (transport, permit));
         self.stats.connection_opened();
         id
     }
 
-    /// Forgets a connection that has ended (and frees its admission).
+    /// Forgets a connection that has ended (its permit frees its place).
     pub(crate) fn remove_connection(&self, id: u64) {
-        let empty = {
+        let (gone, empty) = {
             let mut conns = self.connections.borrow_mut();
-            if let Some(t) = conns.remove(&id) {
-                self.admission.release(t.peer_addr().ip());
-            }
-            conns.is_empty()
+            let gone = conns.remove(&id);
+            (gone, conns.is_empty())
         };
+        drop(gone);
         if empty && self.shutting_down.get() {
             self.all_closed.set();
         }
@@ -105,7 +114,12 @@ impl ShardRuntime {
             return;
         }
         self.stop_accepting.set();
-        let transports: Vec<Transport> = self.connections.borrow().values().cloned().collect();
+        let transports: Vec<Transport> = self
+            .connections
+            .borrow()
+            .values()
+            .map(|(t, _)| t.clone())
+            .collect();
         for t in &transports {
             t.core.request_shutdown();
         }
@@ -116,7 +130,12 @@ impl ShardRuntime {
 
     /// Aborts every remaining connection with `reason`.
     pub(crate) fn abort_all(&self, reason: DisconnectReason) {
-        let transports: Vec<Transport> = self.connections.borrow().values().cloned().collect();
+        let transports: Vec<Transport> = self
+            .connections
+            .borrow()
+            .values()
+            .map(|(t, _)| t.clone())
+            .collect();
         for t in transports {
             t.abort_with(reason.clone());
         }

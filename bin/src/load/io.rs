@@ -75,10 +75,7 @@ impl ClientStream {
     ) -> io::Result<ClientStream> {
         let stream = TcpStream::connect_timeout(target, timeout)
             .await
-            .map_err(|e| match e {
-                glommio::GlommioError::IoError(e) => e,
-                other => io::Error::new(io::ErrorKind::TimedOut, other.to_string()),
-            })?;
+            .map_err(io::Error::from)?;
         let _ = stream.set_nodelay(true);
         let Some(t) = tls else {
             return Ok(ClientStream::Plain(stream));

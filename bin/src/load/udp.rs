@@ -109,10 +109,7 @@ async fn send_loop(
             rec.borrow_mut().sent += 1;
         }
         if let Err(e) = sock.send_to(&buf, load.target).await {
-            let e = match e {
-                glommio::GlommioError::IoError(e) => e,
-                other => std::io::Error::other(other.to_string()),
-            };
+            let e = std::io::Error::from(e);
             rec.borrow_mut().errors.io_error(&e);
         }
         seq += 1;

@@ -92,9 +92,8 @@ pub fn start_chat_server(
         hard_cap: config.max_outbound,
         ..builder.current_limits()
     };
-    let server = builder.limits(limits).try_serve(move |shard| {
-        chat_factory(shard, &bus, config.clone())
-            .map_err(|e| format!("chat shard {} cannot attach to the bus: {e}", shard.id))
-    })?;
+    let server = builder
+        .limits(limits)
+        .try_serve(move |shard| chat_factory(shard, &bus, config.clone()))?;
     Ok(server)
 }
