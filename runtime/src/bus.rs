@@ -404,8 +404,10 @@ impl<M> BusHandle<M> {
         }
     }
 
-    /// Stops this shard's receiving task (messages still queued are dropped).
-    pub fn detach(&self) {
+    /// Stops this shard's receiving task: no further message is handled
+    /// here (those still queued are dropped). Dropping the handle does
+    /// *not* do this; the shard keeps receiving.
+    pub fn stop_receiving(&self) {
         if let HandleKind::Real { task, .. } = &self.kind {
             task.cancel();
         }

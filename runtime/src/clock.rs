@@ -262,7 +262,10 @@ struct LoopState {
     ticks: Cell<u64>,
 }
 
-/// A repeating call made by [`Clock::looping_call`].
+/// A repeating call made by [`Clock::looping_call`]. Dropping the handle
+/// does not stop the loop (as in Twisted); [`LoopingCall::stop`] does, so
+/// keep the handle unless the loop is meant to run for the shard's life.
+#[must_use = "the loop runs until stop(): without this handle it cannot be stopped"]
 pub struct LoopingCall {
     state: Rc<LoopState>,
 }

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
 //! | [`policy`] | [`Policies`]: idle timeout, connection caps, read throttling | `policies.TimeoutMixin`, `LimitTotalConnectionsFactory`, `ThrottlingFactory` |
-//! | [`pool`] | [`pool::run_on_cores`]: async work on pinned shards (the load generator's engine) | — |
+//! | [`pinned`] | [`pinned::run_on_cores`]: async work on pinned executors that are not servers (the load generator's engine) | — |
 //! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
 //! | [`tls`] | rustls termination for `tls:`/`ssl:` endpoints; client configs | `listenSSL`, `ssl:` endpoints |
 //! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
@@ -27,7 +27,7 @@
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
 //! | [`stats`] | per-shard counters | — |
 //! | [`testing`] | [`testing::ProtocolHarness`], [`testing::ConnectedPair`]: protocols without sockets | `StringTransport`, `iosim` |
-//! | [`spawn_local`] | run a future on the current shard | `Deferred`, `inlineCallbacks` |
+//! | [`task`] | [`spawn_local`] → [`JoinHandle`] (dropping cancels); what every handle does when dropped | `Deferred`, `inlineCallbacks` |
 //!
 //! Crate-private pieces: `connection` (the socket pump: batching and flow
 //! control), `listener` (sockets, accept loop and its back-off),
@@ -68,14 +68,15 @@ pub mod endpoint;
 mod listener;
 mod local_event;
 mod pacer;
+pub mod pinned;
 pub mod policy;
-pub mod pool;
 pub mod protocol;
 pub mod reason;
 pub mod server;
 pub mod shard;
 mod shard_runtime;
 pub mod stats;
+pub mod task;
 pub mod testing;
 pub mod tls;
 pub mod transport;
@@ -94,12 +95,5 @@ pub use server::{
 };
 pub use shard::ShardInfo;
 pub use stats::ShardStatsSnapshot;
+pub use task::{spawn_local, JoinHandle};
 pub use transport::{FlowLimits, Transport, WriteError};
-
-/// Runs a future on the current shard (Twisted's `Deferred` /
-/// `inlineCallbacks` become `async` blocks). Must be called on a shard.
-pub fn spawn_local<T: 'static>(
-    future: impl std::future::Future<Output = T> + 'static,
-) -> glommio::Task<T> {
-    glommio::spawn_local(future)
-}

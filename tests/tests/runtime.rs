@@ -385,9 +385,11 @@ fn a_client_that_never_reads_is_cut_at_the_hard_cap() {
                                 let _ = t2.write_bytes(chunk.clone());
                             })
                             .unwrap();
-                        // Stop the loop once the connection is gone.
+                        // Stop the loop once the connection is gone (this
+                        // watcher itself runs until the test server stops).
                         let t3 = t.clone();
-                        t.clock()
+                        let _watcher = t
+                            .clock()
                             .looping_call(Duration::from_millis(5), move || {
                                 if t3.is_closed() {
                                     lc.stop();

@@ -1,6 +1,6 @@
 //! Coordinating load shards: a common start, per-second intervals, stop.
 //!
-//! Load shards are pinned glommio executors (`torsion::pool`). Each one sets
+//! Load shards are pinned glommio executors (`torsion::pinned`). Each one sets
 //! up its connections and then *arrives*; once every shard has arrived the
 //! driving thread fixes the run's phases (start, end of warm-up, end) and the
 //! shards begin together, so every schedule is measured against the same
@@ -171,7 +171,7 @@ where
     let pool_coord = coord.clone();
     let pool_cores = cores.to_vec();
     let pool = std::thread::spawn(move || {
-        torsion::pool::run_on_cores(&pool_cores, move |info| task(info, pool_coord.clone()))
+        torsion::pinned::run_on_cores(&pool_cores, move |info| task(info, pool_coord.clone()))
     });
 
     // Wait for every shard to arrive (or fail), then fix the time line.
