@@ -107,6 +107,9 @@ pub enum ServerError {
         /// What does not fit.
         problem: &'static str,
     },
+    /// The cross-shard bus could not be made.
+    #[error(transparent)]
+    Bus(#[from] crate::bus::BusError),
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -264,6 +267,40 @@ impl ServerBuilder {
             make_factory: Arc::new(make_factory),
             tls,
         }))
+    }
+
+    /// Like [`ServerBuilder::try_serve`], with a cross-shard [`Bus`] of
+    /// messages `M` that the builder makes and sizes to its shard plan:
+    /// `make_factory(shard, bus)` runs on each shard, where it attaches
+    /// (`bus.attach(shard, handler)`) and keeps the handle it gets back.
+    ///
+    /// ```no_run
+    /// use torsion::{FnFactory, Server};
+    /// # use torsion::Protocol;
+    /// # struct Echo;
+    /// # impl Protocol for Echo {}
+    /// let server = Server::builder()
+    ///     .listen_on("tcp:0:interface=127.0.0.1")?
+    ///     .serve_with_bus(|shard, bus: &torsion::Bus<String>| {
+    ///         let me = shard.id;
+    ///         let handle = bus.attach(shard, move |msg| println!("shard {me} got {msg}"))?;
+    ///         handle.broadcast(format!("hello from shard {me}"))?; // every other shard
+    ///         // keep `handle` (e.g. in the factory) to send later
+    ///         Ok::<_, torsion::BusError>(FnFactory(|_peer| Some(Echo)))
+    ///     })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`Bus`]: crate::Bus
+    pub fn serve_with_bus<M, F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        M: Send + 'static,
+        F: Factory,
+        E: Into<BoxError>,
+        B: Fn(&ShardInfo, &crate::bus::Bus<M>) -> Result<F, E> + Send + Sync + 'static,
+    {
+        let bus = crate::bus::Bus::<M>::new(self.planned_cores()?.len())?;
+        self.try_serve(move |shard| make_factory(shard, &bus))
     }
 
     /// Starts the shards of a datagram (UDP) server: each shard binds its own

@@ -64,6 +64,4 @@ pub use client::ChatClient;
 pub use message::ChatMessage;
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
 pub use room::{fanout_window, printable, ChatConfig, Room};
-pub use server::{
-    chat_factory, start_chat_server, ChatFactory, ChatServerError, DEFAULT_MAX_OUTBOUND,
-};
+pub use server::{chat_factory, start_chat_server, ChatFactory, DEFAULT_MAX_OUTBOUND};

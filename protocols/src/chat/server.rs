@@ -19,18 +19,6 @@ use crate::line_receiver::LineReceiver;
 /// sendq spirit): 1 MiB.
 pub const DEFAULT_MAX_OUTBOUND: usize = 1024 * 1024;
 
-/// Why a chat server did not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ChatServerError {
-    /// The server itself.
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    /// The bus.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-}
-
 /// Builds chat clients for one shard's room.
 pub struct ChatFactory {
     room: Rc<Room>,
@@ -85,15 +73,12 @@ pub fn chat_factory(
 pub fn start_chat_server(
     builder: ServerBuilder,
     config: ChatConfig,
-) -> Result<ServerHandle, ChatServerError> {
-    let shards = builder.planned_cores()?.len();
-    let bus = Bus::<ChatMessage>::new(shards)?;
+) -> Result<ServerHandle, ServerError> {
     let limits = FlowLimits {
         hard_cap: config.max_outbound,
         ..builder.current_limits()
     };
-    let server = builder
+    builder
         .limits(limits)
-        .try_serve(move |shard| chat_factory(shard, &bus, config.clone()))?;
-    Ok(server)
+        .serve_with_bus(move |shard, bus| chat_factory(shard, bus, config.clone()))
 }
