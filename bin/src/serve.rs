@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use torsion::{cores, Endpoint, FlowLimits, Policies, Server, ServerBuilder};
+use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
@@ -41,12 +41,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let builder = Server::builder()
         .listen(endpoint)
         .drain_timeout(args.drain_timeout)
-        .policies(Policies {
-            idle_timeout: Some(args.idle_timeout).filter(|d| !d.is_zero()),
-            max_connections: args.max_connections,
-            max_per_ip: args.max_per_ip,
-            max_read_rate: args.max_read_rate.map(|r| r as u64),
-        });
+        .policies(
+            Policies::default()
+                .with_idle_timeout(Some(args.idle_timeout).filter(|d| !d.is_zero()))
+                .with_max_connections(args.max_connections)
+                .with_max_per_ip(args.max_per_ip)
+                .with_max_read_rate(args.max_read_rate.map(|r| r as u64)),
+        );
     let builder = apply_placement(builder, &args.placement)?;
 
     // Block the signals before any shard thread exists, so they are
@@ -73,10 +74,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         ServeProtocol::Echo => {
             let builder = match args.max_outbound {
                 Some(cap) => {
-                    let limits = FlowLimits {
-                        hard_cap: cap,
-                        ..builder.current_limits()
-                    };
+                    let limits = builder.current_limits().with_hard_cap(cap);
                     builder.limits(limits)
                 }
                 None => builder,

@@ -121,7 +121,9 @@ pub struct Backoff {
     pub jitter: f64,
     /// Give up after this many retries (`None`: never).
     pub max_retries: Option<u32>,
-    delay: f64,
+    /// The last delay given (`None`: start again from `initial`), so every
+    /// public field is honoured whenever it is changed.
+    delay: Option<f64>,
     retries: u32,
     rng: u64,
 }
@@ -141,7 +143,7 @@ impl Backoff {
             max,
             jitter: 0.119_626_564_72,
             max_retries: None,
-            delay: initial.as_secs_f64(),
+            delay: None,
             retries: 0,
             rng: 0x9E37_79B9_7F4A_7C15,
         }
@@ -155,7 +157,7 @@ impl Backoff {
 
     /// Back to the initial delay (after a successful connection).
     pub fn reset(&mut self) {
-        self.delay = self.initial.as_secs_f64();
+        self.delay = None;
         self.retries = 0;
     }
 
@@ -172,12 +174,14 @@ impl Backoff {
             return None;
         }
         let max = self.max.as_secs_f64();
-        self.delay = (self.delay * self.factor).min(max);
+        let last = self.delay.unwrap_or(self.initial.as_secs_f64());
+        let mut delay = (last * self.factor).min(max);
         if self.jitter > 0.0 {
-            let spread = self.delay * self.jitter * self.normal();
-            self.delay = (self.delay + spread).clamp(0.0, max);
+            let spread = delay * self.jitter * self.normal();
+            delay = (delay + spread).clamp(0.0, max);
         }
-        Some(Duration::from_secs_f64(self.delay))
+        self.delay = Some(delay);
+        Some(Duration::from_secs_f64(delay))
     }
 
     /// A standard normal sample (Box–Muller over xorshift64*).
@@ -404,6 +408,21 @@ mod tests {
         assert_eq!(delays[3], 30.0, "capped");
         b.reset();
         assert!((b.next_delay().unwrap().as_secs_f64() - e).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_public_field_is_honoured_when_changed_after_new() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(100));
+        b.initial = Duration::from_secs(2);
+        b.factor = 3.0;
+        b.jitter = 0.0;
+        b.max_retries = Some(2);
+        assert_eq!(b.next_delay(), Some(Duration::from_secs(6)));
+        assert_eq!(b.next_delay(), Some(Duration::from_secs(18)));
+        assert_eq!(b.next_delay(), None);
+        b.reset();
+        b.max = Duration::from_secs(5);
+        assert_eq!(b.next_delay(), Some(Duration::from_secs(5)));
     }
 
     #[test]

@@ -29,8 +29,12 @@ use std::time::{Duration, Instant};
 pub const FD_HEADROOM: usize = 64;
 
 /// Policies for a server. `Default` is: no idle timeout, a total connection
-/// cap sized from the fd limit, no per-IP cap, no read throttling.
+/// cap sized from the fd limit, no per-IP cap, no read throttling. Build one
+/// from `Default` and the `with_*` setters
+/// (`Policies::default().with_idle_timeout(Some(d))`): more policies may
+/// come, so the struct cannot be written out literally outside torsion.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Policies {
     /// Close connections with no reads or writes for this long
     /// ([`DisconnectReason::TimedOut`](crate::DisconnectReason::TimedOut)).
@@ -45,6 +49,32 @@ pub struct Policies {
     /// Most bytes per second read from one connection; reading pauses (the
     /// peer is slowed by TCP) rather than buffering more.
     pub max_read_rate: Option<u64>,
+}
+
+impl Policies {
+    /// Sets [`Policies::idle_timeout`].
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Policies::max_connections`].
+    pub fn with_max_connections(mut self, n: Option<usize>) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets [`Policies::max_per_ip`].
+    pub fn with_max_per_ip(mut self, n: Option<usize>) -> Self {
+        self.max_per_ip = n;
+        self
+    }
+
+    /// Sets [`Policies::max_read_rate`] (bytes per second).
+    pub fn with_max_read_rate(mut self, bytes_per_sec: Option<u64>) -> Self {
+        self.max_read_rate = bytes_per_sec;
+        self
+    }
 }
 
 /// The soft fd limit minus [`FD_HEADROOM`], at least 16.

@@ -60,8 +60,11 @@ use crate::reason::DisconnectReason;
 
 /// Limits on one connection's buffers. The defaults suit request/response
 /// and chat traffic; [`ServerBuilder::limits`](crate::ServerBuilder::limits)
-/// changes them per server.
+/// changes them per server. Build one from `Default` and the `with_*`
+/// setters (`FlowLimits::default().with_hard_cap(1 << 20)`): more limits
+/// may come, so the struct cannot be written out literally outside torsion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlowLimits {
     /// Queue size above which `pause_writing` is called. Default 64 KiB.
     pub high_water: usize,
@@ -88,6 +91,38 @@ impl Default for FlowLimits {
             max_read_buffer: 1024 * 1024,
             linger: Duration::from_secs(2),
         }
+    }
+}
+
+impl FlowLimits {
+    /// Sets [`FlowLimits::high_water`].
+    pub fn with_high_water(mut self, bytes: usize) -> Self {
+        self.high_water = bytes;
+        self
+    }
+
+    /// Sets [`FlowLimits::low_water`].
+    pub fn with_low_water(mut self, bytes: usize) -> Self {
+        self.low_water = bytes;
+        self
+    }
+
+    /// Sets [`FlowLimits::hard_cap`].
+    pub fn with_hard_cap(mut self, bytes: usize) -> Self {
+        self.hard_cap = bytes;
+        self
+    }
+
+    /// Sets [`FlowLimits::max_read_buffer`].
+    pub fn with_max_read_buffer(mut self, bytes: usize) -> Self {
+        self.max_read_buffer = bytes;
+        self
+    }
+
+    /// Sets [`FlowLimits::linger`].
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
     }
 }
 

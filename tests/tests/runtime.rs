@@ -360,10 +360,7 @@ fn eight_mib_to_a_slow_reader_arrives_intact() {
 fn a_client_that_never_reads_is_cut_at_the_hard_cap() {
     let rec = Recorder::default();
     let tx = rec.sender();
-    let limits = FlowLimits {
-        hard_cap: 1024 * 1024,
-        ..FlowLimits::default()
-    };
+    let limits = FlowLimits::default().with_hard_cap(1024 * 1024);
     let server = Server::builder()
         .listen_on(LOOPBACK)
         .unwrap()

@@ -14,10 +14,7 @@ fn main() {
         .listen_on("tcp:0:interface=127.0.0.1")
         .expect("endpoint")
         .cores(vec![core])
-        .policies(Policies {
-            max_connections: Some(1 << 20),
-            ..Policies::default()
-        })
+        .policies(Policies::default().with_max_connections(Some(1 << 20)))
         .serve(|_| EchoFactory)
         .expect("server");
     println!("{}", server.local_addr().port());

@@ -855,12 +855,10 @@ mod tests {
         fn connect(&self, shard: usize) -> Client {
             let room = self.rooms[shard].clone();
             let codec = LineCodec::lf_or_crlf().max_length(room.config().max_line);
-            let limits = FlowLimits {
-                high_water: 1024,
-                low_water: 256,
-                hard_cap: room.config().max_outbound,
-                ..FlowLimits::default()
-            };
+            let limits = FlowLimits::default()
+                .with_high_water(1024)
+                .with_low_water(256)
+                .with_hard_cap(room.config().max_outbound);
             ProtocolHarness::with_options(
                 LineReceiver::with_codec(ChatClient::new(room), codec),
                 HarnessOptions {

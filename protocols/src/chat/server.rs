@@ -5,9 +5,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use torsion::{
-    Bus, BusError, Factory, FlowLimits, ServerBuilder, ServerError, ServerHandle, ShardInfo,
-};
+use torsion::{Bus, BusError, Factory, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
 use super::client::ChatClient;
 use super::message::ChatMessage;
@@ -74,10 +72,7 @@ pub fn start_chat_server(
     builder: ServerBuilder,
     config: ChatConfig,
 ) -> Result<ServerHandle, ServerError> {
-    let limits = FlowLimits {
-        hard_cap: config.max_outbound,
-        ..builder.current_limits()
-    };
+    let limits = builder.current_limits().with_hard_cap(config.max_outbound);
     builder
         .limits(limits)
         .serve_with_bus(move |shard, bus| chat_factory(shard, bus, config.clone()))
