@@ -195,6 +195,11 @@ pub(crate) async fn accept_loop<F: Factory>(
                             "accept failed ({err}); pausing accepts, retrying every {:?}",
                             ACCEPT_BACKOFF
                         );
+                    } else {
+                        tracing::debug!(
+                            shard = rt.info.id,
+                            "accept still failing ({err}); pausing"
+                        );
                     }
                     pause(&rt, ACCEPT_BACKOFF).await;
                 } else if matches!(
