@@ -56,7 +56,7 @@ pub trait DatagramProtocol: 'static {
 }
 
 /// Why a datagram was not sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum DatagramError {
     /// Over the largest UDP payload.
@@ -73,10 +73,26 @@ pub enum DatagramError {
     /// The server has stopped.
     #[error("the datagram socket is closed")]
     Closed,
-    /// Another error from the kernel.
-    #[error("sendto failed: {0}")]
-    Io(String),
+    /// Another error from the kernel (the source).
+    #[error("sendto failed")]
+    Io(#[source] std::sync::Arc<io::Error>),
 }
+
+/// Equal when the same kind of failure (an `Io` error: the same kind of OS
+/// error).
+impl PartialEq for DatagramError {
+    fn eq(&self, other: &Self) -> bool {
+        use DatagramError::*;
+        match (self, other) {
+            (TooLarge { len, max }, TooLarge { len: l2, max: m2 }) => len == l2 && max == m2,
+            (WouldBlock, WouldBlock) | (Closed, Closed) => true,
+            (Io(a), Io(b)) => a.kind() == b.kind(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DatagramError {}
 
 /// A shard's UDP socket, as its protocol writes to it. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -126,7 +142,7 @@ impl DatagramTransport {
                     len: data.len(),
                     max,
                 },
-                _ => DatagramError::Io(e.to_string()),
+                _ => DatagramError::Io(std::sync::Arc::new(e)),
             });
         }
         self.rt.stats.add_bytes_out(n as usize);

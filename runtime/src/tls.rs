@@ -20,45 +20,55 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// How long a handshake may take by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Why TLS could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What a TLS error came from.
+pub type TlsSource = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why TLS could not be set up. The underlying error (a file's I/O or PEM
+/// error, rustls's refusal) is the [`source`](std::error::Error::source).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsError {
     /// A file could not be read or parsed.
-    #[error("cannot read {what} from {path}: {message}")]
+    #[error("cannot read {what} from {path}{}", problem.map(|p| format!(": {p}")).unwrap_or_default())]
     File {
         /// "certificate chain" or "private key".
         what: &'static str,
         /// The file.
         path: String,
-        /// What went wrong.
-        message: String,
+        /// What is wrong with a file that was read (e.g. it holds no
+        /// certificate), when no other error says it.
+        problem: Option<&'static str>,
+        /// The I/O or PEM error.
+        #[source]
+        source: Option<TlsSource>,
     },
     /// rustls refused the pair (e.g. the key does not match the certificate).
-    #[error("invalid certificate/key pair ({cert}, {key}): {message}")]
+    #[error("invalid certificate/key pair ({cert}, {key})")]
     Config {
         /// The certificate file.
         cert: String,
         /// The key file.
         key: String,
         /// rustls's reason.
-        message: String,
+        #[source]
+        source: TlsSource,
     },
 }
 
 /// Loads a certificate chain (PEM).
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |message: String| TlsError::File {
+    let err = |problem: Option<&'static str>, source: Option<TlsSource>| TlsError::File {
         what: "certificate chain",
         path: path.display().to_string(),
-        message,
+        problem,
+        source,
     };
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
+        .map_err(|e| err(None, Some(std::sync::Arc::new(e))))?
         .collect::<Result<_, _>>()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(None, Some(std::sync::Arc::new(e))))?;
     if certs.is_empty() {
-        return Err(err("no CERTIFICATE section found".into()));
+        return Err(err(Some("no CERTIFICATE section found"), None));
     }
     Ok(certs)
 }
@@ -68,7 +78,8 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| TlsError::File {
         what: "private key",
         path: path.display().to_string(),
-        message: e.to_string(),
+        problem: None,
+        source: Some(std::sync::Arc::new(e)),
     })
 }
 
@@ -80,17 +91,17 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain = load_certs(cert)?;
     let key_der = load_key(key)?;
-    let config_err = |message: String| TlsError::Config {
+    let config_err = |e: rustls::Error| TlsError::Config {
         cert: cert.display().to_string(),
         key: key.display().to_string(),
-        message,
+        source: std::sync::Arc::new(e),
     };
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| config_err(e.to_string()))?
+        .map_err(config_err)?
         .with_no_client_auth()
         .with_single_cert(chain, key_der)
-        .map_err(|e| config_err(e.to_string()))?;
+        .map_err(config_err)?;
     Ok(Arc::new(config))
 }
 
@@ -105,7 +116,7 @@ pub fn client_config(
         .map_err(|e| TlsError::Config {
             cert: String::new(),
             key: String::new(),
-            message: e.to_string(),
+            source: std::sync::Arc::new(e),
         })?;
     let config = if insecure {
         builder
@@ -119,7 +130,8 @@ pub fn client_config(
                 roots.add(cert).map_err(|e| TlsError::File {
                     what: "certificate chain",
                     path: ca.display().to_string(),
-                    message: e.to_string(),
+                    problem: None,
+                    source: Some(std::sync::Arc::new(e)),
                 })?;
             }
         }
