@@ -63,12 +63,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
         ServeProtocol::Chat if datagram => anyhow::bail!("chat needs a tcp: endpoint"),
         ServeProtocol::Chat => {
-            let config = ChatConfig {
-                max_line: args.max_line,
-                register_timeout: args.register_timeout,
-                stall_timeout: args.stall_timeout,
-                max_outbound: args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND),
-            };
+            let config = ChatConfig::default()
+                .with_max_line(args.max_line)
+                .with_register_timeout(args.register_timeout)
+                .with_stall_timeout(args.stall_timeout)
+                .with_max_outbound(args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND));
             start_chat_server(builder, config)?
         }
         ServeProtocol::Echo => {

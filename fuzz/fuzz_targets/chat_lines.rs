@@ -21,11 +21,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let shards = usize::from(data[0] % 3) + 1;
     let clients = usize::from(data[1] % 4) + 1;
-    let config = ChatConfig {
-        max_line: 64,
-        register_timeout: Duration::from_secs(30),
-        ..ChatConfig::default()
-    };
+    let config = ChatConfig::default()
+        .with_max_line(64)
+        .with_register_timeout(Duration::from_secs(30));
     let bus = ManualBus::<ChatMessage>::new(shards);
     let clock = ManualClock::new();
     let rooms: Vec<Rc<Room>> = (0..shards)
@@ -49,11 +47,9 @@ fuzz_target!(|data: &[u8]| {
             let room = rooms[i % shards].clone();
             ProtocolHarness::with_options(
                 LineReceiver::with_codec(ChatClient::new(room), LineCodec::lf_or_crlf().max_length(64)),
-                HarnessOptions {
-                    clock: clock.clone(),
-                    shard_id: i % shards,
-                    ..HarnessOptions::default()
-                },
+                HarnessOptions::default()
+                    .with_clock(clock.clone())
+                    .with_shard_id(i % shards),
             )
         })
         .collect();

@@ -18,10 +18,7 @@ fn chat_server_on(shards: usize, max_outbound: usize) -> ServerHandle {
         .listen_on(LOOPBACK)
         .unwrap()
         .shards(shards);
-    let config = ChatConfig {
-        max_outbound,
-        ..ChatConfig::default()
-    };
+    let config = ChatConfig::default().with_max_outbound(max_outbound);
     start_chat_server(builder, config).unwrap()
 }
 

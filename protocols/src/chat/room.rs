@@ -56,8 +56,10 @@ use super::names::{owner_shard, validate_name};
 use super::server::DEFAULT_MAX_OUTBOUND;
 use crate::line_receiver::LineConnection;
 
-/// Chat settings (the same on every shard).
+/// Chat settings (the same on every shard). Build from `Default` and the
+/// `with_*` setters (`ChatConfig::default().with_max_line(1024)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChatConfig {
     /// Longest input line, in bytes (default 4096).
     pub max_line: usize,
@@ -80,6 +82,32 @@ impl Default for ChatConfig {
             stall_timeout: Duration::from_secs(2),
             max_outbound: DEFAULT_MAX_OUTBOUND,
         }
+    }
+}
+
+impl ChatConfig {
+    /// Sets [`ChatConfig::max_line`].
+    pub fn with_max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
+    }
+
+    /// Sets [`ChatConfig::register_timeout`] (zero: no limit).
+    pub fn with_register_timeout(mut self, timeout: Duration) -> Self {
+        self.register_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ChatConfig::stall_timeout`] (zero: never wait).
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ChatConfig::max_outbound`].
+    pub fn with_max_outbound(mut self, bytes: usize) -> Self {
+        self.max_outbound = bytes;
+        self
     }
 }
 
@@ -861,12 +889,10 @@ mod tests {
                 .with_hard_cap(room.config().max_outbound);
             ProtocolHarness::with_options(
                 LineReceiver::with_codec(ChatClient::new(room), codec),
-                HarnessOptions {
-                    clock: self.clock.clone(),
-                    shard_id: shard,
-                    limits,
-                    ..HarnessOptions::default()
-                },
+                HarnessOptions::default()
+                    .with_clock(self.clock.clone())
+                    .with_shard_id(shard)
+                    .with_limits(limits),
             )
         }
 

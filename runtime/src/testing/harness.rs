@@ -11,8 +11,9 @@ use crate::reason::DisconnectReason;
 use crate::shard;
 use crate::transport::{FlowLimits, Transport};
 
-/// How a [`ProtocolHarness`] is set up.
+/// How a [`ProtocolHarness`] is set up: `Default` and the `with_*` setters.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HarnessOptions {
     /// The clock the protocol's timers run on (share one between harnesses
     /// to keep them in step).
@@ -36,6 +37,38 @@ impl Default for HarnessOptions {
             limits: FlowLimits::default(),
             shard_id: 0,
         }
+    }
+}
+
+impl HarnessOptions {
+    /// Sets [`HarnessOptions::clock`].
+    pub fn with_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets [`HarnessOptions::peer`].
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Sets [`HarnessOptions::local`].
+    pub fn with_local(mut self, local: SocketAddr) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// Sets [`HarnessOptions::limits`].
+    pub fn with_limits(mut self, limits: FlowLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`HarnessOptions::shard_id`].
+    pub fn with_shard_id(mut self, shard_id: usize) -> Self {
+        self.shard_id = shard_id;
+        self
     }
 }
 
