@@ -108,18 +108,23 @@ impl ShardRuntime {
         self.connections.borrow().len()
     }
 
+    /// The live connections' transports (a copy: callers act on them
+    /// without holding the registry borrowed).
+    fn transports(&self) -> Vec<Transport> {
+        self.connections
+            .borrow()
+            .values()
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     /// Stops accepting and tells every connection the server is stopping.
     pub(crate) fn begin_shutdown(&self) {
         if self.shutting_down.replace(true) {
             return;
         }
         self.stop_accepting.set();
-        let transports: Vec<Transport> = self
-            .connections
-            .borrow()
-            .values()
-            .map(|(t, _)| t.clone())
-            .collect();
+        let transports = self.transports();
         for t in &transports {
             t.core.request_shutdown();
         }
@@ -130,13 +135,7 @@ impl ShardRuntime {
 
     /// Aborts every remaining connection with `reason`.
     pub(crate) fn abort_all(&self, reason: DisconnectReason) {
-        let transports: Vec<Transport> = self
-            .connections
-            .borrow()
-            .values()
-            .map(|(t, _)| t.clone())
-            .collect();
-        for t in transports {
+        for t in self.transports() {
             t.abort_with(reason.clone());
         }
     }
