@@ -233,8 +233,8 @@ fn every_message_reaches_every_other_named_client_in_order() {
 
 #[test]
 fn a_client_that_never_reads_is_cut_while_the_others_get_everything() {
-    let cap = 256 * 1024;
-    let server = chat_server(cap);
+    // The default cap, 1 MiB: the stalled client is cut there.
+    let server = chat_server(DEFAULT_MAX_OUTBOUND);
     // The stalled client shrinks its receive buffer so the server's queue
     // fills sooner; it registers, then never reads again.
     let stalled = {
