@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const PATIENCE: Duration = Duration::from_secs(20);
+use torsion_tests::PATIENCE;
 
 fn torsion() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_torsion"));

@@ -12,13 +12,15 @@
 //!
 //! Encoders are split into a header and a trailer around the payload, so a
 //! sender can queue a large payload by reference between them.
+//!
+//! [`testing`] feeds a decoder its input in every chunking (the codecs' own
+//! tests and the fuzz targets use it; so can a codec of yours).
 
 mod error;
 pub mod int_prefixed;
 pub mod line;
 pub mod netstring;
-#[cfg(test)]
-pub(crate) mod testing;
+pub mod testing;
 
 use bytes::{Bytes, BytesMut};
 
