@@ -1,0 +1,300 @@
+//! Configuring and starting a server: plan the shards, bind their sockets,
+//! start their threads, wait until every one is accepting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cores;
+use crate::doorbell::doorbell;
+use crate::endpoint::{Endpoint, EndpointError};
+use crate::listener;
+use crate::policy::Policies;
+use crate::protocol::Factory;
+use crate::shard::ShardInfo;
+use crate::stats::ShardStats;
+use crate::tls::ShardTls;
+use crate::transport::FlowLimits;
+
+use super::error::{BoxError, ServerError};
+use super::handle::{ServerHandle, ShardControl, ShardEntry, ShutdownTrigger};
+use super::shard_thread::{run_shard, DatagramService, ShardService, ShardStart, StreamService};
+use crate::datagram::DatagramProtocol;
+
+/// How long a shutdown waits for connections to finish by default.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configures and starts a server. See the crate docs for an example.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    endpoint: Option<Endpoint>,
+    shards: Option<usize>,
+    cores: Option<Vec<usize>>,
+    drain_timeout: Duration,
+    limits: FlowLimits,
+    policies: Policies,
+    tls_handshake_timeout: Duration,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            endpoint: None,
+            shards: None,
+            cores: None,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            limits: FlowLimits::default(),
+            policies: Policies::default(),
+            tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+/// Entry point: `Server::builder()`.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with the defaults (one shard per allowed core, 5 s drain).
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+impl ServerBuilder {
+    /// Where to listen.
+    pub fn listen(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// Where to listen, as a Twisted endpoint string (`tcp:0:interface=127.0.0.1`).
+    pub fn listen_on(self, endpoint: &str) -> Result<Self, EndpointError> {
+        Ok(self.listen(endpoint.parse()?))
+    }
+
+    /// How many shards (default: one per core in the affinity mask).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// Exactly which cores to run shards on (one shard per core).
+    pub fn cores(mut self, cores: Vec<usize>) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// How long shutdown waits for connections before aborting them.
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Per-connection buffer limits.
+    pub fn limits(mut self, limits: FlowLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The per-connection buffer limits this builder will use (to change
+    /// one of them and keep the others).
+    pub fn current_limits(&self) -> FlowLimits {
+        self.limits
+    }
+
+    /// How long a TLS handshake may take before the connection is closed
+    /// (default 10 s).
+    pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
+        self.tls_handshake_timeout = d;
+        self
+    }
+
+    /// Idle timeout, connection caps, read throttling (see [`Policies`]).
+    pub fn policies(mut self, policies: Policies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// The cores the shards will run on, one per shard, as `serve` will plan
+    /// them (e.g. to size a [`Bus`](crate::Bus) before starting).
+    pub fn planned_cores(&self) -> Result<Vec<usize>, ServerError> {
+        let allowed = cores::allowed_cores()?;
+        Ok(cores::plan_cores(
+            &allowed,
+            self.shards,
+            self.cores.as_deref(),
+        )?)
+    }
+
+    /// Starts the shards. `make_factory` runs once on each shard's thread to
+    /// build that shard's factory. Returns once every shard is accepting.
+    pub fn serve<F, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        F: Factory,
+        B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
+    {
+        self.try_serve(move |shard| Ok::<F, BoxError>(make_factory(shard)))
+    }
+
+    /// Like [`ServerBuilder::serve`], for a factory constructor that can
+    /// fail on a shard (e.g. attaching to a bus): the error fails the start
+    /// as [`ServerError::ShardStart`] naming the shard, and the shards that
+    /// did start are stopped.
+    pub fn try_serve<F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        F: Factory,
+        E: Into<BoxError>,
+        B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
+    {
+        if let Some(e @ Endpoint::Udp { .. }) = &self.endpoint {
+            return Err(ServerError::WrongEndpoint {
+                endpoint: e.to_string(),
+                problem: "a udp: endpoint needs a datagram protocol (serve_datagram)",
+            });
+        }
+        let tls = match &self.endpoint {
+            Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
+                acceptor: futures_rustls::TlsAcceptor::from(crate::tls::server_config(cert, key)?),
+                handshake_timeout: self.tls_handshake_timeout,
+            }),
+            _ => None,
+        };
+        self.start(Arc::new(StreamService {
+            make_factory: Arc::new(make_factory),
+            tls,
+        }))
+    }
+
+    /// Like [`ServerBuilder::try_serve`], with a cross-shard [`Bus`] of
+    /// messages `M` that the builder makes and sizes to its shard plan:
+    /// `make_factory(shard, bus)` runs on each shard, where it attaches
+    /// (`bus.attach(shard, handler)`) and keeps the handle it gets back.
+    ///
+    /// ```no_run
+    /// use torsion::{FnFactory, Server};
+    /// # use torsion::Protocol;
+    /// # struct Echo;
+    /// # impl Protocol for Echo {}
+    /// let server = Server::builder()
+    ///     .listen_on("tcp:0:interface=127.0.0.1")?
+    ///     .serve_with_bus(|shard, bus: &torsion::Bus<String>| {
+    ///         let me = shard.id;
+    ///         let handle = bus.attach(shard, move |msg| println!("shard {me} got {msg}"))?;
+    ///         handle.broadcast(format!("hello from shard {me}"))?; // every other shard
+    ///         // keep `handle` (e.g. in the factory) to send later
+    ///         Ok::<_, torsion::BusError>(FnFactory(|_peer| Some(Echo)))
+    ///     })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`Bus`]: crate::Bus
+    pub fn serve_with_bus<M, F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    where
+        M: Send + 'static,
+        F: Factory,
+        E: Into<BoxError>,
+        B: Fn(&ShardInfo, &crate::bus::Bus<M>) -> Result<F, E> + Send + Sync + 'static,
+    {
+        let bus = crate::bus::Bus::<M>::new(self.planned_cores()?.len())?;
+        self.try_serve(move |shard| make_factory(shard, &bus))
+    }
+
+    /// Starts the shards of a datagram (UDP) server: each shard binds its own
+    /// `SO_REUSEPORT` socket and runs the protocol `make_protocol` builds on
+    /// its thread (Twisted's `listenUDP`).
+    pub fn serve_datagram<P, B>(self, make_protocol: B) -> Result<ServerHandle, ServerError>
+    where
+        P: DatagramProtocol,
+        B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
+    {
+        if let Some(e @ (Endpoint::Tcp { .. } | Endpoint::Tls { .. })) = &self.endpoint {
+            return Err(ServerError::WrongEndpoint {
+                endpoint: e.to_string(),
+                problem: "a datagram protocol needs a udp: endpoint",
+            });
+        }
+        self.start(Arc::new(DatagramService {
+            make_protocol: Arc::new(make_protocol),
+        }))
+    }
+
+    fn start<S: ShardService>(self, service: Arc<S>) -> Result<ServerHandle, ServerError> {
+        let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
+        let plan = self.planned_cores()?;
+        let (sockets, local_addr) =
+            listener::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(plan.len());
+        let mut shards = Vec::with_capacity(plan.len());
+        let mut controls = Vec::with_capacity(plan.len());
+        for (id, (core, socket)) in plan.iter().copied().zip(sockets).enumerate() {
+            let info = ShardInfo {
+                id,
+                count: plan.len(),
+                core,
+            };
+            let stats = Arc::new(ShardStats::default());
+            let (bell, bell_rx) = doorbell()
+                .map_err(|e| ServerError::shard_start(id, "cannot create its doorbell", e))?;
+            let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+            let ctx = ShardStart {
+                info,
+                stats: stats.clone(),
+                limits: self.limits,
+                policies: self.policies.clone(),
+                drain_timeout: self.drain_timeout,
+                socket,
+                bell: bell_rx,
+                control: ctl_rx,
+                ready: ready_tx.clone(),
+            };
+            let service = service.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("torsion-shard-{id}"))
+                .spawn(move || run_shard(ctx, service))
+                .map_err(|e| ServerError::shard_start(id, "cannot spawn its thread", e))?;
+            controls.push(ShardControl {
+                control: ctl_tx,
+                bell,
+            });
+            shards.push(ShardEntry {
+                info,
+                stats,
+                thread: Some(thread),
+            });
+        }
+        drop(ready_tx);
+
+        let mut handle = ServerHandle {
+            local_addr,
+            shards,
+            trigger: ShutdownTrigger {
+                controls: Arc::new(controls),
+                drain_timeout: self.drain_timeout,
+            },
+        };
+        for _ in 0..handle.shards.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    handle.trigger.shutdown_with(Duration::ZERO);
+                    let _ = handle.join_threads();
+                    return Err(err);
+                }
+                Err(_) => {
+                    handle.trigger.shutdown_with(Duration::ZERO);
+                    let joined = handle.join_threads();
+                    return Err(joined.err().unwrap_or(ServerError::ShardStart {
+                        shard: 0,
+                        what: "a shard exited during start-up".into(),
+                        source: None,
+                    }));
+                }
+            }
+        }
+        Ok(handle)
+    }
+}

@@ -1,0 +1,34 @@
+//! Starting, observing and stopping a sharded server.
+//!
+//! [`ServerBuilder::serve`] plans one shard per core, binds one
+//! `SO_REUSEPORT` socket per shard, then starts one OS thread per shard, each
+//! running a glommio `LocalExecutor` pinned to its core
+//! (`Placement::Fixed`). On its thread each shard builds its own factory from
+//! the shared `Send + Sync` closure and runs its accept loop. `serve` returns
+//! once every shard is accepting, with a [`ServerHandle`].
+//!
+//! # Shutdown
+//!
+//! The handle talks to each shard over a crossbeam channel and wakes it with
+//! its doorbell (see `doorbell.rs`). On shutdown each shard at once stops
+//! accepting and closes its listener, calls `shutdown_requested` on every
+//! connection (default: flush and close), waits for them to end until the
+//! drain deadline, aborts the rest with [`DisconnectReason::Shutdown`], runs
+//! `Factory::stop` and exits its thread.
+//!
+//! The pieces: [`ServerBuilder`] (`builder.rs`: configuration and start-up),
+//! [`ServerError`] (`error.rs`), [`ServerHandle`], [`ShutdownTrigger`] and
+//! [`StatsReader`] (`handle.rs`: what the caller holds), and the shard
+//! thread (`shard_thread.rs`: the executor, the service it runs, and the
+//! control loop that takes shutdown commands).
+//!
+//! [`DisconnectReason::Shutdown`]: crate::DisconnectReason::Shutdown
+
+mod builder;
+mod error;
+mod handle;
+mod shard_thread;
+
+pub use builder::{Server, ServerBuilder, DEFAULT_DRAIN_TIMEOUT};
+pub use error::{BoxError, ServerError};
+pub use handle::{ServerHandle, ShutdownTrigger, StatsReader};

@@ -1,0 +1,263 @@
+//! One shard's thread: a glommio executor pinned to its core, the service
+//! it runs (stream or datagram), and the control loop that takes the
+//! handle's commands (woken by the shard's doorbell).
+
+use std::cell::RefCell;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::datagram::{self, DatagramProtocol};
+use crate::doorbell::DoorbellReceiver;
+use crate::listener;
+use crate::policy::Policies;
+use crate::protocol::Factory;
+use crate::reason::DisconnectReason;
+use crate::shard::{self, ShardInfo};
+use crate::shard_runtime::ShardRuntime;
+use crate::stats::ShardStats;
+use crate::tls::ShardTls;
+use crate::transport::FlowLimits;
+
+use super::error::{BoxError, ServerError};
+use super::handle::ShardCommand;
+
+/// glommio reserves this much registered memory per shard for storage I/O;
+/// torsion does none, so it asks for glommio's minimum (64 KiB) and stays far
+/// below an 8 MiB `RLIMIT_MEMLOCK` however many shards run.
+const IO_MEMORY: usize = 64 * 1024;
+
+pub(super) struct ShardStart {
+    pub(super) info: ShardInfo,
+    pub(super) stats: Arc<ShardStats>,
+    pub(super) limits: FlowLimits,
+    pub(super) policies: Policies,
+    pub(super) drain_timeout: Duration,
+    pub(super) socket: OwnedFd,
+    pub(super) bell: DoorbellReceiver,
+    pub(super) control: Receiver<ShardCommand>,
+    pub(super) ready: Sender<Result<(), ServerError>>,
+}
+
+fn gettid() -> u64 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as u64 }
+}
+
+/// Why a shard's service could not be set up.
+pub(super) struct SetupFailure {
+    what: String,
+    source: Option<BoxError>,
+}
+
+impl SetupFailure {
+    fn panicked(what: &str) -> SetupFailure {
+        SetupFailure {
+            what: format!("{what} panicked"),
+            source: None,
+        }
+    }
+}
+
+/// What a shard runs: the stream (TCP) service or the datagram (UDP) one.
+/// `setup` runs on the shard before it reports ready (an error fails
+/// `serve`); `run` serves until the shard is told to stop.
+pub(super) trait ShardService: Send + Sync + 'static {
+    type Local: 'static;
+
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure>;
+
+    /// TLS for this shard's connections, if any.
+    fn tls(&self) -> Option<ShardTls> {
+        None
+    }
+
+    fn run(
+        local: Self::Local,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        drain: Rc<std::cell::Cell<Duration>>,
+    ) -> impl std::future::Future<Output = ()>;
+}
+
+pub(super) struct StreamService<B> {
+    pub(super) make_factory: Arc<B>,
+    pub(super) tls: Option<ShardTls>,
+}
+
+impl<F, E, B> ShardService for StreamService<B>
+where
+    F: Factory,
+    E: Into<BoxError>,
+    B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
+{
+    type Local = Rc<RefCell<F>>;
+
+    fn tls(&self) -> Option<ShardTls> {
+        self.tls.clone()
+    }
+
+    fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure> {
+        let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
+            .ok_or_else(|| SetupFailure::panicked("the factory constructor"))?
+            .map_err(|e| SetupFailure {
+                what: "the factory constructor failed".into(),
+                source: Some(e.into()),
+            })?;
+        let factory = Rc::new(RefCell::new(factory));
+        shard::run_guarded("Factory::start", || factory.borrow_mut().start(info));
+        Ok(factory)
+    }
+
+    async fn run(
+        factory: Self::Local,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        drain: Rc<std::cell::Cell<Duration>>,
+    ) {
+        let info = rt.info;
+        listener::accept_loop(listener::adopt(socket), factory.clone(), rt.clone()).await;
+        tracing::debug!(shard = info.id, "stopped accepting");
+        rt.begin_shutdown();
+        let drained = futures_lite::future::or(
+            async {
+                rt.all_closed().await;
+                true
+            },
+            async {
+                glommio::timer::Timer::new(drain.get()).await;
+                false
+            },
+        )
+        .await;
+        if !drained {
+            tracing::warn!(
+                shard = info.id,
+                remaining = rt.connection_count(),
+                "drain deadline passed; aborting remaining connections"
+            );
+            rt.abort_all(DisconnectReason::Shutdown);
+            rt.all_closed().await;
+        }
+        shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
+    }
+}
+
+pub(super) struct DatagramService<B> {
+    pub(super) make_protocol: Arc<B>,
+}
+
+impl<P, B> ShardService for DatagramService<B>
+where
+    P: DatagramProtocol,
+    B: Fn(&ShardInfo) -> P + Send + Sync + 'static,
+{
+    type Local = P;
+
+    fn setup(&self, info: &ShardInfo) -> Result<P, SetupFailure> {
+        shard::call_guarded("datagram protocol constructor", || {
+            (self.make_protocol)(info)
+        })
+        .ok_or_else(|| SetupFailure::panicked("the datagram protocol constructor"))
+    }
+
+    async fn run(
+        protocol: P,
+        socket: OwnedFd,
+        rt: Rc<ShardRuntime>,
+        _drain: Rc<std::cell::Cell<Duration>>,
+    ) {
+        datagram::serve(protocol, socket, rt).await
+    }
+}
+
+pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
+    let ShardStart {
+        info,
+        stats,
+        limits,
+        policies,
+        drain_timeout,
+        socket,
+        bell,
+        control,
+        ready,
+    } = start;
+    let executor = LocalExecutorBuilder::new(Placement::Fixed(info.core))
+        .name(&format!("torsion-shard-{}", info.id))
+        .io_memory(IO_MEMORY)
+        .make();
+    let executor = match executor {
+        Ok(ex) => ex,
+        Err(e) => {
+            let what = format!("cannot start its executor on core {}", info.core);
+            let _ = ready.send(Err(ServerError::shard_start(
+                info.id,
+                what,
+                std::io::Error::from(e),
+            )));
+            return;
+        }
+    };
+    executor.run(async move {
+        shard::enter(info, stats.clone());
+        stats.set_thread_id(gettid());
+        let rt = Rc::new(ShardRuntime::new(
+            info,
+            stats,
+            limits,
+            policies,
+            service.tls(),
+        ));
+        let local = match service.setup(&info) {
+            Ok(local) => local,
+            Err(failure) => {
+                let _ = ready.send(Err(ServerError::ShardStart {
+                    shard: info.id,
+                    what: failure.what,
+                    source: failure.source,
+                }));
+                shard::leave();
+                return;
+            }
+        };
+        let drain = Rc::new(std::cell::Cell::new(drain_timeout));
+        let control_task =
+            glommio::spawn_local(control_loop(rt.clone(), bell, control, drain.clone())).detach();
+        let _ = ready.send(Ok(()));
+        drop(ready);
+        S::run(local, socket, rt, drain).await;
+        control_task.cancel();
+        tracing::debug!(shard = info.id, "shard stopped");
+        shard::leave();
+    });
+}
+
+async fn control_loop(
+    rt: Rc<ShardRuntime>,
+    bell: DoorbellReceiver,
+    control: Receiver<ShardCommand>,
+    drain: Rc<std::cell::Cell<Duration>>,
+) {
+    let mut bell = bell.listen();
+    loop {
+        let alive = bell.rung().await;
+        while let Ok(cmd) = control.try_recv() {
+            match cmd {
+                ShardCommand::Shutdown { drain: d } => {
+                    drain.set(d);
+                    rt.begin_shutdown();
+                }
+            }
+        }
+        if !alive {
+            // Every handle is gone: nobody can stop us later, so stop now.
+            rt.begin_shutdown();
+            return;
+        }
+    }
+}
