@@ -30,7 +30,8 @@
 //! | [`task`] | [`spawn_local`] → [`JoinHandle`] (dropping cancels); what every handle does when dropped | `Deferred`, `inlineCallbacks` |
 //!
 //! Crate-private pieces: `connection` (the socket pump: batching and flow
-//! control), `listener` (sockets, accept loop and its back-off),
+//! control), `bind` (the shards' `SO_REUSEPORT` sockets and the port probe),
+//! `listener` (accept loop, admission and its back-off),
 //! `shard_runtime` (per-shard registry, shutdown), `doorbell` (waking a parked
 //! shard from another thread), `local_event`, `pacer` (loops around an
 //! operation that keeps failing: pause, never spin).
@@ -56,6 +57,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bind;
 pub mod blocking;
 pub mod bus;
 pub mod client;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bind;
 use crate::cores;
 use crate::doorbell::doorbell;
 use crate::endpoint::{Endpoint, EndpointError};
-use crate::listener;
 use crate::policy::Policies;
 use crate::protocol::Factory;
 use crate::shard::ShardInfo;
@@ -222,7 +222,7 @@ impl ServerBuilder {
         let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
         let plan = self.planned_cores()?;
         let (sockets, local_addr) =
-            listener::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
+            bind::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
                 endpoint: endpoint.to_string(),
                 source,
             })?;
