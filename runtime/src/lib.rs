@@ -8,6 +8,9 @@
 //!
 //! ## Map of the crate
 //!
+//! (`ARCHITECTURE.md` at the repository root shows how these fit together:
+//! the path of one request, where each decision lives, the invariants.)
+//!
 //! | module | what it holds | Twisted |
 //! |---|---|---|
 //! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
