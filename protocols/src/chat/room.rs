@@ -566,10 +566,15 @@ impl Room {
         }
     }
 
+    /// Named client `id` as a recipient (a clone of its entry, so no
+    /// borrow of the list is held while it is acted on).
+    fn recipient(&self, id: u64) -> Option<Rc<Recipient>> {
+        self.named.borrow().iter().find(|r| r.id == id).cloned()
+    }
+
     /// Recipient `id`'s queue is above its high-water mark.
     pub(crate) fn recipient_congested(&self, id: u64) {
-        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
-        let Some(r) = recipient else { return };
+        let Some(r) = self.recipient(id) else { return };
         if r.congested.replace(true) {
             return;
         }
@@ -593,8 +598,7 @@ impl Room {
 
     /// Recipient `id` drained to its low-water mark.
     pub(crate) fn recipient_drained(&self, id: u64) {
-        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
-        let Some(r) = recipient else { return };
+        let Some(r) = self.recipient(id) else { return };
         if !r.congested.replace(false) {
             return;
         }
@@ -617,8 +621,7 @@ impl Room {
     }
 
     fn stall_expired(&self, id: u64) {
-        let recipient = self.named.borrow().iter().find(|r| r.id == id).cloned();
-        let Some(r) = recipient else { return };
+        let Some(r) = self.recipient(id) else { return };
         r.stall_timer.borrow_mut().take();
         if !r.congested.get() || r.stalled.replace(true) {
             return;
