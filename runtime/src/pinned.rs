@@ -40,10 +40,9 @@ where
                     .name(&format!("torsion-pool-{id}"))
                     .io_memory(IO_MEMORY)
                     .make()
-                    .map_err(|e| ServerError::ShardStart {
-                        shard: id,
-                        what: format!("cannot start its executor on core {core}"),
-                        source: Some(std::io::Error::from(e).into()),
+                    .map_err(|e| {
+                        let what = format!("cannot start its executor on core {core}");
+                        ServerError::shard_start(id, what, std::io::Error::from(e))
                     })?;
                 Ok(ex.run(async move {
                     shard::enter(info, Arc::new(ShardStats::default()));
@@ -52,11 +51,7 @@ where
                     out
                 }))
             })
-            .map_err(|e| ServerError::ShardStart {
-                shard: id,
-                what: "cannot spawn its thread".into(),
-                source: Some(e.into()),
-            })?;
+            .map_err(|e| ServerError::shard_start(id, "cannot spawn its thread", e))?;
         threads.push(thread);
     }
     let mut results = Vec::with_capacity(count);

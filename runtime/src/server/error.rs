@@ -7,7 +7,7 @@ use crate::endpoint::EndpointError;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl ServerError {
-    pub(super) fn shard_start(
+    pub(crate) fn shard_start(
         shard: usize,
         what: impl Into<String>,
         source: impl Into<BoxError>,
