@@ -4,8 +4,9 @@
 //! [`connect_tcp`] connects from the current shard and runs the same
 //! [`Protocol`] trait over the connection, driven by the same connection
 //! driver as server connections (batching, flow control, panics contained).
-//! Client connections belong to a per-thread client runtime with its own
-//! stats; they are not part of a server's shutdown.
+//! Client connections are hosted by the thread's `ClientHost` (a read
+//! buffer; see `connection/host.rs`): no server counts them and a server's
+//! shutdown does not close them.
 //!
 //! [`ReconnectingClient`] keeps a connection up: after a failed attempt or a
 //! lost connection it waits, then tries again, with Twisted's policy —
@@ -19,50 +20,19 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 
 use crate::clock::Clock;
-use crate::connection;
+use crate::connection::{
+    self,
+    host::{ClientHost, ConnectionHost},
+};
 use crate::local_event::LocalEvent;
-use crate::policy::Policies;
 use crate::protocol::Protocol;
 use crate::reason::DisconnectReason;
-use crate::shard::{self, ShardInfo};
-use crate::shard_runtime::ShardRuntime;
-use crate::stats::ShardStats;
 use crate::transport::{FlowLimits, Transport};
-
-thread_local! {
-    static CLIENT_RT: RefCell<Option<Rc<ShardRuntime>>> = const { RefCell::new(None) };
-}
-
-fn client_runtime() -> Rc<ShardRuntime> {
-    CLIENT_RT.with(|slot| {
-        slot.borrow_mut()
-            .get_or_insert_with(|| {
-                let info = shard::current().unwrap_or(ShardInfo {
-                    id: 0,
-                    count: 1,
-                    core: 0,
-                });
-                let policies = Policies {
-                    max_connections: Some(usize::MAX),
-                    ..Policies::default()
-                };
-                Rc::new(ShardRuntime::new(
-                    info,
-                    Arc::new(ShardStats::default()),
-                    FlowLimits::default(),
-                    policies,
-                    None,
-                ))
-            })
-            .clone()
-    })
-}
 
 /// Connects to `addr` from the current shard and runs `protocol` on the
 /// connection; returns its transport once connected. Fails with the OS
@@ -83,16 +53,21 @@ pub async fn connect_tcp<P: Protocol>(
     // glommio's connect makes its socket with SOCK_CLOEXEC: no child
     // process inherits it.
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-    let rt = client_runtime();
-    let transport = Transport::new(addr, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
-    let id = rt.add_connection(transport.clone(), None);
-    rt.stats.connection_accepted();
+    let host = ClientHost::current();
+    let transport = Transport::new(
+        addr,
+        local,
+        host.shard_id(),
+        Clock::real(),
+        FlowLimits::default(),
+        Some(fd),
+    );
     glommio::spawn_local(connection::drive(
-        id,
+        0,
         connection::Wire::Plain(stream),
         protocol,
         transport.clone(),
-        rt,
+        host,
     ))
     .detach();
     Ok(transport)
@@ -211,8 +186,8 @@ impl<P: Protocol> Protocol for Watched<P> {
     fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
         self.inner.data_received(t, data)
     }
-    fn eof_received(&mut self, t: &Transport) {
-        self.inner.eof_received(t)
+    fn eof_received(&mut self, t: &Transport, data: &mut BytesMut) {
+        self.inner.eof_received(t, data)
     }
     fn pause_writing(&mut self, t: &Transport) {
         self.inner.pause_writing(t)

@@ -145,7 +145,7 @@ impl DatagramTransport {
                 _ => DatagramError::Io(std::sync::Arc::new(e)),
             });
         }
-        self.rt.stats.add_bytes_out(n as usize);
+        self.rt.stats().add_bytes_out(n as usize);
         Ok(())
     }
 
@@ -167,16 +167,8 @@ fn set_recverr(fd: RawFd, ipv6: bool) {
     } else {
         (libc::IPPROTO_IP, libc::IP_RECVERR)
     };
-    // SAFETY: fd is an open UDP socket; the value outlives the call.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &on as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    // Best effort: without it ICMP reports are simply not surfaced.
+    let _ = crate::sockopt::set(fd, level, name, &on);
 }
 
 /// True for the errors a peer's ICMP report surfaces (`IP_RECVERR`): each
@@ -219,7 +211,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
     let transport = DatagramTransport {
         fd,
         local,
-        shard_id: rt.info.id,
+        shard_id: rt.info().id,
         closed: Rc::new(Cell::new(false)),
         rt: rt.clone(),
     };
@@ -230,7 +222,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
     let mut failures = FailurePacer::new(FAILURE_PAUSE);
     loop {
         let next = futures_lite::future::or(async { Some(udp.recv_from(&mut buf).await) }, async {
-            rt.stop_accepting.wait().await;
+            rt.stopped_accepting().await;
             None
         })
         .await;
@@ -238,9 +230,9 @@ pub(crate) async fn serve<P: DatagramProtocol>(
         match result {
             Ok((n, from)) => {
                 if let Some(n) = failures.succeeded() {
-                    tracing::info!(shard = rt.info.id, failures = n, "receiving again");
+                    tracing::info!(shard = rt.info().id, failures = n, "receiving again");
                 }
-                rt.stats.add_bytes_in(n);
+                rt.stats().add_bytes_in(n);
                 shard::run_guarded("DatagramProtocol::datagram_received", || {
                     protocol.datagram_received(&transport, &buf[..n], from)
                 });
@@ -256,7 +248,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
                     let retry = failures.failed();
                     if retry.first {
                         tracing::warn!(
-                            shard = rt.info.id,
+                            shard = rt.info().id,
                             "receive failed: {e}; retrying, pausing {FAILURE_PAUSE:?} between repeats"
                         );
                     }
@@ -265,7 +257,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
                             async {
                                 glommio::timer::sleep(retry.wait).await;
                             },
-                            rt.stop_accepting.wait(),
+                            rt.stopped_accepting(),
                         )
                         .await;
                     }

@@ -80,6 +80,7 @@ pub mod reason;
 pub mod server;
 pub mod shard;
 mod shard_runtime;
+mod sockopt;
 pub mod stats;
 pub mod task;
 pub mod testing;

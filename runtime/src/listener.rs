@@ -73,7 +73,7 @@ pub(crate) async fn accept_loop<F: Factory>(
         let next = futures_lite::future::or(
             async { Some(listener.listener.shared_accept().await) },
             async {
-                rt.stop_accepting.wait().await;
+                rt.stopped_accepting().await;
                 None
             },
         )
@@ -83,7 +83,7 @@ pub(crate) async fn accept_loop<F: Factory>(
             Ok(accepted) => {
                 if let Some(since) = exhausted_since.take() {
                     tracing::info!(
-                        shard = rt.info.id,
+                        shard = rt.info().id,
                         paused_ms = since.elapsed().as_millis() as u64,
                         "accepting again"
                     );
@@ -93,19 +93,19 @@ pub(crate) async fn accept_loop<F: Factory>(
             }
             Err(err) => {
                 let err = io::Error::from(err);
-                rt.stats.accept_error();
+                rt.stats().accept_error();
                 if is_resource_exhaustion(&err) {
                     if exhausted_since.is_none() {
                         exhausted_since = Some(Instant::now());
                         tracing::warn!(
-                            shard = rt.info.id,
+                            shard = rt.info().id,
                             open = rt.connection_count(),
                             "accept failed ({err}); pausing accepts, retrying every {:?}",
                             ACCEPT_BACKOFF
                         );
                     } else {
                         tracing::debug!(
-                            shard = rt.info.id,
+                            shard = rt.info().id,
                             "accept still failing ({err}); pausing"
                         );
                     }
@@ -116,7 +116,7 @@ pub(crate) async fn accept_loop<F: Factory>(
                 ) {
                     // The peer gave up before we accepted: nothing to do.
                 } else {
-                    tracing::error!(shard = rt.info.id, "accept failed: {err}");
+                    tracing::error!(shard = rt.info().id, "accept failed: {err}");
                     pause(&rt, Duration::from_millis(10)).await;
                 }
             }
@@ -129,7 +129,7 @@ async fn pause(rt: &ShardRuntime, how_long: Duration) {
         async {
             glommio::timer::Timer::new(how_long).await;
         },
-        rt.stop_accepting.wait(),
+        rt.stopped_accepting(),
     )
     .await;
 }
@@ -142,21 +142,21 @@ fn start_connection<F: Factory>(
     // Close-on-exec from the accept itself (accept4 / io_uring accept with
     // SOCK_CLOEXEC in our glommio): a child process never inherits it.
     let fd = stream.as_raw_fd();
-    rt.stats.connection_accepted();
+    rt.stats().connection_accepted();
     let (peer, local) = match (stream.peer_addr(), stream.local_addr()) {
         (Ok(p), Ok(l)) => (p, l),
         // The peer is already gone (e.g. reset while queued): drop it.
         _ => {
-            rt.stats.connection_refused();
+            rt.stats().connection_refused();
             return;
         }
     };
     let _ = stream.set_nodelay(true);
-    let permit = match rt.admission.admit(peer.ip()) {
+    let permit = match rt.admission().admit(peer.ip()) {
         Ok(permit) => permit,
         Err(cap) => {
-            rt.stats.over_capacity();
-            tracing::debug!(shard = rt.info.id, %peer, ?cap, "connection over capacity");
+            rt.stats().over_capacity();
+            tracing::debug!(shard = rt.info().id, %peer, ?cap, "connection over capacity");
             let goodbye = shard::call_guarded("Factory::over_capacity", || {
                 factory.borrow_mut().over_capacity(peer)
             })
@@ -176,7 +176,7 @@ fn start_connection<F: Factory>(
             return;
         }
     };
-    match rt.tls.clone() {
+    match rt.tls().cloned() {
         None => build_and_drive(Wire::Plain(stream), peer, local, fd, permit, factory, rt),
         Some(tls) => {
             // Handshake first (bounded, and abandoned if the shard stops);
@@ -188,7 +188,7 @@ fn start_connection<F: Factory>(
                     async {
                         futures_lite::future::or(
                             glommio::timer::sleep(tls.handshake_timeout),
-                            rt.stop_accepting.wait(),
+                            rt.stopped_accepting(),
                         )
                         .await;
                         None
@@ -206,13 +206,13 @@ fn start_connection<F: Factory>(
                         &rt,
                     ),
                     failed => {
-                        rt.stats.tls_failure();
+                        rt.stats().tls_failure();
                         drop(permit);
                         match failed {
                             Some(Err(e)) => {
-                                tracing::debug!(shard = rt.info.id, %peer, "TLS handshake failed: {e}")
+                                tracing::debug!(shard = rt.info().id, %peer, "TLS handshake failed: {e}")
                             }
-                            _ => tracing::debug!(shard = rt.info.id, %peer, "TLS handshake timed out"),
+                            _ => tracing::debug!(shard = rt.info().id, %peer, "TLS handshake timed out"),
                         }
                     }
                 }
@@ -238,14 +238,21 @@ fn build_and_drive<F: Factory>(
     });
     let Some(Some(protocol)) = built else {
         // (The permit, dropped here, gives the place back.)
-        rt.stats.connection_refused();
-        tracing::debug!(shard = rt.info.id, %peer, "connection refused by factory");
+        rt.stats().connection_refused();
+        tracing::debug!(shard = rt.info().id, %peer, "connection refused by factory");
         return;
     };
-    let transport = Transport::new(peer, local, rt.info.id, Clock::real(), rt.limits, Some(fd));
-    if let Some(idle) = rt.policies.idle_timeout {
+    let transport = Transport::new(
+        peer,
+        local,
+        rt.info().id,
+        Clock::real(),
+        rt.limits(),
+        Some(fd),
+    );
+    if let Some(idle) = rt.policies().idle_timeout {
         transport.set_idle_timeout(Some(idle));
     }
-    let id = rt.add_connection(transport.clone(), Some(permit));
+    let id = rt.add_connection(transport.clone(), permit);
     glommio::spawn_local(connection::drive(id, wire, protocol, transport, rt.clone())).detach();
 }

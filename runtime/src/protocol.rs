@@ -43,9 +43,12 @@ pub trait Protocol: 'static {
     }
 
     /// The peer closed its sending side (a half-close; Twisted's
-    /// `readConnectionLost`). Data written after this still reaches the
-    /// peer. The default closes our side after flushing.
-    fn eof_received(&mut self, transport: &Transport) {
+    /// `readConnectionLost`). `data` holds the input left unconsumed (a
+    /// partial frame: it will never be completed); what a framing layer
+    /// leaves there when it returns is dropped. Data written after this
+    /// still reaches the peer. The default closes our side after flushing.
+    fn eof_received(&mut self, transport: &Transport, data: &mut BytesMut) {
+        let _ = data;
         transport.close();
     }
 
@@ -83,8 +86,8 @@ impl<P: Protocol + ?Sized> Protocol for Box<P> {
     fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
         (**self).data_received(transport, data)
     }
-    fn eof_received(&mut self, transport: &Transport) {
-        (**self).eof_received(transport)
+    fn eof_received(&mut self, transport: &Transport, data: &mut BytesMut) {
+        (**self).eof_received(transport, data)
     }
     fn pause_writing(&mut self, transport: &Transport) {
         (**self).pause_writing(transport)

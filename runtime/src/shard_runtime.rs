@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::connection::host::{new_scratch, ConnectionHost};
 use crate::local_event::LocalEvent;
 use crate::policy::{Admission, AdmissionPermit, Policies};
 use crate::reason::DisconnectReason;
@@ -18,24 +19,24 @@ use crate::stats::ShardStats;
 use crate::tls::ShardTls;
 use crate::transport::{FlowLimits, Transport};
 
-/// Size of the per-shard buffer every read lands in before it is appended
-/// to the connection's own buffer.
-pub(crate) const READ_SCRATCH: usize = 64 * 1024;
-
+/// One server shard's state: what it is, its stats, limits and policies,
+/// its TLS set-up, and its live connections.
 pub(crate) struct ShardRuntime {
-    pub(crate) info: ShardInfo,
-    pub(crate) stats: Arc<ShardStats>,
-    pub(crate) limits: FlowLimits,
-    pub(crate) policies: Policies,
-    pub(crate) admission: Rc<Admission>,
-    pub(crate) tls: Option<ShardTls>,
-    pub(crate) scratch: RefCell<Box<[u8]>>,
-    /// Live connections, each with its admission permit (none for client
-    /// connections, which no cap counts).
-    connections: RefCell<HashMap<u64, (Transport, Option<AdmissionPermit>)>>,
+    info: ShardInfo,
+    stats: Arc<ShardStats>,
+    limits: FlowLimits,
+    policies: Policies,
+    admission: Rc<Admission>,
+    tls: Option<ShardTls>,
+    /// The buffer every read of this shard's connections lands in.
+    scratch: RefCell<Box<[u8]>>,
+    /// Live connections, each with its admission permit (dropping it frees
+    /// the connection's place under the caps).
+    connections: RefCell<HashMap<u64, (Transport, AdmissionPermit)>>,
     next_id: Cell<u64>,
     shutting_down: Cell<bool>,
-    pub(crate) stop_accepting: LocalEvent,
+    /// Set when the shard stops accepting (shutdown began).
+    stop_accepting: LocalEvent,
     all_closed: LocalEvent,
 }
 
@@ -62,7 +63,7 @@ impl ShardRuntime {
             tls,
             admission: Rc::new(Admission::new(&policies, info.count, info.id)),
             policies,
-            scratch: RefCell::new(vec![0u8; READ_SCRATCH].into_boxed_slice()),
+            scratch: new_scratch(),
             connections: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
@@ -71,13 +72,44 @@ impl ShardRuntime {
         }
     }
 
+    /// Which shard this is.
+    pub(crate) fn info(&self) -> ShardInfo {
+        self.info
+    }
+
+    /// The shard's counters.
+    pub(crate) fn stats(&self) -> &ShardStats {
+        &self.stats
+    }
+
+    /// The flow limits every connection gets.
+    pub(crate) fn limits(&self) -> FlowLimits {
+        self.limits
+    }
+
+    /// The connection policies (idle timeout, caps, read rate).
+    pub(crate) fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    /// Admission control: the connection caps.
+    pub(crate) fn admission(&self) -> &Rc<Admission> {
+        &self.admission
+    }
+
+    /// The TLS set-up of a TLS endpoint.
+    pub(crate) fn tls(&self) -> Option<&ShardTls> {
+        self.tls.as_ref()
+    }
+
+    /// Resolves once the shard stops accepting.
+    pub(crate) async fn stopped_accepting(&self) {
+        self.stop_accepting.wait().await
+    }
+
     /// Registers a new connection and the permit it was admitted with;
     /// returns its id.
-    pub(crate) fn add_connection(
-        &self,
-        transport: Transport,
-        permit: Option<AdmissionPermit>,
-    ) -> u64 {
+    pub(crate) fn add_connection(&self, transport: Transport, permit: AdmissionPermit) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         if self.shutting_down.get() {
@@ -143,5 +175,29 @@ impl ShardRuntime {
     /// Resolves once shutdown began and no connection is left.
     pub(crate) async fn all_closed(&self) {
         self.all_closed.wait().await
+    }
+}
+
+/// Server connections count their bytes and endings in the shard's stats
+/// and leave its registry when they end.
+impl ConnectionHost for ShardRuntime {
+    fn shard_id(&self) -> usize {
+        self.info.id
+    }
+    fn max_read_rate(&self) -> Option<u64> {
+        self.policies.max_read_rate
+    }
+    fn scratch(&self) -> &RefCell<Box<[u8]>> {
+        &self.scratch
+    }
+    fn bytes_in(&self, n: usize) {
+        self.stats.add_bytes_in(n);
+    }
+    fn bytes_out(&self, n: usize) {
+        self.stats.add_bytes_out(n);
+    }
+    fn connection_ended(&self, id: u64, reason: &DisconnectReason) {
+        self.stats.connection_closed(reason);
+        self.remove_connection(id);
     }
 }

@@ -483,22 +483,8 @@ impl Transport {
             io::Error::new(io::ErrorKind::NotConnected, "transport has no socket")
         })?;
         let value: libc::c_int = on.into();
-        // SAFETY: fd is this connection's open socket (cleared before it is
-        // closed); the option value is a c_int that outlives the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                &value as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        // fd is this connection's open socket (cleared before it is closed).
+        crate::sockopt::set(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &value)
     }
 }
 

@@ -65,7 +65,7 @@ impl Protocol for Scripted {
             None => data.clear(),
         }
     }
-    fn eof_received(&mut self, t: &Transport) {
+    fn eof_received(&mut self, t: &Transport, _data: &mut BytesMut) {
         self.report(Event::Eof);
         match &mut self.on_eof {
             Some(f) => f(t),

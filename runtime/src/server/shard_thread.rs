@@ -119,7 +119,7 @@ where
         rt: Rc<ShardRuntime>,
         drain: Rc<std::cell::Cell<Duration>>,
     ) {
-        let info = rt.info;
+        let info = rt.info();
         listener::accept_loop(listener::adopt(socket), factory.clone(), rt.clone()).await;
         tracing::debug!(shard = info.id, "stopped accepting");
         rt.begin_shutdown();

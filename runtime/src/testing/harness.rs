@@ -6,9 +6,9 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::clock::ManualClock;
+use crate::connection::machine::{Action, Machine};
 use crate::protocol::Protocol;
 use crate::reason::DisconnectReason;
-use crate::shard;
 use crate::transport::{FlowLimits, Transport};
 
 /// How a [`ProtocolHarness`] is set up: `Default` and the `with_*` setters.
@@ -72,28 +72,24 @@ impl HarnessOptions {
     }
 }
 
-/// Drives one protocol through an in-memory transport.
+/// Drives one protocol through an in-memory transport, with the same
+/// connection [`Machine`] as a socket: every decision (callback order, flow
+/// control, close, the reason it ends) is the driver's own.
 pub struct ProtocolHarness<P: Protocol> {
-    protocol: P,
-    transport: Transport,
+    machine: Machine<P>,
     clock: ManualClock,
-    limits: FlowLimits,
-    read_buf: BytesMut,
+    /// Sent by the peer, not yet read (reading paused, or closing).
     pending_input: BytesMut,
     pending_eof: bool,
-    eof_delivered: bool,
     written: Vec<u8>,
     lost: Option<DisconnectReason>,
-    pause_notified: bool,
-    offer_buffered: bool,
     peer_reading: bool,
-    shutdown_notified: bool,
 }
 
 impl<P: Protocol> std::fmt::Debug for ProtocolHarness<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProtocolHarness")
-            .field("transport", &self.transport)
+            .field("transport", self.machine.transport())
             .field("written", &self.written.len())
             .field("lost", &self.lost)
             .finish()
@@ -117,112 +113,73 @@ impl<P: Protocol> ProtocolHarness<P> {
             None,
         );
         let mut h = ProtocolHarness {
-            protocol,
-            transport,
+            machine: Machine::new(protocol, transport),
             clock: options.clock,
-            limits: options.limits,
-            read_buf: BytesMut::new(),
             pending_input: BytesMut::new(),
             pending_eof: false,
-            eof_delivered: false,
             written: Vec::new(),
             lost: None,
-            pause_notified: false,
-            offer_buffered: false,
             peer_reading: true,
-            shutdown_notified: false,
         };
-        h.callback("connection_made", |p, t, _| p.connection_made(t));
+        let action = h.machine.start();
+        h.perform(action);
         h.settle();
         h
     }
 
-    fn callback(&mut self, what: &str, f: impl FnOnce(&mut P, &Transport, &mut BytesMut)) -> bool {
-        if self.lost.is_some() {
-            return false;
+    /// Performs what the machine asked for, from memory; false when the
+    /// connection came to rest (or ended).
+    fn perform(&mut self, action: Action) -> bool {
+        match action {
+            Action::Continue => true,
+            Action::Wait => false,
+            Action::Close => {
+                // Flushed: the peer's FIN needs no waiting in memory.
+                self.finish(DisconnectReason::Closed);
+                false
+            }
+            Action::Read => {
+                if !self.pending_input.is_empty() {
+                    let input = self.pending_input.split();
+                    self.machine.input_buffer().extend_from_slice(&input);
+                    let action = self.machine.data_arrived();
+                    self.perform(action)
+                } else if self.pending_eof && !self.machine.eof_seen() {
+                    let action = self.machine.eof_arrived();
+                    self.perform(action)
+                } else {
+                    false
+                }
+            }
+            Action::Finish(reason) => {
+                self.finish(reason);
+                false
+            }
         }
-        let core = self.transport.core.clone();
-        core.set_driving(true);
-        let ok = shard::run_guarded(what, || {
-            f(&mut self.protocol, &self.transport, &mut self.read_buf)
-        });
-        core.set_driving(false);
-        if !ok {
-            self.finish(DisconnectReason::Panic);
-        }
-        ok
     }
 
     /// Brings the connection to rest: delivers input, moves output to the
-    /// peer, runs flow-control and close logic, as the driver would.
+    /// peer, runs flow-control and close logic, step by step as the driver.
     fn settle(&mut self) {
-        let core = self.transport.core.clone();
-        loop {
-            if self.lost.is_some() {
-                return;
-            }
-            if let Some(reason) = core.abort_reason() {
-                self.finish(reason);
-                return;
-            }
-            if core.shutdown_requested() && !self.shutdown_notified {
-                self.shutdown_notified = true;
-                self.callback("shutdown_requested", |p, t, _| p.shutdown_requested(t));
-                continue;
-            }
-            if self.peer_reading {
-                let out = core.take_queued();
-                if !out.is_empty() {
-                    core.touch();
-                    self.written.extend_from_slice(&out);
+        while self.lost.is_none() {
+            let action = match self.machine.before_flush() {
+                Some(action) => action,
+                None => {
+                    let core = &self.machine.transport().core;
+                    if self.peer_reading {
+                        let out = core.take_queued();
+                        if !out.is_empty() {
+                            core.touch();
+                            self.written.extend_from_slice(&out);
+                        }
+                    }
+                    let flushed = core.buffered_len() == 0;
+                    self.machine.after_flush(flushed)
                 }
-            }
-            let queued = core.buffered_len();
-            if !self.peer_reading && queued > self.limits.hard_cap {
-                // The peer will take no more: a slow consumer.
-                self.finish(DisconnectReason::SlowConsumer);
+            };
+            if !self.perform(action) {
                 return;
             }
-            if !self.pause_notified && core.writing_paused() {
-                self.pause_notified = true;
-                self.callback("pause_writing", |p, t, _| p.pause_writing(t));
-                continue;
-            }
-            if self.pause_notified && queued <= self.limits.low_water {
-                self.pause_notified = false;
-                core.clear_writing_paused();
-                self.callback("resume_writing", |p, t, _| p.resume_writing(t));
-                continue;
-            }
-            if core.close_requested() {
-                if queued == 0 {
-                    self.finish(DisconnectReason::Closed);
-                }
-                return;
-            }
-            if core.reading_paused() {
-                return;
-            }
-            let offer = std::mem::take(&mut self.offer_buffered);
-            if offer || !self.pending_input.is_empty() {
-                let input = self.pending_input.split();
-                self.read_buf.extend_from_slice(&input);
-                if !self.callback("data_received", |p, t, buf| p.data_received(t, buf)) {
-                    return;
-                }
-                if self.read_buf.len() > self.limits.max_read_buffer && !core.is_abort_or_close() {
-                    self.finish(DisconnectReason::ReadBufferFull);
-                    return;
-                }
-                self.offer_buffered = core.reading_paused() && !self.read_buf.is_empty();
-                continue;
-            }
-            if self.pending_eof && !self.eof_delivered {
-                self.eof_delivered = true;
-                self.callback("eof_received", |p, t, _| p.eof_received(t));
-                continue;
-            }
-            return;
         }
     }
 
@@ -230,14 +187,9 @@ impl<P: Protocol> ProtocolHarness<P> {
         if self.lost.is_some() {
             return;
         }
-        let reason = if self.transport.core.shutdown_requested() && reason.is_clean() {
-            DisconnectReason::Shutdown
-        } else {
-            reason
-        };
-        self.transport.core.mark_closed();
+        let reason = self.machine.end(reason);
         self.lost = Some(reason.clone());
-        shard::run_guarded("connection_lost", || self.protocol.connection_lost(&reason));
+        self.machine.connection_lost(&reason);
     }
 
     /// The peer sends `data` (delivered at once unless reading is paused or
@@ -245,7 +197,7 @@ impl<P: Protocol> ProtocolHarness<P> {
     pub fn receive(&mut self, data: &[u8]) {
         if self.lost.is_none() && !self.pending_eof {
             self.pending_input.extend_from_slice(data);
-            self.transport.core.touch();
+            self.machine.transport().core.touch();
         }
         self.settle();
     }
@@ -264,7 +216,7 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     /// The server starts shutting down (`shutdown_requested`).
     pub fn request_shutdown(&mut self) {
-        self.transport.core.request_shutdown();
+        self.machine.transport().core.request_shutdown();
         self.settle();
     }
 
@@ -296,17 +248,17 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     /// The protocol's transport (the same type it gets on a shard).
     pub fn transport(&self) -> &Transport {
-        &self.transport
+        self.machine.transport()
     }
 
     /// The protocol under test.
     pub fn protocol(&self) -> &P {
-        &self.protocol
+        self.machine.protocol()
     }
 
     /// The protocol under test, mutably.
     pub fn protocol_mut(&mut self) -> &mut P {
-        &mut self.protocol
+        self.machine.protocol_mut()
     }
 
     /// The manual clock the protocol's timers run on.
@@ -326,17 +278,17 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     /// True once the protocol asked to close or abort.
     pub fn is_closing(&self) -> bool {
-        self.transport.is_closing()
+        self.machine.transport().is_closing()
     }
 
     /// True while `pause_writing` is in force.
     pub fn is_writing_paused(&self) -> bool {
-        self.transport.is_writing_paused()
+        self.machine.transport().is_writing_paused()
     }
 
     /// Input the protocol left unconsumed.
     pub fn unconsumed(&self) -> &[u8] {
-        &self.read_buf
+        self.machine.unconsumed()
     }
 
     pub(crate) fn settle_now(&mut self) {
@@ -374,7 +326,7 @@ mod tests {
                 _ => t.write(&d).unwrap(),
             }
         }
-        fn eof_received(&mut self, t: &Transport) {
+        fn eof_received(&mut self, t: &Transport, _data: &mut BytesMut) {
             self.0.borrow_mut().push("eof".into());
             t.write(b"bye").unwrap();
             t.close();

@@ -1,6 +1,8 @@
 //! The connection driver: pumps one socket through one protocol.
 //!
-//! One glommio task per connection runs [`drive`]. Each turn of its loop:
+//! One glommio task per connection runs [`drive`]. What happens when is
+//! decided by the connection's [`Machine`] (`machine.rs`, shared with the
+//! test kit); the driver performs it with real I/O. Each step:
 //!
 //! 1. an abort (from the protocol, the hard cap or the drain deadline) ends
 //!    the connection at once, with a reset (`SO_LINGER` 0);
@@ -26,7 +28,7 @@
 //!    hold data and otherwise waits on the stream's one multishot read poll
 //!    (armed once per connection: our vendored glommio, see
 //!    `vendor/glommio/TORSION.md`). Bytes land in one per-shard
-//!    64 KiB scratch buffer and are appended to the connection's own
+//!    64 KiB scratch buffer (the host's, see `host.rs`) and are appended to the connection's own
 //!    `BytesMut`, so an idle connection holds no read buffer at all.
 //!    With a read-rate limit, a read takes at most the bytes the token
 //!    bucket holds (one second's worth at most) and the driver then waits
@@ -51,28 +53,21 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use bytes::BytesMut;
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use super::host::ConnectionHost;
+use super::machine::{Action, Machine};
 use crate::policy::ReadThrottle;
 use crate::protocol::Protocol;
 use crate::reason::DisconnectReason;
-use crate::shard;
-use crate::shard_runtime::ShardRuntime;
 use crate::transport::Transport;
 
 /// Most slices handed to one `sendmsg`.
 const SEND_MAX_SLICES: usize = 64;
 /// Steps one poll may take before yielding to other tasks.
 const BUDGET: usize = 64;
-
-enum Step {
-    Continue,
-    Pending,
-    Done(DisconnectReason),
-}
 
 /// The socket a connection runs over: plain TCP (the fast path: vectored
 /// `sendmsg` on the fd) or TLS (rustls over the same socket, through
@@ -100,21 +95,14 @@ impl Wire {
     }
 }
 
-struct Connection<P: Protocol> {
+/// One connection's socket side: the wire, the host, and the timers of
+/// lingering and throttling; the machine holds everything else.
+struct Driver<P: Protocol, H: ConnectionHost> {
     id: u64,
     stream: Option<Wire>,
     fd: RawFd,
-    protocol: P,
-    transport: Transport,
-    read_buf: BytesMut,
-    shard: Rc<ShardRuntime>,
-    eof: bool,
-    /// `pause_writing` was delivered; `resume_writing` is owed.
-    pause_notified: bool,
-    /// Input was left unconsumed while reading was paused: offer it again
-    /// when reading resumes.
-    offer_buffered: bool,
-    shutdown_notified: bool,
+    machine: Machine<P>,
+    host: Rc<H>,
     shut_write: bool,
     linger: Option<Timer>,
     throttle: Option<ReadThrottle>,
@@ -124,172 +112,101 @@ struct Connection<P: Protocol> {
 
 /// Runs `protocol` on `stream` until the connection ends; calls
 /// `connection_lost` exactly once.
-pub(crate) async fn drive<P: Protocol>(
+pub(crate) async fn drive<P: Protocol, H: ConnectionHost>(
     id: u64,
     stream: Wire,
     protocol: P,
     transport: Transport,
-    shard: Rc<ShardRuntime>,
+    host: Rc<H>,
 ) {
     let fd = stream.fd();
-    let mut conn = Connection {
+    let mut driver = Driver {
         id,
         stream: Some(stream),
         fd,
-        protocol,
-        transport,
-        read_buf: BytesMut::new(),
-        shard,
-        eof: false,
-        pause_notified: false,
-        offer_buffered: false,
-        shutdown_notified: false,
+        machine: Machine::new(protocol, transport),
+        throttle: host.max_read_rate().map(ReadThrottle::new),
+        host,
         shut_write: false,
         linger: None,
-        throttle: None,
         throttle_wait: None,
     };
-    if let Some(rate) = conn.shard.policies.max_read_rate {
-        conn.throttle = Some(ReadThrottle::new(rate));
-    }
-    let reason = match conn.callback("connection_made", |p, t, _| p.connection_made(t)) {
-        Step::Done(reason) => reason,
-        _ => futures_lite::future::poll_fn(|cx| conn.poll_drive(cx)).await,
+    let reason = match driver.machine.start() {
+        Action::Finish(reason) => reason,
+        _ => futures_lite::future::poll_fn(|cx| driver.poll_drive(cx)).await,
     };
-    conn.finish(reason);
+    driver.finish(reason);
 }
 
-impl<P: Protocol> Connection<P> {
-    fn callback(&mut self, what: &str, f: impl FnOnce(&mut P, &Transport, &mut BytesMut)) -> Step {
-        let core = &self.transport.core;
-        core.set_driving(true);
-        let ok = shard::run_guarded(what, || {
-            f(&mut self.protocol, &self.transport, &mut self.read_buf)
-        });
-        self.transport.core.set_driving(false);
-        if ok {
-            Step::Continue
-        } else {
-            Step::Done(DisconnectReason::Panic)
-        }
+impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
+    fn core(&self) -> &crate::transport::TransportCore {
+        &self.machine.transport().core
     }
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
-        self.transport.core.set_waker(cx.waker());
+        self.core().set_waker(cx.waker());
         for _ in 0..BUDGET {
             match self.step(cx) {
-                Step::Continue => continue,
-                Step::Pending => return Poll::Pending,
-                Step::Done(reason) => return Poll::Ready(reason),
+                Action::Continue => continue,
+                Action::Finish(reason) => return Poll::Ready(reason),
+                _ => return Poll::Pending,
             }
         }
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    fn step(&mut self, cx: &mut Context<'_>) -> Step {
-        let core = self.transport.core.clone();
-        if let Some(reason) = core.abort_reason() {
-            return Step::Done(reason);
+    /// One step: the machine decides, the driver performs. Returns
+    /// `Continue`, `Wait` (pending: a waker is registered) or `Finish`.
+    fn step(&mut self, cx: &mut Context<'_>) -> Action {
+        if let Some(action) = self.machine.before_flush() {
+            return action;
         }
-        if core.shutdown_requested() && !self.shutdown_notified {
-            self.shutdown_notified = true;
-            return self.callback("shutdown_requested", |p, t, _| p.shutdown_requested(t));
-        }
-
         let flushed = match self.poll_flush(cx) {
             Poll::Ready(Ok(())) => true,
-            Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+            Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
             Poll::Pending => false,
         };
+        match self.machine.after_flush(flushed) {
+            Action::Close => self.poll_closing(cx),
+            Action::Read => self.read(cx),
+            other => other,
+        }
+    }
 
-        let limits = core.limits();
-        let queued = core.buffered_len();
-        if !flushed && queued > limits.hard_cap {
-            tracing::warn!(
-                shard = self.shard.info.id,
-                peer = %self.transport.peer_addr(),
-                queued,
-                cap = limits.hard_cap,
-                "slow consumer: the peer is not reading and the outbound queue is over its hard cap; aborting connection"
-            );
-            return Step::Done(DisconnectReason::SlowConsumer);
-        }
-        if !self.pause_notified && core.writing_paused() {
-            self.pause_notified = true;
-            return self.callback("pause_writing", |p, t, _| p.pause_writing(t));
-        }
-        if self.pause_notified && queued <= limits.low_water {
-            self.pause_notified = false;
-            core.clear_writing_paused();
-            return self.callback("resume_writing", |p, t, _| p.resume_writing(t));
-        }
-
-        if core.close_requested() {
-            return if flushed {
-                self.poll_closing(cx)
-            } else {
-                Step::Pending
-            };
-        }
-        if core.reading_paused() {
-            return Step::Pending;
-        }
-        if self.offer_buffered {
-            self.offer_buffered = false;
-            return self.deliver_input();
-        }
-        if self.eof {
-            return Step::Pending;
-        }
+    /// Reads once (after a throttle wait, if one is running) and hands the
+    /// bytes or the EOF to the machine.
+    fn read(&mut self, cx: &mut Context<'_>) -> Action {
         if let Some(wait) = &mut self.throttle_wait {
             match Pin::new(wait).poll(cx) {
-                Poll::Pending => return Step::Pending,
+                Poll::Pending => return Action::Wait,
                 Poll::Ready(_) => {
                     self.throttle_wait = None;
-                    core.set_throttled(false);
+                    self.core().set_throttled(false);
                 }
             }
         }
-
         match self.poll_read(cx) {
-            Poll::Pending => Step::Pending,
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Step::Continue,
-            Poll::Ready(Err(e)) => Step::Done(DisconnectReason::from_io(&e)),
-            Poll::Ready(Ok(0)) => {
-                self.eof = true;
-                self.callback("eof_received", |p, t, _| p.eof_received(t))
-            }
-            Poll::Ready(Ok(_)) => self.deliver_input(),
+            Poll::Pending => Action::Wait,
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Action::Continue,
+            Poll::Ready(Err(e)) => Action::Finish(DisconnectReason::from_io(&e)),
+            Poll::Ready(Ok(0)) => self.machine.eof_arrived(),
+            Poll::Ready(Ok(_)) => self.machine.data_arrived(),
         }
     }
 
-    /// Hands the read buffer to `data_received`, then enforces the read
-    /// bound and notes input left behind by a pause.
-    fn deliver_input(&mut self) -> Step {
-        let step = self.callback("data_received", |p, t, buf| p.data_received(t, buf));
-        if matches!(step, Step::Continue) {
-            let core = &self.transport.core;
-            if self.read_buf.len() > core.limits().max_read_buffer && !core.is_abort_or_close() {
-                return Step::Done(DisconnectReason::ReadBufferFull);
-            }
-            self.offer_buffered = core.reading_paused() && !self.read_buf.is_empty();
-        }
-        step
-    }
-
-    /// Reads once into the shard's scratch buffer and appends to `read_buf`.
+    /// Reads once into the host's scratch buffer and appends to the
+    /// machine's input buffer.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let Connection {
-            shard,
+        let Driver {
+            host,
             stream,
-            read_buf,
-            transport,
+            machine,
             throttle,
             throttle_wait,
             ..
         } = self;
-        let mut scratch = shard.scratch.borrow_mut();
+        let mut scratch = host.scratch().borrow_mut();
         let limit = match throttle {
             Some(t) => t
                 .allowance(std::time::Instant::now())
@@ -300,14 +217,15 @@ impl<P: Protocol> Connection<P> {
         match stream.poll_read(cx, &mut scratch[..limit]) {
             Poll::Ready(Ok(n)) => {
                 if n > 0 {
-                    shard.stats.add_bytes_in(n);
-                    read_buf.extend_from_slice(&scratch[..n]);
-                    transport.core.touch();
+                    host.bytes_in(n);
+                    machine.input_buffer().extend_from_slice(&scratch[..n]);
+                    let core = &machine.transport().core;
+                    core.touch();
                     if let Some(t) = throttle {
                         let wait = t.consume(n, std::time::Instant::now());
                         if !wait.is_zero() {
                             *throttle_wait = Some(Timer::new(wait));
-                            transport.core.set_throttled(true);
+                            core.set_throttled(true);
                         }
                     }
                 }
@@ -317,33 +235,34 @@ impl<P: Protocol> Connection<P> {
         }
     }
 
+    /// Counts `n` bytes sent.
+    fn sent(&self, n: usize) {
+        self.host.bytes_out(n);
+        self.core().touch();
+    }
+
     /// Sends the queue; `Ready(Ok)` once it is empty.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(Wire::Tls(_)) = &self.stream {
             return self.poll_flush_tls(cx);
         }
-        let core = &self.transport.core;
         let fd = self.fd;
         loop {
-            match core.send_queued(|chunks| send_vectored(fd, chunks)) {
+            match self.core().send_queued(|chunks| send_vectored(fd, chunks)) {
                 None => return Poll::Ready(Ok(())),
-                Some(Ok(n)) => {
-                    self.shard.stats.add_bytes_out(n);
-                    core.touch();
-                }
+                Some(Ok(n)) => self.sent(n),
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Socket full: let glommio arm a writability poll by
                     // offering it the front chunk (it may also just send it).
-                    let front = core.front_chunk().expect("queue is not empty");
+                    let front = self.core().front_chunk().expect("queue is not empty");
                     let Some(Wire::Plain(stream)) = self.stream.as_mut() else {
                         unreachable!("plain path")
                     };
                     match Pin::new(stream).poll_write(cx, &front) {
                         Poll::Ready(Ok(n)) => {
-                            core.consume(n);
-                            self.shard.stats.add_bytes_out(n);
-                            core.touch();
+                            self.core().consume(n);
+                            self.sent(n);
                         }
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
@@ -357,34 +276,36 @@ impl<P: Protocol> Connection<P> {
     /// TLS: hands the queue to rustls chunk by chunk, then flushes the
     /// ciphertext to the socket.
     fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let core = &self.transport.core;
-        let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
-            unreachable!("tls path")
-        };
+        let core = self.machine.transport().core.clone();
         while let Some(front) = core.front_chunk() {
+            let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
+                unreachable!("tls path")
+            };
             match Pin::new(&mut **tls).poll_write(cx, &front) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     core.consume(n);
-                    self.shard.stats.add_bytes_out(n);
-                    core.touch();
+                    self.sent(n);
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             }
         }
+        let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
+            unreachable!("tls path")
+        };
         Pin::new(&mut **tls).poll_flush(cx)
     }
 
     /// After a flushed `close`: FIN, then linger until the peer's FIN.
-    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Step {
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> Action {
         if let Some(Wire::Tls(tls)) = self.stream.as_mut() {
             if !self.shut_write {
                 // close_notify first, so the peer sees an orderly TLS close.
                 tls.get_mut().1.send_close_notify();
                 match Pin::new(&mut **tls).poll_flush(cx) {
-                    Poll::Pending => return Step::Pending,
-                    Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+                    Poll::Pending => return Action::Wait,
+                    Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
                     Poll::Ready(Ok(())) => {}
                 }
             }
@@ -394,55 +315,45 @@ impl<P: Protocol> Connection<P> {
             // SAFETY: fd is this connection's open socket.
             unsafe { libc::shutdown(self.fd, libc::SHUT_WR) };
         }
-        if self.eof {
-            return Step::Done(DisconnectReason::Closed);
+        if self.machine.eof_seen() {
+            return Action::Finish(DisconnectReason::Closed);
         }
         for _ in 0..BUDGET {
             match self.poll_read(cx) {
-                Poll::Ready(Ok(0)) => {
-                    self.eof = true;
-                    return Step::Done(DisconnectReason::Closed);
-                }
+                Poll::Ready(Ok(0)) => return Action::Finish(DisconnectReason::Closed),
                 // Discard what the peer still sends.
-                Poll::Ready(Ok(_)) => self.read_buf.clear(),
+                Poll::Ready(Ok(_)) => self.machine.input_buffer().clear(),
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => return Step::Done(DisconnectReason::from_io(&e)),
+                Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
                 Poll::Pending => break,
             }
         }
-        let linger = self.transport.core.limits().linger;
+        let linger = self.core().limits().linger;
         let timer = self.linger.get_or_insert_with(|| Timer::new(linger));
         match Pin::new(timer).poll(cx) {
-            Poll::Ready(_) => Step::Done(DisconnectReason::Closed),
-            Poll::Pending => Step::Pending,
+            Poll::Ready(_) => Action::Finish(DisconnectReason::Closed),
+            Poll::Pending => Action::Wait,
         }
     }
 
     fn finish(mut self, reason: DisconnectReason) {
-        let core = self.transport.core.clone();
         let abortive = !matches!(
             reason,
             DisconnectReason::Closed | DisconnectReason::Reset | DisconnectReason::Io { .. }
         );
-        let reason = if core.shutdown_requested() && reason == DisconnectReason::Closed {
-            DisconnectReason::Shutdown
-        } else {
-            reason
-        };
         if abortive {
             set_linger_zero(self.fd);
         }
-        core.mark_closed();
+        let reason = self.machine.end(reason);
         drop(self.stream.take());
-        self.shard.stats.connection_closed(&reason);
-        self.shard.remove_connection(self.id);
+        self.host.connection_ended(self.id, &reason);
         tracing::debug!(
-            shard = self.shard.info.id,
-            peer = %self.transport.peer_addr(),
+            shard = self.host.shard_id(),
+            peer = %self.machine.transport().peer_addr(),
             %reason,
             "connection ended"
         );
-        shard::run_guarded("connection_lost", || self.protocol.connection_lost(&reason));
+        self.machine.connection_lost(&reason);
     }
 }
 
@@ -492,14 +403,6 @@ fn set_linger_zero(fd: RawFd) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: fd is open; the option value outlives the call.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &linger as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
+    // Best effort: failing, the close is an orderly one.
+    let _ = crate::sockopt::set(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger);
 }

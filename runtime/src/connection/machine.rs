@@ -1,0 +1,255 @@
+//! The decisions of one connection, apart from its I/O.
+//!
+//! A [`Machine`] owns a connection's protocol, its transport and its unread
+//! input, and decides, step by step, what happens next: which callback is
+//! due (`shutdown_requested`, `pause_writing`/`resume_writing`,
+//! `data_received`, `eof_received`), whether to read, whether the
+//! connection is ready to close, and why it ends. It performs the callbacks
+//! itself (under `catch_unwind`) and leaves every byte of I/O to whoever
+//! drives it:
+//!
+//! * the socket driver (`driver.rs`) flushes with `sendmsg`, reads with
+//!   glommio, half-closes and lingers;
+//! * the test kit's [`ProtocolHarness`](crate::testing::ProtocolHarness)
+//!   moves bytes from and to memory.
+//!
+//! So a protocol test and a real connection go through the same call order.
+//! A step is two calls around the flush:
+//!
+//! 1. [`Machine::before_flush`]: an abort ends the connection at once; a
+//!    pending shutdown notice is delivered;
+//! 2. the driver offers the outbound queue to the peer;
+//! 3. [`Machine::after_flush`]: more than the hard cap still queued when the
+//!    peer takes no more is a slow consumer; the water marks turn into
+//!    `pause_writing`/`resume_writing` (one resume owed per pause); a
+//!    requested close waits for the queue to drain, then says
+//!    [`Action::Close`]; while reading is paused nothing is read; input left
+//!    unconsumed at a pause is offered again on resume (Twisted's
+//!    `resumeProducing`); after the peer's EOF nothing more is read;
+//!    otherwise [`Action::Read`].
+//!
+//! After a read the driver appends the bytes to [`Machine::input_buffer`]
+//! and calls [`Machine::data_arrived`] (or [`Machine::eof_arrived`] for
+//! EOF), which delivers them and enforces the read-buffer bound. At the end
+//! [`Machine::end`] picks the final reason (a clean close during shutdown is
+//! [`DisconnectReason::Shutdown`]) and [`Machine::connection_lost`] tells
+//! the protocol, exactly once.
+
+use bytes::BytesMut;
+
+use crate::protocol::Protocol;
+use crate::reason::DisconnectReason;
+use crate::shard;
+use crate::transport::Transport;
+
+/// What the driver does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Something happened (a callback ran): take another step.
+    Continue,
+    /// Nothing to do until the peer, the protocol or a timer moves.
+    Wait,
+    /// Read from the peer: append to [`Machine::input_buffer`], then call
+    /// [`Machine::data_arrived`] (or [`Machine::eof_arrived`] at EOF).
+    Read,
+    /// A close was requested and every byte is flushed: half-close, linger,
+    /// then end with [`DisconnectReason::Closed`].
+    Close,
+    /// The connection is over: call [`Machine::end`] with this reason.
+    Finish(DisconnectReason),
+}
+
+/// One connection's protocol, transport, unread input and flow-control
+/// state, and the rules that move it.
+pub(crate) struct Machine<P: Protocol> {
+    protocol: P,
+    transport: Transport,
+    /// Bytes received and not yet consumed by the protocol.
+    input: BytesMut,
+    /// The peer's EOF was read (no more input will come).
+    eof: bool,
+    /// `pause_writing` was delivered; `resume_writing` is owed.
+    pause_notified: bool,
+    /// Input was left unconsumed while reading was paused: offer it again
+    /// when reading resumes.
+    offer_buffered: bool,
+    shutdown_notified: bool,
+    /// `connection_lost` was called.
+    lost: bool,
+}
+
+impl<P: Protocol> Machine<P> {
+    /// A connection that has not started yet ([`Machine::start`]).
+    pub(crate) fn new(protocol: P, transport: Transport) -> Self {
+        Machine {
+            protocol,
+            transport,
+            input: BytesMut::new(),
+            eof: false,
+            pause_notified: false,
+            offer_buffered: false,
+            shutdown_notified: false,
+            lost: false,
+        }
+    }
+
+    /// The connection's transport.
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The protocol.
+    pub(crate) fn protocol(&self) -> &P {
+        &self.protocol
+    }
+
+    /// The protocol, mutably.
+    pub(crate) fn protocol_mut(&mut self) -> &mut P {
+        &mut self.protocol
+    }
+
+    /// Input the protocol left unconsumed.
+    pub(crate) fn unconsumed(&self) -> &[u8] {
+        &self.input
+    }
+
+    /// Where the driver appends what it read.
+    pub(crate) fn input_buffer(&mut self) -> &mut BytesMut {
+        &mut self.input
+    }
+
+    /// True once the peer's EOF was read.
+    pub(crate) fn eof_seen(&self) -> bool {
+        self.eof
+    }
+
+    /// Calls `connection_made`.
+    pub(crate) fn start(&mut self) -> Action {
+        self.callback("connection_made", |p, t, _| p.connection_made(t))
+    }
+
+    /// The first half of a step: an abort, or a shutdown notice to deliver.
+    pub(crate) fn before_flush(&mut self) -> Option<Action> {
+        let core = &self.transport.core;
+        if let Some(reason) = core.abort_reason() {
+            return Some(Action::Finish(reason));
+        }
+        if core.shutdown_requested() && !self.shutdown_notified {
+            self.shutdown_notified = true;
+            return Some(self.callback("shutdown_requested", |p, t, _| p.shutdown_requested(t)));
+        }
+        None
+    }
+
+    /// The second half of a step, once the driver offered the outbound
+    /// queue to the peer; `flushed` says whether all of it left.
+    pub(crate) fn after_flush(&mut self, flushed: bool) -> Action {
+        let core = self.transport.core.clone();
+        let limits = core.limits();
+        let queued = core.buffered_len();
+        if !flushed && queued > limits.hard_cap {
+            tracing::warn!(
+                shard = self.transport.shard_id(),
+                peer = %self.transport.peer_addr(),
+                queued,
+                cap = limits.hard_cap,
+                "slow consumer: the peer is not reading and the outbound queue is over its hard cap; aborting connection"
+            );
+            return Action::Finish(DisconnectReason::SlowConsumer);
+        }
+        if !self.pause_notified && core.writing_paused() {
+            self.pause_notified = true;
+            return self.callback("pause_writing", |p, t, _| p.pause_writing(t));
+        }
+        if self.pause_notified && queued <= limits.low_water {
+            self.pause_notified = false;
+            core.clear_writing_paused();
+            return self.callback("resume_writing", |p, t, _| p.resume_writing(t));
+        }
+        if core.close_requested() {
+            return if flushed { Action::Close } else { Action::Wait };
+        }
+        if core.reading_paused() {
+            return Action::Wait;
+        }
+        if self.offer_buffered {
+            self.offer_buffered = false;
+            return self.data_arrived();
+        }
+        if self.eof {
+            return Action::Wait;
+        }
+        Action::Read
+    }
+
+    /// Hands the input buffer to `data_received`, then enforces the read
+    /// bound and notes input left behind by a pause.
+    pub(crate) fn data_arrived(&mut self) -> Action {
+        let action = self.callback("data_received", |p, t, input| p.data_received(t, input));
+        if action == Action::Continue {
+            let core = &self.transport.core;
+            if self.input.len() > core.limits().max_read_buffer && !core.is_abort_or_close() {
+                return Action::Finish(DisconnectReason::ReadBufferFull);
+            }
+            self.offer_buffered = core.reading_paused() && !self.input.is_empty();
+        }
+        action
+    }
+
+    /// The peer half-closed: calls `eof_received` (once) with the input
+    /// left unconsumed; if the protocol paused reading and left some of it,
+    /// it is offered to `data_received` again on resume.
+    pub(crate) fn eof_arrived(&mut self) -> Action {
+        if std::mem::replace(&mut self.eof, true) {
+            return Action::Continue;
+        }
+        let action = self.callback("eof_received", |p, t, input| p.eof_received(t, input));
+        if action == Action::Continue {
+            self.offer_buffered = self.transport.core.reading_paused() && !self.input.is_empty();
+            if !self.offer_buffered {
+                self.input.clear();
+            }
+        }
+        action
+    }
+
+    /// Runs one protocol callback with the transport marked as driven (so
+    /// writes wait for the driver's flush), containing a panic.
+    fn callback(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut P, &Transport, &mut BytesMut),
+    ) -> Action {
+        let core = &self.transport.core;
+        core.set_driving(true);
+        let ok = shard::run_guarded(what, || {
+            f(&mut self.protocol, &self.transport, &mut self.input)
+        });
+        self.transport.core.set_driving(false);
+        if ok {
+            Action::Continue
+        } else {
+            Action::Finish(DisconnectReason::Panic)
+        }
+    }
+
+    /// The connection is over: the reason `connection_lost` will get (a
+    /// clean close during a shutdown is [`DisconnectReason::Shutdown`]);
+    /// the transport is marked closed (writes fail from now on).
+    pub(crate) fn end(&mut self, reason: DisconnectReason) -> DisconnectReason {
+        let core = &self.transport.core;
+        core.mark_closed();
+        if core.shutdown_requested() && reason.is_clean() {
+            DisconnectReason::Shutdown
+        } else {
+            reason
+        }
+    }
+
+    /// Calls `connection_lost` (at most once).
+    pub(crate) fn connection_lost(&mut self, reason: &DisconnectReason) {
+        if !std::mem::replace(&mut self.lost, true) {
+            shard::run_guarded("connection_lost", || self.protocol.connection_lost(reason));
+        }
+    }
+}
