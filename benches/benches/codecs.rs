@@ -6,14 +6,14 @@
 //! case, then measures each torsion/tokio-util pair in interleaved rounds
 //! and prints a ratio table (torsion ÷ tokio-util, higher is better).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use criterion::{BatchSize, Criterion, Throughput};
 use tokio_util::codec::{
     AnyDelimiterCodec, Decoder as TokioDecoder, LengthDelimitedCodec, LinesCodec,
 };
 use torsion_benches::{interleaved_throughput, print_table, Comparison};
 use torsion_protocols::codec::{
-    Decoder, Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
+    Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
 };
 
 /// About 1 MiB of input per decode run.
@@ -57,7 +57,10 @@ fn netstring_input(frame: usize) -> BytesMut {
     buf
 }
 
-fn drain_torsion<D: Decoder>(mut codec: D, mut buf: BytesMut) -> usize {
+fn drain_torsion<D: Decoder<Item = Bytes, Error = FrameError>>(
+    mut codec: D,
+    mut buf: BytesMut,
+) -> usize {
     let mut n = 0;
     while let Some(frame) = codec.decode(&mut buf).unwrap() {
         n += frame.len();

@@ -13,11 +13,10 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use torsion::{Factory, Protocol, Transport};
 
-use crate::framing::Framing;
-use crate::line_receiver::{LineConnection, LineHandler, LineReceiver};
-use crate::string_receiver::{
-    IntNStringReceiver, NetstringReceiver, StringConnection, StringHandler,
+use crate::framed::{
+    FrameHandler, FramedConnection, IntNStringReceiver, LineReceiver, NetstringReceiver,
 };
+use crate::framing::Framing;
 
 /// Writes back every byte it receives.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,34 +38,18 @@ impl Protocol for Echo {
     }
 }
 
-/// Sends every line back as a line.
+/// Sends every frame back as a frame of the same framing.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LineEcho;
+pub struct FrameEcho;
 
-impl LineHandler for LineEcho {
-    fn line_received(&mut self, conn: &LineConnection, line: Bytes) {
-        let _ = conn.send_line_bytes(line);
+impl FrameHandler for FrameEcho {
+    fn frame_received(&mut self, conn: &FramedConnection, frame: Bytes) {
+        let _ = conn.send_bytes(frame);
     }
-    fn pause_writing(&mut self, conn: &LineConnection) {
+    fn pause_writing(&mut self, conn: &FramedConnection) {
         conn.transport().pause_reading();
     }
-    fn resume_writing(&mut self, conn: &LineConnection) {
-        conn.transport().resume_reading();
-    }
-}
-
-/// Sends every string back as a string.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct StringEcho;
-
-impl StringHandler for StringEcho {
-    fn string_received(&mut self, conn: &StringConnection, string: Bytes) {
-        let _ = conn.send_string_bytes(string);
-    }
-    fn pause_writing(&mut self, conn: &StringConnection) {
-        conn.transport().pause_reading();
-    }
-    fn resume_writing(&mut self, conn: &StringConnection) {
+    fn resume_writing(&mut self, conn: &FramedConnection) {
         conn.transport().resume_reading();
     }
 }
@@ -92,11 +75,11 @@ impl torsion::DatagramProtocol for DatagramEcho {
 pub fn echo_protocol(framing: Framing) -> Box<dyn Protocol> {
     match framing {
         Framing::Raw => Box::new(Echo),
-        Framing::Line => Box::new(LineReceiver::new(LineEcho)),
-        Framing::Netstring => Box::new(NetstringReceiver::netstring(StringEcho)),
-        Framing::Int8 => Box::new(IntNStringReceiver::int8(StringEcho)),
-        Framing::Int16 => Box::new(IntNStringReceiver::int16(StringEcho)),
-        Framing::Int32 => Box::new(IntNStringReceiver::int32(StringEcho)),
+        Framing::Line => Box::new(LineReceiver::new(FrameEcho)),
+        Framing::Netstring => Box::new(NetstringReceiver::netstring(FrameEcho)),
+        Framing::Int8 => Box::new(IntNStringReceiver::int8(FrameEcho)),
+        Framing::Int16 => Box::new(IntNStringReceiver::int16(FrameEcho)),
+        Framing::Int32 => Box::new(IntNStringReceiver::int32(FrameEcho)),
     }
 }
 

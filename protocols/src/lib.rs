@@ -7,10 +7,8 @@
 //! |---|---|---|
 //! | [`chat`] | the sharded chat server: [`chat::Room`] per shard, names and fan-out over the bus | the docs' `chat.py` |
 //! | [`codec`] | pure framing codecs over `BytesMut`: line, netstring, int8/16/32 | the parsing inside `basic` |
-//! | [`line_receiver`] | [`LineReceiver`] + [`LineHandler`]: whole lines, raw mode | `basic.LineReceiver` |
-//! | [`string_receiver`] | [`NetstringReceiver`], [`IntNStringReceiver`] + [`StringHandler`] | `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
+//! | [`framed`] | [`Framed`]`<codec, handler>` + one [`FrameHandler`] trait: whole frames from any decoder, raw mode; [`LineReceiver`], [`NetstringReceiver`], [`IntNStringReceiver`] are its aliases | `basic.LineReceiver`, `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
 //! | [`send`] | framing a payload onto a transport | `sendLine`, `sendString` |
-//! | [`text`] | UTF-8 checks for text protocols | — |
 //! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
 //!
@@ -21,16 +19,13 @@
 pub mod chat;
 pub mod codec;
 pub mod echo;
+pub mod framed;
 pub mod framing;
-pub mod line_receiver;
 pub mod send;
-pub mod string_receiver;
-pub mod text;
 
 pub use echo::{Echo, EchoFactory};
-pub use framing::Framing;
-pub use line_receiver::{LineConnection, LineHandler, LineReceiver};
-pub use send::SendError;
-pub use string_receiver::{
-    IntNStringReceiver, NetstringReceiver, StringConnection, StringHandler, StringReceiver,
+pub use framed::{
+    FrameHandler, Framed, FramedConnection, IntNStringReceiver, LineReceiver, NetstringReceiver,
 };
+pub use framing::Framing;
+pub use send::SendError;

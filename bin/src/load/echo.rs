@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use torsion::ShardInfo;
 use torsion_protocols::codec::{
-    Decoder, Encoder, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
+    Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
 };
 use torsion_protocols::Framing;
 
@@ -156,7 +156,7 @@ trait CodecBoth {
     fn encode(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), String>;
 }
 
-impl<C: Decoder + Encoder> CodecBoth for C {
+impl<C: Decoder<Item = bytes::Bytes, Error = FrameError> + Encoder> CodecBoth for C {
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<bytes::Bytes>, String> {
         Decoder::decode(self, buf).map_err(|e| e.to_string())
     }

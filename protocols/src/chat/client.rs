@@ -1,4 +1,5 @@
-//! One chat connection: a line handler that hands everything to its room.
+//! One chat connection: a line handler (over `LineReceiver`) that hands
+//! everything to its room.
 
 use std::rc::Rc;
 
@@ -7,7 +8,7 @@ use torsion::DisconnectReason;
 
 use super::room::Room;
 use crate::codec::FrameError;
-use crate::line_receiver::{LineConnection, LineHandler};
+use crate::framed::{FrameHandler, FramedConnection};
 
 /// A chat client's connection (wrap it in a `LineReceiver`).
 pub struct ChatClient {
@@ -22,36 +23,40 @@ impl ChatClient {
     }
 }
 
-impl LineHandler for ChatClient {
-    fn connection_made(&mut self, conn: &LineConnection) {
+impl FrameHandler for ChatClient {
+    fn connection_made(&mut self, conn: &FramedConnection) {
         self.id = Some(self.room.join(conn.clone()));
     }
 
-    fn line_received(&mut self, _conn: &LineConnection, line: Bytes) {
+    fn frame_received(&mut self, _conn: &FramedConnection, line: Bytes) {
         if let Some(id) = self.id {
             self.room.on_line(id, line);
         }
     }
 
-    fn line_length_exceeded(&mut self, conn: &LineConnection, _error: &FrameError) {
-        let _ = conn.send_line(b"Line too long.");
+    /// An over-long line is answered, then the connection closes; a last
+    /// line cut short by the peer's EOF just closes.
+    fn frame_error(&mut self, conn: &FramedConnection, error: &FrameError) {
+        if error.is_length_exceeded() {
+            let _ = conn.send(b"Line too long.");
+        }
         conn.transport().close();
     }
 
-    fn pause_writing(&mut self, _conn: &LineConnection) {
+    fn pause_writing(&mut self, _conn: &FramedConnection) {
         if let Some(id) = self.id {
             self.room.recipient_congested(id);
         }
     }
 
-    fn resume_writing(&mut self, _conn: &LineConnection) {
+    fn resume_writing(&mut self, _conn: &FramedConnection) {
         if let Some(id) = self.id {
             self.room.recipient_drained(id);
         }
     }
 
-    fn shutdown_requested(&mut self, conn: &LineConnection) {
-        let _ = conn.send_line(b"Server shutting down.");
+    fn shutdown_requested(&mut self, conn: &FramedConnection) {
+        let _ = conn.send(b"Server shutting down.");
         conn.transport().close();
     }
 

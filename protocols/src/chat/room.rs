@@ -54,7 +54,7 @@ use torsion::{BusHandle, DelayedCall, Transport};
 use super::message::ChatMessage;
 use super::names::{owner_shard, validate_name};
 use super::server::DEFAULT_MAX_OUTBOUND;
-use crate::line_receiver::LineConnection;
+use crate::framed::FramedConnection;
 
 /// Chat settings (the same on every shard). Build from `Default` and the
 /// `with_*` setters (`ChatConfig::default().with_max_line(1024)`).
@@ -131,7 +131,7 @@ enum State {
 }
 
 struct Client {
-    conn: LineConnection,
+    conn: FramedConnection,
     state: State,
     register_timer: Option<DelayedCall>,
     /// Its `/who` is being answered: reading is paused until then.
@@ -343,7 +343,7 @@ impl Room {
     }
 
     /// A new connection: greets it and starts its registration timer.
-    pub(crate) fn join(self: &Rc<Self>, conn: LineConnection) -> u64 {
+    pub(crate) fn join(self: &Rc<Self>, conn: FramedConnection) -> u64 {
         let id = self.next_id();
         let timer = (!self.config.register_timeout.is_zero()).then(|| {
             let room = Rc::downgrade(self);
@@ -851,7 +851,7 @@ mod tests {
     use super::*;
     use crate::chat::ChatClient;
     use crate::codec::LineCodec;
-    use crate::line_receiver::LineReceiver;
+    use crate::framed::LineReceiver;
     use torsion::testing::{HarnessOptions, ProtocolHarness};
     use torsion::{DisconnectReason, FlowLimits, ManualBus, ManualClock};
 

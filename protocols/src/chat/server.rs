@@ -11,7 +11,7 @@ use super::client::ChatClient;
 use super::message::ChatMessage;
 use super::room::{ChatConfig, Room};
 use crate::codec::LineCodec;
-use crate::line_receiver::LineReceiver;
+use crate::framed::LineReceiver;
 
 /// The chat server's default outbound hard cap per client (InspIRCd's hard
 /// sendq spirit): 1 MiB.

@@ -1,8 +1,9 @@
 //! Why input could not be framed, or a payload could not be sent.
 
 /// A framing error. After a decode error other than
-/// [`FrameError::LineTooLong`] the stream cannot be resynchronised: the
-/// receivers close the connection by default, as Twisted does.
+/// [`FrameError::LineTooLong`] the stream cannot be resynchronised (the
+/// codec discards the rest); the framed receivers close the connection by
+/// default, as Twisted does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
@@ -61,6 +62,12 @@ pub enum FrameError {
     /// A line to send contains the delimiter (it would frame as two lines).
     #[error("the line to send contains the delimiter")]
     DelimiterInPayload,
+    /// The stream ended (the peer's EOF) inside a frame.
+    #[error("the stream ended inside a frame ({remaining} bytes left over)")]
+    Truncated {
+        /// The bytes of the unfinished frame.
+        remaining: usize,
+    },
     /// A line codec with an empty delimiter.
     #[error("a line delimiter cannot be empty")]
     EmptyDelimiter,

@@ -8,7 +8,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Decoder, Encoder, FrameError, MAX_HEADER};
+use super::{stop_after_error, Decoder, Encoder, FrameError, MAX_HEADER};
 
 /// Twisted's `IntNStringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_PREFIXED_LENGTH: usize = 99999;
@@ -45,6 +45,8 @@ impl PrefixWidth {
 pub struct IntPrefixedCodec {
     width: PrefixWidth,
     max_length: usize,
+    /// An error was reported: the stream cannot be resynchronised.
+    failed: bool,
 }
 
 impl IntPrefixedCodec {
@@ -53,6 +55,7 @@ impl IntPrefixedCodec {
         IntPrefixedCodec {
             width,
             max_length: DEFAULT_MAX_PREFIXED_LENGTH,
+            failed: false,
         }
     }
 
@@ -75,7 +78,23 @@ impl IntPrefixedCodec {
 }
 
 impl Decoder for IntPrefixedCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn reset(&mut self) {
+        self.failed = false;
+    }
+
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let mut failed = self.failed;
+        let result = stop_after_error(&mut failed, buf, |b| self.decode_frame(b));
+        self.failed = failed;
+        result
+    }
+}
+
+impl IntPrefixedCodec {
+    fn decode_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let w = self.width.bytes();
         if buf.len() < w {
             return Ok(None);

@@ -151,9 +151,32 @@ impl LineCodec {
 }
 
 impl Decoder for LineCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
     fn reset(&mut self) {
         self.scanned = 0;
         self.discarding = false;
+    }
+
+    /// The last line without its delimiter is [`FrameError::Truncated`]
+    /// (Twisted drops it); the rest of an over-long line being skipped ends
+    /// quietly (its error was already reported).
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        match self.decode(buf)? {
+            Some(line) => Ok(Some(line)),
+            None if buf.is_empty() || self.discarding => {
+                buf.clear();
+                self.reset();
+                Ok(None)
+            }
+            None => {
+                let remaining = buf.len();
+                buf.clear();
+                self.reset();
+                Err(FrameError::Truncated { remaining })
+            }
+        }
     }
 
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {

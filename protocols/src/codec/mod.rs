@@ -1,11 +1,20 @@
 //! Pure framing codecs over `BytesMut` (Twisted's `protocols.basic`, as
 //! synchronous functions).
 //!
-//! Each decoder's `decode` takes the bytes received so far and returns
-//! `Ok(Some(frame))` for a whole frame (consuming it), `Ok(None)` when it
-//! needs more bytes (consuming nothing it will need again), or an error for
-//! input that can never become a valid frame. Frames are `Bytes` split off
-//! the input buffer: no copy.
+//! The [`Decoder`] trait has tokio-util's shape: `decode` takes the bytes
+//! received so far and returns `Ok(Some(item))` for a whole frame
+//! (consuming it), `Ok(None)` when it needs more bytes (consuming nothing it
+//! will need again), or an error for input that can never become a valid
+//! frame; `decode_eof` frames the end of the stream (a partial frame left
+//! at EOF is [`FrameError::Truncated`]); `reset` forgets what the decoder
+//! knows about a buffer whose bytes were taken away. The codecs here yield
+//! `Bytes` split off the input buffer (no copy) and fail with
+//! [`FrameError`].
+//!
+//! After an error a decoder carries on where it can: a line codec skips the
+//! rest of the over-long line and frames the next ones; a length-framed
+//! stream cannot be resynchronised, so the length-prefixed codecs discard
+//! everything after an error (until `reset`).
 //!
 //! Every decoder is linear in its input: bytes already scanned are never
 //! scanned again however the input is chunked (Twisted's O(n²) bug #6357).
@@ -22,7 +31,7 @@ pub mod line;
 pub mod netstring;
 pub mod testing;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 pub use error::FrameError;
 pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
@@ -34,14 +43,37 @@ pub const MAX_HEADER: usize = 24;
 
 /// Splits whole frames off a byte stream.
 pub trait Decoder {
+    /// What one frame decodes to.
+    type Item;
+    /// Why input cannot be framed (the end of the stream inside a frame is
+    /// one such reason, hence the conversion from [`FrameError`]).
+    type Error: From<FrameError>;
+
     /// One whole frame from the front of `buf`, `Ok(None)` for "need more
     /// bytes", or an error for input that cannot be framed.
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
+
+    /// Like `decode`, when no more bytes will come (the peer's EOF): a
+    /// whole frame, `Ok(None)` once `buf` is used up, or an error. The
+    /// default decodes what it can and reports bytes left over as
+    /// [`FrameError::Truncated`] (clearing them).
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        match self.decode(buf)? {
+            Some(item) => Ok(Some(item)),
+            None if buf.is_empty() => Ok(None),
+            None => {
+                let remaining = buf.len();
+                buf.clear();
+                self.reset();
+                Err(FrameError::Truncated { remaining }.into())
+            }
+        }
+    }
 
     /// Forgets what the decoder knows about the buffer it was given (how far
-    /// it scanned, a frame it was skipping): call it when that buffer's
-    /// bytes are taken away by something else (raw mode). The default does
-    /// nothing (for decoders that keep no such state).
+    /// it scanned, a frame it was skipping, an error it stopped at): call it
+    /// when that buffer's bytes are taken away by something else (raw
+    /// mode). The default does nothing (for decoders that keep no state).
     fn reset(&mut self) {}
 }
 
@@ -73,4 +105,21 @@ pub trait Encoder {
         dst.extend_from_slice(trailer);
         Ok(())
     }
+}
+
+/// Runs `decode` unless an earlier error stopped the stream, in which case
+/// the input is discarded: a length-framed stream cannot be resynchronised
+/// after an error (`failed` remembers it until the decoder's `reset`).
+fn stop_after_error<T>(
+    failed: &mut bool,
+    buf: &mut BytesMut,
+    decode: impl FnOnce(&mut BytesMut) -> Result<Option<T>, FrameError>,
+) -> Result<Option<T>, FrameError> {
+    if *failed {
+        buf.clear();
+        return Ok(None);
+    }
+    let result = decode(buf);
+    *failed = result.is_err();
+    result
 }

@@ -12,7 +12,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Decoder, Encoder, FrameError, MAX_HEADER};
+use super::{stop_after_error, Decoder, Encoder, FrameError, MAX_HEADER};
 
 /// Twisted's `NetstringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_NETSTRING_LENGTH: usize = 99999;
@@ -24,6 +24,8 @@ pub struct NetstringCodec {
     max_digits: usize,
     /// `(payload length, header length)` of the frame being received.
     header: Option<(usize, usize)>,
+    /// An error was reported: the stream cannot be resynchronised.
+    failed: bool,
 }
 
 impl Default for NetstringCodec {
@@ -52,6 +54,7 @@ impl NetstringCodec {
             max_length,
             max_digits: digits(max_length),
             header: None,
+            failed: false,
         }
     }
 
@@ -99,7 +102,24 @@ impl NetstringCodec {
 }
 
 impl Decoder for NetstringCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn reset(&mut self) {
+        self.header = None;
+        self.failed = false;
+    }
+
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let mut failed = self.failed;
+        let result = stop_after_error(&mut failed, buf, |b| self.decode_frame(b));
+        self.failed = failed;
+        result
+    }
+}
+
+impl NetstringCodec {
+    fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let (length, header_len) = match self.header {
             Some(h) => h,
             None => match self.parse_header(buf)? {

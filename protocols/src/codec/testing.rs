@@ -2,24 +2,45 @@
 //! anyone writing a codec): feed input in every chunking, and decode it
 //! chunk by chunk.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::{Decoder, FrameError};
 
 /// What decoding a stream gave: every frame and error, in order.
 pub type Decoded = Vec<Result<Vec<u8>, FrameError>>;
 
+/// A decoder of the kind this crate's codecs are: `Bytes` frames,
+/// [`FrameError`]s.
+pub trait BytesDecoder: Decoder<Item = Bytes, Error = FrameError> {}
+impl<D: Decoder<Item = Bytes, Error = FrameError>> BytesDecoder for D {}
+
 /// Feeds `chunks` one after another, decoding all it can after each;
-/// returns every frame and error in order. Decoding stops at the first
-/// error that cannot be recovered from (anything but an over-long line).
-pub fn decode_all<D: Decoder>(codec: D, chunks: &[&[u8]]) -> Decoded {
+/// returns every frame and error in order (after an error the decoder goes
+/// on as it chooses: a line codec recovers, a length-framed one discards
+/// the rest). The stream is left open: see [`decode_to_eof`].
+pub fn decode_all<D: BytesDecoder>(codec: D, chunks: &[&[u8]]) -> Decoded {
     decode_bounded(codec, chunks, usize::MAX)
 }
 
 /// [`decode_all`], asserting (panicking otherwise) that whenever the
 /// decoder asks for more bytes it holds at most `bound` of them: a decoder
 /// must not buffer more than a frame's worth while it waits.
-pub fn decode_bounded<D: Decoder>(mut codec: D, chunks: &[&[u8]], bound: usize) -> Decoded {
+pub fn decode_bounded<D: BytesDecoder>(mut codec: D, chunks: &[&[u8]], bound: usize) -> Decoded {
+    feed(&mut codec, chunks, bound).0
+}
+
+/// [`decode_all`], then the end of the stream (`decode_eof` until it has
+/// nothing more to say).
+pub fn decode_to_eof<D: BytesDecoder>(mut codec: D, chunks: &[&[u8]]) -> Decoded {
+    let (mut out, mut buf) = feed(&mut codec, chunks, usize::MAX);
+    while let Some(result) = codec.decode_eof(&mut buf).transpose() {
+        out.push(result.map(|f| f.to_vec()));
+    }
+    out
+}
+
+/// Decodes `chunks` as they arrive; returns the results and what is left.
+fn feed<D: BytesDecoder>(codec: &mut D, chunks: &[&[u8]], bound: usize) -> (Decoded, BytesMut) {
     let mut out = Vec::new();
     let mut buf = BytesMut::new();
     for chunk in chunks {
@@ -35,17 +56,11 @@ pub fn decode_bounded<D: Decoder>(mut codec: D, chunks: &[&[u8]], bound: usize) 
                     );
                     break;
                 }
-                Err(e) => {
-                    let recoverable = matches!(e, FrameError::LineTooLong { .. });
-                    out.push(Err(e));
-                    if !recoverable {
-                        return out;
-                    }
-                }
+                Err(e) => out.push(Err(e)),
             }
         }
     }
-    out
+    (out, buf)
 }
 
 /// Calls `f` with `input` cut into every fixed chunk size from 1 byte to
