@@ -107,7 +107,7 @@ fn out_of_fds_the_server_backs_off_keeps_serving_and_recovers() {
     let server = serve_logging(
         &["echo", "--max-connections", "100000"],
         Some(256),
-        "warn,torsion::listener=debug",
+        "warn,torsion::net::listener=debug",
     );
     let pid = server.child.id();
     let mut healthy: Vec<TcpStream> = (0..10).map(|_| client(server.addr)).collect();

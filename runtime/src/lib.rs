@@ -11,6 +11,22 @@
 //! (`ARCHITECTURE.md` at the repository root shows how these fit together:
 //! the path of one request, where each decision lives, the invariants.)
 //!
+//! The folders are the layers, bottom up:
+//!
+//! | folder | what it holds |
+//! |---|---|
+//! | `shard/` | the shard and its executor: [`ShardInfo`], pinning ([`cores`], [`pinned`]), tasks ([`task`]), panic containment, the per-shard runtime (registry, shutdown) |
+//! | `connection/` | connections and transports: [`Protocol`], [`Transport`], [`DisconnectReason`], [`Policies`]; the state machine every connection runs and the socket driver that performs it |
+//! | `net/` | endpoints and listeners: [`Endpoint`] parsing, binding, the accept loop, TLS, TCP clients, UDP |
+//! | `clock.rs` | timers: [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
+//! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], the doorbell that wakes a parked shard |
+//! | `blocking.rs` | blocking work: [`BlockingPool`], [`defer_to_thread`] |
+//! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`] |
+//! | `testing/` | protocols without sockets: [`testing::ProtocolHarness`], [`testing::ConnectedPair`] |
+//!
+//! The public modules keep flat paths (`torsion::transport`,
+//! `torsion::endpoint`, …), re-exported from their folders:
+//!
 //! | module | what it holds | Twisted |
 //! |---|---|---|
 //! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
@@ -32,12 +48,16 @@
 //! | [`testing`] | [`testing::ProtocolHarness`], [`testing::ConnectedPair`]: protocols without sockets | `StringTransport`, `iosim` |
 //! | [`task`] | [`spawn_local`] → [`JoinHandle`] (dropping cancels); what every handle does when dropped | `Deferred`, `inlineCallbacks` |
 //!
-//! Crate-private pieces: `connection` (the socket pump: batching and flow
-//! control), `bind` (the shards' `SO_REUSEPORT` sockets and the port probe),
-//! `listener` (accept loop, admission and its back-off),
-//! `shard_runtime` (per-shard registry, shutdown), `doorbell` (waking a parked
-//! shard from another thread), `local_event`, `pacer` (loops around an
-//! operation that keeps failing: pause, never spin).
+//! Crate-private pieces (each folder's `mod.rs` has its own map):
+//! `connection::machine` (what happens next on a connection, shared by the
+//! socket driver and the test kit), `connection::driver` (the socket pump:
+//! batching and flow control), `connection::host` (what the driver needs
+//! from a shard or from a thread's clients), `net::bind` (the shards'
+//! `SO_REUSEPORT` sockets and the port probe), `net::listener` (accept loop,
+//! admission and its back-off), `shard::runtime` (per-shard registry,
+//! shutdown), `bus::doorbell` (waking a parked shard from another thread),
+//! `shard::local_event`, `net::pacer` (loops around an operation that keeps
+//! failing: pause, never spin).
 //!
 //! ## Example
 //!
@@ -60,39 +80,26 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod bind;
 pub mod blocking;
 pub mod bus;
-pub mod client;
 pub mod clock;
 mod connection;
-pub mod cores;
-pub mod datagram;
-mod doorbell;
-pub mod endpoint;
-mod listener;
-mod local_event;
-mod pacer;
-pub mod pinned;
-pub mod policy;
-pub mod protocol;
-pub mod reason;
+mod net;
 pub mod server;
 pub mod shard;
-mod shard_runtime;
-mod sockopt;
-pub mod stats;
-pub mod task;
 pub mod testing;
-pub mod tls;
-pub mod transport;
+
+pub use connection::{policy, protocol, reason, transport};
+pub use net::{client, datagram, endpoint, tls};
+pub use server::stats;
+pub use shard::{cores, pinned, task};
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool};
 pub use bus::{Bus, BusError, BusHandle, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
-pub use listener::ACCEPT_BACKOFF;
+pub use net::listener::ACCEPT_BACKOFF;
 pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};
 pub use reason::DisconnectReason;

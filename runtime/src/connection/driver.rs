@@ -59,10 +59,10 @@ use glommio::timer::Timer;
 
 use super::host::ConnectionHost;
 use super::machine::{Action, Machine};
-use crate::policy::ReadThrottle;
-use crate::protocol::Protocol;
-use crate::reason::DisconnectReason;
-use crate::transport::Transport;
+use crate::connection::policy::ReadThrottle;
+use crate::connection::protocol::Protocol;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::Transport;
 
 /// Most slices handed to one `sendmsg`.
 const SEND_MAX_SLICES: usize = 64;
@@ -139,7 +139,7 @@ pub(crate) async fn drive<P: Protocol, H: ConnectionHost>(
 }
 
 impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
-    fn core(&self) -> &crate::transport::TransportCore {
+    fn core(&self) -> &crate::connection::transport::TransportCore {
         &self.machine.transport().core
     }
 
@@ -404,5 +404,5 @@ fn set_linger_zero(fd: RawFd) {
         l_linger: 0,
     };
     // Best effort: failing, the close is an orderly one.
-    let _ = crate::sockopt::set(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger);
+    let _ = crate::connection::sockopt::set(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger);
 }

@@ -1,6 +1,6 @@
 //! What a connection driver needs from whoever hosts it.
 //!
-//! A server shard ([`ShardRuntime`](crate::shard_runtime::ShardRuntime))
+//! A server shard ([`ShardRuntime`](crate::shard::runtime::ShardRuntime))
 //! and a thread's TCP clients ([`ClientHost`]) both run connections through
 //! the same driver; this is all the driver asks of them: the buffer reads
 //! land in, the read-rate limit, where to count bytes, and what to do when a
@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::reason::DisconnectReason;
+use crate::connection::reason::DisconnectReason;
 
 /// Size of the per-thread buffer every read lands in before it is appended
 /// to the connection's own buffer.

@@ -37,10 +37,10 @@
 
 use bytes::BytesMut;
 
-use crate::protocol::Protocol;
-use crate::reason::DisconnectReason;
+use crate::connection::protocol::Protocol;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::Transport;
 use crate::shard;
-use crate::transport::Transport;
 
 /// What the driver does next.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,21 +4,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bind;
-use crate::cores;
-use crate::doorbell::doorbell;
-use crate::endpoint::{Endpoint, EndpointError};
-use crate::policy::Policies;
-use crate::protocol::Factory;
+use crate::bus::doorbell::doorbell;
+use crate::connection::policy::Policies;
+use crate::connection::protocol::Factory;
+use crate::connection::transport::FlowLimits;
+use crate::net::bind;
+use crate::net::endpoint::{Endpoint, EndpointError};
+use crate::net::tls::ShardTls;
+use crate::server::stats::ShardStats;
+use crate::shard::cores;
 use crate::shard::ShardInfo;
-use crate::stats::ShardStats;
-use crate::tls::ShardTls;
-use crate::transport::FlowLimits;
 
 use super::error::{BoxError, ServerError};
 use super::handle::{ServerHandle, ShardControl, ShardEntry, ShutdownTrigger};
 use super::shard_thread::{run_shard, DatagramService, ShardService, ShardStart, StreamService};
-use crate::datagram::DatagramProtocol;
+use crate::net::datagram::DatagramProtocol;
 
 /// How long a shutdown waits for connections to finish by default.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,7 +44,7 @@ impl Default for ServerBuilder {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: FlowLimits::default(),
             policies: Policies::default(),
-            tls_handshake_timeout: crate::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+            tls_handshake_timeout: crate::net::tls::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 }
@@ -154,7 +154,9 @@ impl ServerBuilder {
         }
         let tls = match &self.endpoint {
             Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
-                acceptor: futures_rustls::TlsAcceptor::from(crate::tls::server_config(cert, key)?),
+                acceptor: futures_rustls::TlsAcceptor::from(crate::net::tls::server_config(
+                    cert, key,
+                )?),
                 handshake_timeout: self.tls_handshake_timeout,
             }),
             _ => None,

@@ -1,7 +1,7 @@
 //! Why a server could not start or did not stop cleanly.
 
-use crate::cores::CoreError;
-use crate::endpoint::EndpointError;
+use crate::net::endpoint::EndpointError;
+use crate::shard::cores::CoreError;
 
 /// Any error, as a [`ServerError`]'s source.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -70,7 +70,7 @@ pub enum ServerError {
     Bus(#[from] crate::bus::BusError),
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::net::tls::TlsError),
     /// A shard thread died (a panic outside any guarded callback).
     #[error("shard {shard} thread panicked: {message}")]
     ShardPanicked {

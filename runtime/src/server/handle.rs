@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::doorbell::Doorbell;
+use crate::bus::doorbell::Doorbell;
+use crate::server::stats::{ShardStats, ShardStatsSnapshot};
 use crate::shard::{self, ShardInfo};
-use crate::stats::{ShardStats, ShardStatsSnapshot};
 
 use super::error::ServerError;
 

@@ -10,7 +10,7 @@
 //! # Shutdown
 //!
 //! The handle talks to each shard over a crossbeam channel and wakes it with
-//! its doorbell (see `doorbell.rs`). On shutdown each shard at once stops
+//! its doorbell (see `bus/doorbell.rs`). On shutdown each shard at once stops
 //! accepting and closes its listener, calls `shutdown_requested` on every
 //! connection (default: flush and close), waits for them to end until the
 //! drain deadline, aborts the rest with [`DisconnectReason::Shutdown`], runs
@@ -20,7 +20,8 @@
 //! [`ServerError`] (`error.rs`), [`ServerHandle`], [`ShutdownTrigger`] and
 //! [`StatsReader`] (`handle.rs`: what the caller holds), and the shard
 //! thread (`shard_thread.rs`: the executor, the service it runs, and the
-//! control loop that takes shutdown commands).
+//! control loop that takes shutdown commands); `stats.rs` holds the
+//! per-shard counters the handle reads.
 //!
 //! [`DisconnectReason::Shutdown`]: crate::DisconnectReason::Shutdown
 
@@ -28,6 +29,7 @@ mod builder;
 mod error;
 mod handle;
 mod shard_thread;
+pub mod stats;
 
 pub use builder::{Server, ServerBuilder, DEFAULT_DRAIN_TIMEOUT};
 pub use error::{BoxError, ServerError};

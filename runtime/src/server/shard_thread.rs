@@ -11,17 +11,17 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::datagram::{self, DatagramProtocol};
-use crate::doorbell::DoorbellReceiver;
-use crate::listener;
-use crate::policy::Policies;
-use crate::protocol::Factory;
-use crate::reason::DisconnectReason;
+use crate::bus::doorbell::DoorbellReceiver;
+use crate::connection::policy::Policies;
+use crate::connection::protocol::Factory;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::FlowLimits;
+use crate::net::datagram::{self, DatagramProtocol};
+use crate::net::listener;
+use crate::net::tls::ShardTls;
+use crate::server::stats::ShardStats;
+use crate::shard::runtime::ShardRuntime;
 use crate::shard::{self, ShardInfo};
-use crate::shard_runtime::ShardRuntime;
-use crate::stats::ShardStats;
-use crate::tls::ShardTls;
-use crate::transport::FlowLimits;
 
 use super::error::{BoxError, ServerError};
 use super::handle::ShardCommand;

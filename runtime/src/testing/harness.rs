@@ -7,9 +7,9 @@ use bytes::BytesMut;
 
 use crate::clock::ManualClock;
 use crate::connection::machine::{Action, Machine};
-use crate::protocol::Protocol;
-use crate::reason::DisconnectReason;
-use crate::transport::{FlowLimits, Transport};
+use crate::connection::protocol::Protocol;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::{FlowLimits, Transport};
 
 /// How a [`ProtocolHarness`] is set up: `Default` and the `with_*` setters.
 #[derive(Debug, Clone)]
@@ -73,8 +73,9 @@ impl HarnessOptions {
 }
 
 /// Drives one protocol through an in-memory transport, with the same
-/// connection [`Machine`] as a socket: every decision (callback order, flow
-/// control, close, the reason it ends) is the driver's own.
+/// connection state machine as a socket (`connection/machine.rs`): every
+/// decision (callback order, flow control, close, the reason it ends) is the
+/// driver's own.
 pub struct ProtocolHarness<P: Protocol> {
     machine: Machine<P>,
     clock: ManualClock,

@@ -11,7 +11,8 @@
 //! * [`ConnectedPair`] wires a server protocol and a client protocol through
 //!   memory; the test pumps bytes between them.
 //!
-//! The harness follows the connection driver's rules: writes made in a
+//! The harness runs the connection driver's own state machine
+//! (`connection/machine.rs`; only the I/O is memory): writes made in a
 //! callback are delivered after it returns, `close` flushes then ends the
 //! connection, `abort` discards, reading stops after `close`, the water marks
 //! call `pause_writing`/`resume_writing` (hold the peer's reading with

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::clock::ManualClock;
-use crate::protocol::Protocol;
-use crate::reason::DisconnectReason;
+use crate::connection::protocol::Protocol;
+use crate::connection::reason::DisconnectReason;
 
 use super::harness::{HarnessOptions, ProtocolHarness};
 
@@ -108,7 +108,7 @@ fn tell_end<P: Protocol>(side: &mut ProtocolHarness<P>, their_reason: &Disconnec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Transport;
+    use crate::connection::transport::Transport;
     use bytes::BytesMut;
 
     struct Echo;

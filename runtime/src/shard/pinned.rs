@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::server::stats::ShardStats;
 use crate::server::ServerError;
 use crate::shard::{self, ShardInfo};
-use crate::stats::ShardStats;
 
 /// Registered memory per pool shard (no storage I/O here either).
 const IO_MEMORY: usize = 64 * 1024;

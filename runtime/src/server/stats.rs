@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::reason::DisconnectReason;
+use crate::connection::reason::DisconnectReason;
 
 /// Live counters of one shard (written by that shard only).
 #[derive(Debug, Default)]

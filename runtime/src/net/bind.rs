@@ -25,7 +25,7 @@ use std::os::fd::OwnedFd;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
-use crate::endpoint::Endpoint;
+use crate::net::endpoint::Endpoint;
 
 /// Binds one listening socket per shard on `endpoint`. Returns the sockets
 /// and the address they share.

@@ -26,9 +26,9 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use crate::pacer::{FailurePacer, FAILURE_PAUSE};
+use crate::net::pacer::{FailurePacer, FAILURE_PAUSE};
 use crate::shard;
-use crate::shard_runtime::ShardRuntime;
+use crate::shard::runtime::ShardRuntime;
 
 /// Largest UDP payload over IPv4.
 pub const MAX_DATAGRAM_V4: usize = 65_507;
@@ -168,7 +168,7 @@ fn set_recverr(fd: RawFd, ipv6: bool) {
         (libc::IPPROTO_IP, libc::IP_RECVERR)
     };
     // Best effort: without it ICMP reports are simply not surfaced.
-    let _ = crate::sockopt::set(fd, level, name, &on);
+    let _ = crate::connection::sockopt::set(fd, level, name, &on);
 }
 
 /// True for the errors a peer's ICMP report surfaces (`IP_RECVERR`): each

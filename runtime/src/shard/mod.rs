@@ -9,13 +9,30 @@
 //! callbacks) goes through `run_guarded` / `call_guarded`: a panic there
 //! is caught with `catch_unwind`, so it ends at most the one connection or
 //! timer it came from, never the shard.
+//!
+//! The folder holds the shard and what runs on it:
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`ShardInfo`], [`current`]: where code runs; panic containment |
+//! | `runtime.rs` | one server shard's state: stats, limits, policies, the live-connection registry, shutdown sequencing |
+//! | `cores.rs` | which cores the shards run on |
+//! | `pinned.rs` | [`pinned::run_on_cores`]: pinned executors that are not servers |
+//! | `task.rs` | [`task::spawn_local`] → [`task::JoinHandle`]: what each handle does when dropped |
+//! | `local_event.rs` | a one-shot, shard-local event (stop accepting, all closed) |
+
+pub mod cores;
+pub(crate) mod local_event;
+pub mod pinned;
+pub(crate) mod runtime;
+pub mod task;
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::stats::ShardStats;
+use crate::server::stats::ShardStats;
 
 /// Which shard a piece of code runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

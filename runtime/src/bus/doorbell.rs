@@ -15,7 +15,7 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 
 use futures_lite::AsyncReadExt;
 
-use crate::pacer::{FailurePacer, FAILURE_PAUSE};
+use crate::net::pacer::{FailurePacer, FAILURE_PAUSE};
 
 /// The ringing side: `Send + Sync`, held by whoever must wake the shard.
 #[derive(Debug)]

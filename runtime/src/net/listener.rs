@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use glommio::net::TcpListener;
 
 use crate::clock::Clock;
+use crate::connection::policy::AdmissionPermit;
+use crate::connection::protocol::Factory;
+use crate::connection::transport::Transport;
 use crate::connection::{self, Wire};
-use crate::policy::AdmissionPermit;
-use crate::protocol::Factory;
 use crate::shard;
-use crate::shard_runtime::ShardRuntime;
-use crate::transport::Transport;
+use crate::shard::runtime::ShardRuntime;
 
 /// How long accepting pauses after running out of descriptors or memory.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

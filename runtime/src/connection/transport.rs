@@ -3,9 +3,10 @@
 //! A [`Transport`] is a cheap `Rc` handle on one connection's outbound state:
 //! the queue of bytes not yet written, the close/abort request, the flow
 //! control marks and the connection's addresses. It is deliberately *not*
-//! the socket: the socket is pumped by the connection driver
-//! (`connection.rs`), and the test kit drives the very same handle from
-//! memory, so protocol code runs unchanged on both.
+//! the socket: the socket is pumped by the connection driver (`driver.rs`),
+//! and the test kit drives the very same handle (and the same state
+//! machine, `machine.rs`) from memory, so protocol code runs unchanged on
+//! both.
 //!
 //! # How writes are batched
 //!
@@ -56,7 +57,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::clock::Clock;
-use crate::reason::DisconnectReason;
+use crate::connection::reason::DisconnectReason;
 
 /// Limits on one connection's buffers. The defaults suit request/response
 /// and chat traffic; [`ServerBuilder::limits`](crate::ServerBuilder::limits)
@@ -484,7 +485,7 @@ impl Transport {
         })?;
         let value: libc::c_int = on.into();
         // fd is this connection's open socket (cleared before it is closed).
-        crate::sockopt::set(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &value)
+        crate::connection::sockopt::set(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &value)
     }
 }
 

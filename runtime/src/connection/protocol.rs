@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::reason::DisconnectReason;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::Transport;
 use crate::shard::ShardInfo;
-use crate::transport::Transport;
 
 /// The code that handles one connection.
 ///

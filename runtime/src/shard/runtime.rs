@@ -11,13 +11,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::connection::host::{new_scratch, ConnectionHost};
-use crate::local_event::LocalEvent;
-use crate::policy::{Admission, AdmissionPermit, Policies};
-use crate::reason::DisconnectReason;
+use crate::connection::policy::{Admission, AdmissionPermit, Policies};
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::{FlowLimits, Transport};
+use crate::net::tls::ShardTls;
+use crate::server::stats::ShardStats;
+use crate::shard::local_event::LocalEvent;
 use crate::shard::ShardInfo;
-use crate::stats::ShardStats;
-use crate::tls::ShardTls;
-use crate::transport::{FlowLimits, Transport};
 
 /// One server shard's state: what it is, its stats, limits and policies,
 /// its TLS set-up, and its live connections.

@@ -25,14 +25,14 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::clock::Clock;
+use crate::connection::protocol::Protocol;
+use crate::connection::reason::DisconnectReason;
+use crate::connection::transport::{FlowLimits, Transport};
 use crate::connection::{
     self,
     host::{ClientHost, ConnectionHost},
 };
-use crate::local_event::LocalEvent;
-use crate::protocol::Protocol;
-use crate::reason::DisconnectReason;
-use crate::transport::{FlowLimits, Transport};
+use crate::shard::local_event::LocalEvent;
 
 /// Connects to `addr` from the current shard and runs `protocol` on the
 /// connection; returns its transport once connected. Fails with the OS
@@ -76,7 +76,7 @@ pub async fn connect_tcp<P: Protocol>(
 /// Connects to a client endpoint string (Twisted's `clientFromString`,
 /// e.g. `tcp:127.0.0.1:7000:timeout=5`).
 pub async fn connect_endpoint<P: Protocol>(
-    endpoint: &crate::endpoint::ClientEndpoint,
+    endpoint: &crate::net::endpoint::ClientEndpoint,
     protocol: P,
 ) -> io::Result<Transport> {
     connect_tcp(endpoint.addr, endpoint.timeout, protocol).await

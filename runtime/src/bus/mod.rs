@@ -40,6 +40,8 @@
 //! so cross-shard protocol logic is tested deterministically with the test
 //! kit.
 
+pub(crate) mod doorbell;
+
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -50,7 +52,7 @@ use std::task::{Poll, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::doorbell::{doorbell, Doorbell, DoorbellReceiver};
+use crate::bus::doorbell::{doorbell, Doorbell, DoorbellReceiver};
 use crate::shard::{self, ShardInfo};
 
 /// Most messages handled per turn before yielding to other tasks.
