@@ -86,6 +86,7 @@ pub mod clock;
 mod connection;
 mod net;
 pub mod server;
+mod setters;
 pub mod shard;
 pub mod testing;
 

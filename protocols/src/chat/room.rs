@@ -85,31 +85,14 @@ impl Default for ChatConfig {
     }
 }
 
-impl ChatConfig {
-    /// Sets [`ChatConfig::max_line`].
-    pub fn with_max_line(mut self, bytes: usize) -> Self {
-        self.max_line = bytes;
-        self
-    }
-
-    /// Sets [`ChatConfig::register_timeout`] (zero: no limit).
-    pub fn with_register_timeout(mut self, timeout: Duration) -> Self {
-        self.register_timeout = timeout;
-        self
-    }
-
-    /// Sets [`ChatConfig::stall_timeout`] (zero: never wait).
-    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
-        self.stall_timeout = timeout;
-        self
-    }
-
-    /// Sets [`ChatConfig::max_outbound`].
-    pub fn with_max_outbound(mut self, bytes: usize) -> Self {
-        self.max_outbound = bytes;
-        self
-    }
-}
+torsion::with_setters!(ChatConfig {
+    with_max_line => max_line: usize,
+    #[doc = "(zero: no limit)"]
+    with_register_timeout => register_timeout: Duration,
+    #[doc = "(zero: never wait)"]
+    with_stall_timeout => stall_timeout: Duration,
+    with_max_outbound => max_outbound: usize,
+});
 
 /// Smallest cross-shard window: a few whole lines.
 const MIN_WINDOW: usize = 16 * 1024;

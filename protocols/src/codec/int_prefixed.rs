@@ -8,7 +8,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{stop_after_error, Decoder, Encoder, FrameError, MAX_HEADER};
+use super::{Encoder, FrameError, LengthFramed, MAX_HEADER};
 
 /// Twisted's `IntNStringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_PREFIXED_LENGTH: usize = 99999;
@@ -77,24 +77,12 @@ impl IntPrefixedCodec {
     }
 }
 
-impl Decoder for IntPrefixedCodec {
-    type Item = Bytes;
-    type Error = FrameError;
-
-    fn reset(&mut self) {
-        self.failed = false;
+impl LengthFramed for IntPrefixedCodec {
+    fn failed(&mut self) -> &mut bool {
+        &mut self.failed
     }
 
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        let mut failed = self.failed;
-        let result = stop_after_error(&mut failed, buf, |b| self.decode_frame(b));
-        self.failed = failed;
-        result
-    }
-}
-
-impl IntPrefixedCodec {
-    fn decode_frame(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+    fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let w = self.width.bytes();
         if buf.len() < w {
             return Ok(None);
@@ -142,6 +130,7 @@ impl Encoder for IntPrefixedCodec {
 mod tests {
     use super::*;
     use crate::codec::testing::{decode_all, every_chunking, split_at_points};
+    use crate::codec::Decoder;
     use proptest::prelude::*;
 
     const WIDTHS: [PrefixWidth; 3] = [PrefixWidth::U8, PrefixWidth::U16, PrefixWidth::U32];

@@ -31,7 +31,7 @@ pub mod line;
 pub mod netstring;
 pub mod testing;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 pub use error::FrameError;
 pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
@@ -107,19 +107,36 @@ pub trait Encoder {
     }
 }
 
-/// Runs `decode` unless an earlier error stopped the stream, in which case
-/// the input is discarded: a length-framed stream cannot be resynchronised
-/// after an error (`failed` remembers it until the decoder's `reset`).
-fn stop_after_error<T>(
-    failed: &mut bool,
-    buf: &mut BytesMut,
-    decode: impl FnOnce(&mut BytesMut) -> Result<Option<T>, FrameError>,
-) -> Result<Option<T>, FrameError> {
-    if *failed {
-        buf.clear();
-        return Ok(None);
+/// A codec whose frames are announced by a length (netstrings, length
+/// prefixes). After an error the stream cannot be resynchronised, so its
+/// [`Decoder`] discards all input until `reset`.
+pub(crate) trait LengthFramed {
+    /// Where the codec remembers that it reported an error.
+    fn failed(&mut self) -> &mut bool;
+
+    /// Forgets a frame header parsed earlier (for `reset`).
+    fn forget_frame(&mut self) {}
+
+    /// One frame, as [`Decoder::decode`], on a stream without an error yet.
+    fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
+}
+
+impl<T: LengthFramed> Decoder for T {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if *self.failed() {
+            buf.clear();
+            return Ok(None);
+        }
+        let result = self.decode_frame(buf);
+        *self.failed() = result.is_err();
+        result
     }
-    let result = decode(buf);
-    *failed = result.is_err();
-    result
+
+    fn reset(&mut self) {
+        self.forget_frame();
+        *self.failed() = false;
+    }
 }

@@ -12,7 +12,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{stop_after_error, Decoder, Encoder, FrameError, MAX_HEADER};
+use super::{Encoder, FrameError, LengthFramed, MAX_HEADER};
 
 /// Twisted's `NetstringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_NETSTRING_LENGTH: usize = 99999;
@@ -101,24 +101,15 @@ impl NetstringCodec {
     }
 }
 
-impl Decoder for NetstringCodec {
-    type Item = Bytes;
-    type Error = FrameError;
+impl LengthFramed for NetstringCodec {
+    fn failed(&mut self) -> &mut bool {
+        &mut self.failed
+    }
 
-    fn reset(&mut self) {
+    fn forget_frame(&mut self) {
         self.header = None;
-        self.failed = false;
     }
 
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        let mut failed = self.failed;
-        let result = stop_after_error(&mut failed, buf, |b| self.decode_frame(b));
-        self.failed = failed;
-        result
-    }
-}
-
-impl NetstringCodec {
     fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         let (length, header_len) = match self.header {
             Some(h) => h,
@@ -176,6 +167,7 @@ impl Encoder for NetstringCodec {
 mod tests {
     use super::*;
     use crate::codec::testing::{decode_all, every_chunking, split_at_points};
+    use crate::codec::Decoder;
     use proptest::prelude::*;
 
     fn ok(s: &[u8]) -> Result<Vec<u8>, FrameError> {

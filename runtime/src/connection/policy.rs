@@ -51,31 +51,13 @@ pub struct Policies {
     pub max_read_rate: Option<u64>,
 }
 
-impl Policies {
-    /// Sets [`Policies::idle_timeout`].
-    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// Sets [`Policies::max_connections`].
-    pub fn with_max_connections(mut self, n: Option<usize>) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Sets [`Policies::max_per_ip`].
-    pub fn with_max_per_ip(mut self, n: Option<usize>) -> Self {
-        self.max_per_ip = n;
-        self
-    }
-
-    /// Sets [`Policies::max_read_rate`] (bytes per second).
-    pub fn with_max_read_rate(mut self, bytes_per_sec: Option<u64>) -> Self {
-        self.max_read_rate = bytes_per_sec;
-        self
-    }
-}
+crate::with_setters!(Policies {
+    with_idle_timeout => idle_timeout: Option<Duration>,
+    with_max_connections => max_connections: Option<usize>,
+    with_max_per_ip => max_per_ip: Option<usize>,
+    #[doc = "(bytes per second)"]
+    with_max_read_rate => max_read_rate: Option<u64>,
+});
 
 /// The soft fd limit minus [`FD_HEADROOM`], at least 16.
 pub fn default_max_connections() -> usize {

@@ -95,37 +95,13 @@ impl Default for FlowLimits {
     }
 }
 
-impl FlowLimits {
-    /// Sets [`FlowLimits::high_water`].
-    pub fn with_high_water(mut self, bytes: usize) -> Self {
-        self.high_water = bytes;
-        self
-    }
-
-    /// Sets [`FlowLimits::low_water`].
-    pub fn with_low_water(mut self, bytes: usize) -> Self {
-        self.low_water = bytes;
-        self
-    }
-
-    /// Sets [`FlowLimits::hard_cap`].
-    pub fn with_hard_cap(mut self, bytes: usize) -> Self {
-        self.hard_cap = bytes;
-        self
-    }
-
-    /// Sets [`FlowLimits::max_read_buffer`].
-    pub fn with_max_read_buffer(mut self, bytes: usize) -> Self {
-        self.max_read_buffer = bytes;
-        self
-    }
-
-    /// Sets [`FlowLimits::linger`].
-    pub fn with_linger(mut self, linger: Duration) -> Self {
-        self.linger = linger;
-        self
-    }
-}
+crate::with_setters!(FlowLimits {
+    with_high_water => high_water: usize,
+    with_low_water => low_water: usize,
+    with_hard_cap => hard_cap: usize,
+    with_max_read_buffer => max_read_buffer: usize,
+    with_linger => linger: Duration,
+});
 
 /// Why a write was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

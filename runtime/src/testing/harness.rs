@@ -40,37 +40,13 @@ impl Default for HarnessOptions {
     }
 }
 
-impl HarnessOptions {
-    /// Sets [`HarnessOptions::clock`].
-    pub fn with_clock(mut self, clock: ManualClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Sets [`HarnessOptions::peer`].
-    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
-        self.peer = peer;
-        self
-    }
-
-    /// Sets [`HarnessOptions::local`].
-    pub fn with_local(mut self, local: SocketAddr) -> Self {
-        self.local = local;
-        self
-    }
-
-    /// Sets [`HarnessOptions::limits`].
-    pub fn with_limits(mut self, limits: FlowLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Sets [`HarnessOptions::shard_id`].
-    pub fn with_shard_id(mut self, shard_id: usize) -> Self {
-        self.shard_id = shard_id;
-        self
-    }
-}
+crate::with_setters!(HarnessOptions {
+    with_clock => clock: ManualClock,
+    with_peer => peer: SocketAddr,
+    with_local => local: SocketAddr,
+    with_limits => limits: FlowLimits,
+    with_shard_id => shard_id: usize,
+});
 
 /// Drives one protocol through an in-memory transport, with the same
 /// connection state machine as a socket (`connection/machine.rs`): every
