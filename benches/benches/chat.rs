@@ -16,18 +16,17 @@ use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use torsion::Server;
-use torsion_benches::{gettid, thread_cpu_time};
+use torsion_benches::thread_cpu_time;
 use torsion_cli::load::chat::ChatLoad;
 use torsion_cli::load::report::Report;
 use torsion_cli::load::{run_chat, Outputs};
 use torsion_protocols::chat::{start_chat_server, ChatConfig};
 
-const SERVER_CORE: usize = 0;
-const LOAD_CORE: usize = 1;
+use torsion_benches::{LOAD_CORE, SERVER_CORE};
 const CLIENTS: usize = 100;
 const SENDERS: usize = 10;
 
@@ -46,10 +45,6 @@ impl Cpu {
     }
 }
 
-fn pin_self(core: usize) {
-    core_affinity::set_for_current(core_affinity::CoreId { id: core });
-}
-
 /// tokio's examples/chat.rs design, speaking the same protocol.
 fn start_tokio_chat() -> (SocketAddr, u64) {
     use std::collections::HashMap;
@@ -58,73 +53,62 @@ fn start_tokio_chat() -> (SocketAddr, u64) {
     use tokio::sync::mpsc as tmpsc;
 
     type Peers = Arc<Mutex<HashMap<SocketAddr, (String, tmpsc::UnboundedSender<Arc<str>>)>>>;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        pin_self(SERVER_CORE);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((listener.local_addr().unwrap(), gettid())).unwrap();
-            let peers: Peers = Arc::default();
-            loop {
-                let (sock, addr) = listener.accept().await.unwrap();
-                let peers = peers.clone();
-                tokio::spawn(async move {
-                    let _ = sock.set_nodelay(true);
-                    let (r, mut w) = sock.into_split();
-                    let mut lines = BufReader::new(r).lines();
-                    if w.write_all(b"What's your name?\r\n").await.is_err() {
+    torsion_benches::spawn_tokio_server(SERVER_CORE, |listener| async move {
+        let peers: Peers = Arc::default();
+        loop {
+            let (sock, addr) = listener.accept().await.unwrap();
+            let peers = peers.clone();
+            tokio::spawn(async move {
+                let _ = sock.set_nodelay(true);
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                if w.write_all(b"What's your name?\r\n").await.is_err() {
+                    return;
+                }
+                let name = loop {
+                    let Ok(Some(name)) = lines.next_line().await else {
                         return;
-                    }
-                    let name = loop {
-                        let Ok(Some(name)) = lines.next_line().await else {
-                            return;
-                        };
-                        let name = name.trim_end_matches('\r').to_string();
-                        let taken = peers.lock().unwrap().values().any(|(n, _)| *n == name);
-                        if taken {
-                            let _ = w.write_all(b"Name taken, please choose another.\r\n").await;
-                        } else {
-                            break name;
-                        }
                     };
-                    let (ptx, mut prx) = tmpsc::unbounded_channel::<Arc<str>>();
-                    peers.lock().unwrap().insert(addr, (name.clone(), ptx));
-                    if w.write_all(format!("Welcome, {name}!\r\n").as_bytes())
-                        .await
-                        .is_err()
-                    {
-                        peers.lock().unwrap().remove(&addr);
-                        return;
+                    let name = name.trim_end_matches('\r').to_string();
+                    let taken = peers.lock().unwrap().values().any(|(n, _)| *n == name);
+                    if taken {
+                        let _ = w.write_all(b"Name taken, please choose another.\r\n").await;
+                    } else {
+                        break name;
                     }
-                    loop {
-                        tokio::select! {
-                            Some(msg) = prx.recv() => {
-                                if w.write_all(msg.as_bytes()).await.is_err() { break; }
-                            }
-                            line = lines.next_line() => match line {
-                                Ok(Some(line)) => {
-                                    let line = line.trim_end_matches('\r');
-                                    let msg: Arc<str> = format!("<{name}> {line}\r\n").into();
-                                    for (peer, (_, tx)) in peers.lock().unwrap().iter() {
-                                        if *peer != addr {
-                                            let _ = tx.send(msg.clone());
-                                        }
+                };
+                let (ptx, mut prx) = tmpsc::unbounded_channel::<Arc<str>>();
+                peers.lock().unwrap().insert(addr, (name.clone(), ptx));
+                if w.write_all(format!("Welcome, {name}!\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    peers.lock().unwrap().remove(&addr);
+                    return;
+                }
+                loop {
+                    tokio::select! {
+                        Some(msg) = prx.recv() => {
+                            if w.write_all(msg.as_bytes()).await.is_err() { break; }
+                        }
+                        line = lines.next_line() => match line {
+                            Ok(Some(line)) => {
+                                let line = line.trim_end_matches('\r');
+                                let msg: Arc<str> = format!("<{name}> {line}\r\n").into();
+                                for (peer, (_, tx)) in peers.lock().unwrap().iter() {
+                                    if *peer != addr {
+                                        let _ = tx.send(msg.clone());
                                     }
                                 }
-                                _ => break,
                             }
+                            _ => break,
                         }
                     }
-                    peers.lock().unwrap().remove(&addr);
-                });
-            }
-        });
-    });
-    rx.recv().unwrap()
+                }
+                peers.lock().unwrap().remove(&addr);
+            });
+        }
+    })
 }
 
 fn start_twisted_chat() -> Option<(SocketAddr, Child)> {
@@ -195,17 +179,10 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if !torsion_benches::two_cores_available() {
         return;
     }
-    let cores = torsion::cores::allowed_cores().unwrap();
-    if !cores.contains(&SERVER_CORE) || !cores.contains(&LOAD_CORE) {
-        eprintln!("needs cores 0 and 1; skipping");
-        return;
-    }
-    let secs: u64 = torsion_benches::arg("--seconds")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs: u64 = torsion_benches::arg_or("--seconds", 5);
     let rates: Vec<f64> = torsion_benches::arg("--rates")
         .unwrap_or_else(|| "2000,20000".into())
         .split(',')

@@ -10,19 +10,17 @@
 //!
 //! `cargo bench -p torsion-benches --bench echo [-- --connections 8 --size 64 --seconds 5]`
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use torsion::Server;
-use torsion_benches::{gettid, thread_cpu_time};
+use torsion_benches::{
+    arg_or, closed_loop_echo, echo_until_closed, spawn_tokio_server, thread_cpu_time,
+    two_cores_available, SERVER_CORE,
+};
 use torsion_protocols::EchoFactory;
 
-const SERVER_CORE: usize = 0;
-const CLIENT_CORE: usize = 1;
-
+#[derive(Clone, Copy)]
 struct Args {
     connections: usize,
     size: usize,
@@ -30,65 +28,16 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        connections: 8,
-        size: 64,
-        seconds: 5,
-    };
-    let argv: Vec<String> = std::env::args().collect();
-    let mut i = 1;
-    while i < argv.len() {
-        let value = argv.get(i + 1).and_then(|v| v.parse::<u64>().ok());
-        match (argv[i].as_str(), value) {
-            ("--connections", Some(v)) => a.connections = v as usize,
-            ("--size", Some(v)) => a.size = v as usize,
-            ("--seconds", Some(v)) => a.seconds = v,
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    a
-}
-
-fn pin(core: usize) {
-    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-        eprintln!("warning: could not pin to core {core}");
+    Args {
+        connections: arg_or("--connections", 8),
+        size: arg_or("--size", 64),
+        seconds: arg_or("--seconds", 5),
     }
 }
 
 /// Runs the closed-loop clients; returns completed round trips.
 fn load(addr: SocketAddr, a: &Args) -> u64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..a.connections)
-        .map(|i| {
-            let (done, stop, size) = (done.clone(), stop.clone(), a.size);
-            std::thread::spawn(move || {
-                pin(CLIENT_CORE);
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_nodelay(true).unwrap();
-                let payload: Vec<u8> = (0..size).map(|j| (i + j) as u8).collect();
-                let mut back = vec![0u8; size];
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    s.write_all(&payload).unwrap();
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, payload, "echo corrupted data");
-                    n += 1;
-                }
-                done.fetch_add(n, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(a.seconds));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    done.load(Ordering::Relaxed)
+    closed_loop_echo(addr, a.connections, a.size, Duration::from_secs(a.seconds)).0
 }
 
 struct Result {
@@ -124,48 +73,22 @@ fn torsion_run(a: &Args) -> Result {
 }
 
 fn tokio_run(a: &Args) -> Result {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        pin(SERVER_CORE);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((listener.local_addr().unwrap(), gettid())).unwrap();
-            loop {
-                let (mut sock, _) = listener.accept().await.unwrap();
-                sock.set_nodelay(true).unwrap();
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if sock.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        });
+    let (addr, tid) = spawn_tokio_server(SERVER_CORE, |listener| async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            sock.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                echo_until_closed!(sock, 64 * 1024)
+            });
+        }
     });
-    let (addr, tid) = rx.recv().unwrap();
     measure(addr, tid, a)
 }
 
 fn main() {
     let a = args();
-    if std::env::args().any(|x| x == "--list") {
-        return;
-    }
-    let cores = torsion::cores::allowed_cores().unwrap();
-    if !cores.contains(&SERVER_CORE) || !cores.contains(&CLIENT_CORE) {
-        eprintln!("needs cores 0 and 1; skipping");
+    if !two_cores_available() {
         return;
     }
     let t = torsion_run(&a);

@@ -12,68 +12,32 @@
 //! Goal (issue 5): the generator does at least 1.5× the blocking client's
 //! requests/s.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use torsion::Server;
-use torsion_benches::{process_cpu_time, thread_cpu_time};
+use torsion_benches::{closed_loop_echo, process_cpu_time, thread_cpu_time, two_cores_available};
 use torsion_cli::load::echo::{EchoLoad, Rate};
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::{EchoFactory, Framing};
 
-fn arg(name: &str, default: u64) -> u64 {
-    torsion_benches::arg(name)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use torsion_benches::arg_or as arg;
 
+/// The blocking client's requests/s.
 fn blocking_client(addr: SocketAddr, connections: usize, size: usize, secs: u64) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads: Vec<_> = (0..connections)
-        .map(|i| {
-            let (done, stop) = (done.clone(), stop.clone());
-            std::thread::spawn(move || {
-                core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_nodelay(true).unwrap();
-                let payload: Vec<u8> = (0..size).map(|j| (i + j) as u8).collect();
-                let mut back = vec![0u8; size];
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    s.write_all(&payload).unwrap();
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, payload);
-                    n += 1;
-                }
-                done.fetch_add(n, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(secs));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let (done, elapsed) = closed_loop_echo(addr, connections, size, Duration::from_secs(secs));
+    done as f64 / elapsed.as_secs_f64()
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if !two_cores_available() {
         return;
     }
     let connections = arg("--connections", 50) as usize;
     let size = arg("--size", 64) as usize;
     let secs = arg("--seconds", 5);
-    let cores = torsion::cores::allowed_cores().unwrap();
-    if !cores.contains(&0) || !cores.contains(&1) {
-        eprintln!("needs cores 0 and 1; skipping");
-        return;
-    }
     let server = Server::builder()
         .listen_on("tcp:0:interface=127.0.0.1")
         .unwrap()

@@ -36,8 +36,7 @@ use torsion_cli::load::echo::{EchoLoad, Rate};
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::Framing;
 
-const SERVER_CORE: usize = 0;
-const LOAD_CORE: usize = 1;
+use torsion_benches::{LOAD_CORE, SERVER_CORE};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -365,21 +364,11 @@ fn with_range(rs: &[f64]) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if !torsion_benches::two_cores_available() {
         return;
     }
-    let cores = torsion::cores::allowed_cores().unwrap();
-    if !cores.contains(&SERVER_CORE) || !cores.contains(&LOAD_CORE) {
-        eprintln!("needs cores 0 and 1; skipping");
-        return;
-    }
-    let secs: u64 = torsion_benches::arg("--seconds")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let rounds: usize = torsion_benches::arg("--rounds")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let secs: u64 = torsion_benches::arg_or("--seconds", 4);
+    let rounds: usize = torsion_benches::arg_or("--rounds", 3).max(1);
     let mut kinds = vec![Kind::Torsion, Kind::Tokio, Kind::Glommio];
     if twisted_available() {
         kinds.push(Kind::Twisted);

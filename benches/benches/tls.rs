@@ -18,35 +18,16 @@ use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::{EchoFactory, Framing};
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if !torsion_benches::two_cores_available() {
         return;
     }
-    let cores = torsion::cores::allowed_cores().unwrap();
-    if !cores.contains(&0) || !cores.contains(&1) {
-        eprintln!("needs cores 0 and 1; skipping");
-        return;
-    }
-    let secs: u64 = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
-    let dir = std::env::temp_dir().join(format!("torsion-tls-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let secs: u64 = torsion_benches::arg_or("--seconds", 4);
+    let certs = torsion_tests::Certs::new("bench");
 
     let mut rows = Vec::new();
     for tls in [false, true] {
         let endpoint = if tls {
-            format!(
-                "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
-                cert.display(),
-                key.display()
-            )
+            certs.endpoint(&certs.key)
         } else {
             "tcp:0:interface=127.0.0.1".to_string()
         };
@@ -58,7 +39,7 @@ fn main() {
             .unwrap();
         let tid = server.stats()[0].thread_id;
         let client = tls.then(|| TlsClient {
-            config: torsion::tls::client_config(Some(&cert), false).unwrap(),
+            config: torsion::tls::client_config(Some(&certs.cert), false).unwrap(),
             server_name: rustls::pki_types::ServerName::try_from("localhost").unwrap(),
         });
         let load = |secs| EchoLoad {
@@ -93,7 +74,6 @@ fn main() {
         ));
         server.stop().unwrap();
     }
-    let _ = std::fs::remove_dir_all(&dir);
     println!();
     println!("echo over TLS vs plain TCP: 1 shard on core 0, load on core 1, 50 conns × 64 B, closed loop, {secs} s");
     println!(

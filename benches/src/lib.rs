@@ -1,6 +1,10 @@
 //! Shared pieces of torsion's benchmarks: the ratio table every benchmark
 //! prints, comparing torsion with a peer measured in the same run.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use torsion_tests::cpu_time_from_stat;
@@ -59,6 +63,37 @@ pub fn arg(name: &str) -> Option<String> {
         .cloned()
 }
 
+/// The value following `name` parsed as a `T`, or `default` (absent or
+/// not a `T`).
+pub fn arg_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    arg(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Starts a tokio current-thread runtime on a thread of its own pinned to
+/// `core`, binds 127.0.0.1:0 there and runs `serve` with the listener.
+/// Returns the listening address and the runtime thread's id (for its CPU
+/// time).
+pub fn spawn_tokio_server<F, Fut>(core: usize, serve: F) -> (SocketAddr, u64)
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        pin(core);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send((listener.local_addr().unwrap(), gettid())).unwrap();
+            serve(listener).await
+        });
+    });
+    rx.recv().unwrap()
+}
+
 fn rate(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64()
 }
@@ -105,4 +140,92 @@ pub fn gettid() -> u64 {
 /// `/proc/self/stat`.
 pub fn process_cpu_time() -> Duration {
     cpu_time_from_stat("/proc/self/stat")
+}
+
+/// The server's core in every two-core benchmark.
+pub const SERVER_CORE: usize = 0;
+/// The load's core in every two-core benchmark.
+pub const LOAD_CORE: usize = 1;
+
+/// Whether a two-core benchmark runs: not when cargo only lists benches
+/// (`--list`), and not without cores 0 and 1 (said on stderr).
+pub fn two_cores_available() -> bool {
+    if std::env::args().any(|a| a == "--list") {
+        return false;
+    }
+    let cores = torsion::cores::allowed_cores().unwrap_or_default();
+    if !cores.contains(&SERVER_CORE) || !cores.contains(&LOAD_CORE) {
+        eprintln!("needs cores 0 and 1; skipping");
+        return false;
+    }
+    true
+}
+
+/// Pins the calling thread to `core` (a warning if it cannot).
+pub fn pin(core: usize) {
+    if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+        eprintln!("warning: could not pin to core {core}");
+    }
+}
+
+/// Closed-loop echo clients: `connections` plain blocking threads pinned to
+/// [`LOAD_CORE`], each writing `size` bytes and reading them back (checked)
+/// until `duration` has passed. Returns the completed round trips and the
+/// time from the clients' start to their end.
+pub fn closed_loop_echo(
+    addr: SocketAddr,
+    connections: usize,
+    size: usize,
+    duration: Duration,
+) -> (u64, Duration) {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..connections)
+        .map(|i| {
+            let (done, stop) = (done.clone(), stop.clone());
+            std::thread::spawn(move || {
+                pin(LOAD_CORE);
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let payload: Vec<u8> = (0..size).map(|j| (i + j) as u8).collect();
+                let mut back = vec![0u8; size];
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    s.write_all(&payload).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, payload, "echo corrupted data");
+                    n += 1;
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(duration);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    (done.load(Ordering::Relaxed), start.elapsed())
+}
+
+/// The peer servers' echo loop for one connection (tokio's and glommio's
+/// alike: `read` into a buffer of `$size` bytes, `write_all` it back, until
+/// EOF or an error). `$sock` needs the runtime's read/write extension
+/// traits in scope.
+#[macro_export]
+macro_rules! echo_until_closed {
+    ($sock:expr, $size:expr) => {{
+        let mut buf = vec![0u8; $size];
+        loop {
+            match $sock.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if $sock.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }};
 }

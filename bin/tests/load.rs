@@ -602,19 +602,10 @@ fn udp_load_counts_lost_datagrams() {
 
 #[test]
 fn tls_load_verifies_the_server_and_checks_every_echo() {
-    let dir = std::env::temp_dir().join(format!("torsion-load-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let certs = torsion_tests::Certs::new("load");
+    let (dir, cert) = (&certs.dir, &certs.cert);
     let server = Server::builder()
-        .listen_on(&format!(
-            "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
-            cert.display(),
-            key.display()
-        ))
+        .listen_on(&certs.endpoint(&certs.key))
         .unwrap()
         .cores(any_core())
         .serve(|_| torsion_protocols::EchoFactory)
@@ -672,7 +663,6 @@ fn tls_load_verifies_the_server_and_checks_every_echo() {
         "{stderr}"
     );
     server.stop().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What `openssl req -x509` makes by default is a CA certificate: rustls

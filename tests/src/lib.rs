@@ -215,3 +215,54 @@ pub fn read_listening_line(stdout: std::process::ChildStdout) -> (SocketAddr, us
         .expect("read the listening line");
     parse_listening_line(&line)
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` with its key,
+/// and the key of another certificate (for mismatch tests), as PEM files in
+/// a temporary folder that goes when this is dropped.
+#[derive(Debug)]
+pub struct Certs {
+    /// The folder holding the files.
+    pub dir: std::path::PathBuf,
+    /// `cert.pem`.
+    pub cert: std::path::PathBuf,
+    /// `key.pem`, the certificate's key.
+    pub key: std::path::PathBuf,
+    /// `other-key.pem`, a key that does not match `cert`.
+    pub other_key: std::path::PathBuf,
+}
+
+impl Certs {
+    /// Makes the files under a folder named after `tag` and the process.
+    pub fn new(tag: &str) -> Certs {
+        let dir = std::env::temp_dir().join(format!("torsion-tls-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let ck = rcgen::generate_simple_self_signed(names.clone()).unwrap();
+        let other = rcgen::generate_simple_self_signed(names).unwrap();
+        let c = Certs {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            other_key: dir.join("other-key.pem"),
+            dir,
+        };
+        std::fs::write(&c.cert, ck.cert.pem()).unwrap();
+        std::fs::write(&c.key, ck.signing_key.serialize_pem()).unwrap();
+        std::fs::write(&c.other_key, other.signing_key.serialize_pem()).unwrap();
+        c
+    }
+
+    /// A `tls:` endpoint on 127.0.0.1, any port, with `cert` and `key`.
+    pub fn endpoint(&self, key: &std::path::Path) -> String {
+        format!(
+            "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
+            self.cert.display(),
+            key.display()
+        )
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

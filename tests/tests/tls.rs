@@ -5,55 +5,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use torsion::{Server, ServerError, ServerHandle};
 use torsion_protocols::EchoFactory;
 use torsion_tests::*;
 
-struct Certs {
-    dir: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    other_key: PathBuf,
-}
-
-impl Drop for Certs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn certs(tag: &str) -> Certs {
-    let dir = std::env::temp_dir().join(format!("torsion-tls-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let ck = rcgen::generate_simple_self_signed(names.clone()).unwrap();
-    let other = rcgen::generate_simple_self_signed(names).unwrap();
-    let c = Certs {
-        cert: dir.join("cert.pem"),
-        key: dir.join("key.pem"),
-        other_key: dir.join("other-key.pem"),
-        dir,
-    };
-    std::fs::write(&c.cert, ck.cert.pem()).unwrap();
-    std::fs::write(&c.key, ck.signing_key.serialize_pem()).unwrap();
-    std::fs::write(&c.other_key, other.signing_key.serialize_pem()).unwrap();
-    c
-}
-
-fn endpoint(c: &Certs, key: &std::path::Path) -> String {
-    format!(
-        "tls:0:interface=127.0.0.1:certKey={}:privateKey={}",
-        c.cert.display(),
-        key.display()
-    )
-}
-
 fn tls_echo(c: &Certs) -> ServerHandle {
     Server::builder()
-        .listen_on(&endpoint(c, &c.key))
+        .listen_on(&c.endpoint(&c.key))
         .unwrap()
         .tls_handshake_timeout(Duration::from_millis(500))
         .serve(|_| EchoFactory)
@@ -72,7 +32,7 @@ fn client(
 
 #[test]
 fn echo_runs_over_tls_unchanged() {
-    let c = certs("echo");
+    let c = Certs::new("echo");
     let server = tls_echo(&c);
     for i in 0..10u64 {
         let mut s = client(&c, &server);
@@ -95,7 +55,7 @@ fn echo_runs_over_tls_unchanged() {
 
 #[test]
 fn bad_certificate_files_are_start_up_errors() {
-    let c = certs("bad");
+    let c = Certs::new("bad");
     let missing = c.dir.join("missing.pem");
     let err = Server::builder()
         .listen_on(&format!(
@@ -110,7 +70,7 @@ fn bad_certificate_files_are_start_up_errors() {
     assert!(err.to_string().contains("missing.pem"), "{err}");
 
     let err = Server::builder()
-        .listen_on(&endpoint(&c, &c.other_key))
+        .listen_on(&c.endpoint(&c.other_key))
         .unwrap()
         .serve(|_| EchoFactory)
         .unwrap_err();
@@ -134,7 +94,7 @@ fn bad_certificate_files_are_start_up_errors() {
 
 #[test]
 fn failed_and_stalled_handshakes_are_counted_and_closed() {
-    let c = certs("fail");
+    let c = Certs::new("fail");
     let server = tls_echo(&c);
     // Plain text to a TLS port: the handshake fails.
     let mut plain = connect(server.local_addr());
@@ -164,7 +124,7 @@ fn pythons_ssl_module_talks_to_the_tls_echo_server() {
     {
         return eprintln!("skipping: no python3");
     }
-    let c = certs("python");
+    let c = Certs::new("python");
     let server = tls_echo(&c);
     let script = r#"
 import socket, ssl, sys
@@ -201,7 +161,7 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as ra
 /// A second TLS server on a port one already listens on is refused.
 #[test]
 fn a_second_tls_server_on_a_listening_port_is_refused() {
-    let c = certs("twice");
+    let c = Certs::new("twice");
     let first = tls_echo(&c);
     let endpoint = format!(
         "tls:{}:interface=127.0.0.1:certKey={}:privateKey={}",

@@ -24,19 +24,7 @@ fn main() {
                 continue;
             };
             let _ = sock.set_nodelay(true);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 16 * 1024];
-                loop {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if sock.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
+            tokio::spawn(async move { torsion_benches::echo_until_closed!(sock, 16 * 1024) });
         }
     });
 }
