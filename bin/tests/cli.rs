@@ -118,14 +118,9 @@ fn serve_echo_prints_one_line_echoes_and_exits_zero_on_sigterm() {
 
 #[test]
 fn sigint_also_drains_and_exits_zero() {
-    let mut server = start(torsion().args([
-        "serve",
-        "echo",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--drain-timeout",
-        "200ms",
-    ]));
+    let mut server = start(torsion().args(
+        "serve echo --listen tcp:0:interface=127.0.0.1 --drain-timeout 200ms".split_whitespace(),
+    ));
     let _idle: Vec<_> = (0..10).map(|_| client(server.addr)).collect();
     signal(&server.child, libc::SIGINT);
     assert!(wait_exit(&mut server.child).success());
@@ -153,23 +148,15 @@ fn the_affinity_mask_sets_the_default_shard_count() {
 
 #[test]
 fn explicit_shards_and_cores_are_honoured() {
-    let server = start(torsion().args([
-        "serve",
-        "echo",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--shards",
-        "1",
-    ]));
+    let server = start(
+        torsion()
+            .args("serve echo --listen tcp:0:interface=127.0.0.1 --shards 1".split_whitespace()),
+    );
     assert_eq!(server.shards, 1);
-    let server = start(torsion().args([
-        "serve",
-        "echo",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--cores",
-        "0",
-    ]));
+    let server = start(
+        torsion()
+            .args("serve echo --listen tcp:0:interface=127.0.0.1 --cores 0".split_whitespace()),
+    );
     assert_eq!(server.shards, 1);
 }
 
@@ -190,115 +177,30 @@ fn ipv6_loopback_works() {
 
 #[test]
 fn bad_start_up_input_is_a_clear_error() {
-    let cases: &[(&[&str], &str)] = &[
-        (
-            &["serve", "echo", "--listen", "tpc:80"],
-            "unknown endpoint type \"tpc\"",
-        ),
-        (
-            &["serve", "echo", "--listen", "tcp:70000"],
-            "port \"70000\" is out of range",
-        ),
-        (
-            &["serve", "echo", "--listen", "tcp:0:interfce=127.0.0.1"],
-            "unknown option \"interfce\"",
-        ),
-        (
-            &[
-                "serve",
-                "echo",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--shards",
-                "999",
-            ],
-            "999 shards asked for",
-        ),
-        (
-            &[
-                "serve",
-                "echo",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--cores",
-                "9999",
-            ],
-            "core 9999 is not allowed",
-        ),
-        (
-            &[
-                "serve",
-                "echo",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--cores",
-                "x",
-            ],
-            "invalid core list",
-        ),
-        (
-            &["serve", "echo", "--drain-timeout", "soon"],
-            "invalid duration",
-        ),
-        (&["serve", "gopher"], "invalid value 'gopher'"),
-        (
-            &["serve", "chat", "--max-outbound", "0"],
-            "must be greater than zero",
-        ),
-        (&["serve", "chat", "--max-line", "lots"], "invalid size"),
-        (
-            &["serve", "chat", "--register-timeout", "forever"],
-            "invalid duration",
-        ),
-        (
-            &[
-                "serve",
-                "echo",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--idle-timeout",
-                "18446744073709551615s",
-            ],
-            "out of range (1ms to 365d)",
-        ),
-        (
-            &[
-                "serve",
-                "chat",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--register-timeout",
-                "18446744073709551615s",
-            ],
-            "out of range (1ms to 365d)",
-        ),
-        (
-            &["serve", "echo", "--drain-timeout", "366d"],
-            "out of range (1ms to 365d)",
-        ),
-        (&["serve", "echo", "--idle-timeout", "10us"], "below 1ms"),
-        (
-            &["serve", "echo", "--shards", "-2"],
-            "-2 is not allowed: must be a whole number, at least 1",
-        ),
-        (
-            &[
-                "load",
-                "echo",
-                "--target",
-                "127.0.0.1:7",
-                "--connections",
-                "-1",
-            ],
-            "-1 is not allowed: must be a whole number, at least 1",
-        ),
-        (
-            &["bench", "echo", "--duration", "0s"],
-            "must be at least 1ms",
-        ),
+    // Each case: the command line (split at spaces) and what stderr must say.
+    let cases: &[(&str, &str)] = &[
+        ("serve echo --listen tpc:80", "unknown endpoint type \"tpc\""),
+        ("serve echo --listen tcp:70000", "port \"70000\" is out of range"),
+        ("serve echo --listen tcp:0:interfce=127.0.0.1", "unknown option \"interfce\""),
+        ("serve echo --listen tcp:0:interface=127.0.0.1 --shards 999", "999 shards asked for"),
+        ("serve echo --listen tcp:0:interface=127.0.0.1 --cores 9999", "core 9999 is not allowed"),
+        ("serve echo --listen tcp:0:interface=127.0.0.1 --cores x", "invalid core list"),
+        ("serve echo --drain-timeout soon", "invalid duration"),
+        ("serve gopher", "invalid value 'gopher'"),
+        ("serve chat --max-outbound 0", "must be greater than zero"),
+        ("serve chat --max-line lots", "invalid size"),
+        ("serve chat --register-timeout forever", "invalid duration"),
+        ("serve echo --listen tcp:0:interface=127.0.0.1 --idle-timeout 18446744073709551615s", "out of range (1ms to 365d)"),
+        ("serve chat --listen tcp:0:interface=127.0.0.1 --register-timeout 18446744073709551615s", "out of range (1ms to 365d)"),
+        ("serve echo --drain-timeout 366d", "out of range (1ms to 365d)"),
+        ("serve echo --idle-timeout 10us", "below 1ms"),
+        ("serve echo --shards -2", "-2 is not allowed: must be a whole number, at least 1"),
+        ("load echo --target 127.0.0.1:7 --connections -1", "-1 is not allowed: must be a whole number, at least 1"),
+        ("bench echo --duration 0s", "must be at least 1ms"),
     ];
-    for (args, want) in cases {
-        let (code, stderr) = failing(args);
+    for (line, want) in cases {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (code, stderr) = failing(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         assert_eq!(stderr.matches(want).count(), 1, "said once: {stderr}");
@@ -324,14 +226,10 @@ fn a_taken_port_is_reported() {
 /// first server keeps all its connections; SO_REUSEPORT does not let it in.
 #[test]
 fn a_second_server_on_a_listening_port_is_refused() {
-    let mut first = start(torsion().args([
-        "serve",
-        "echo",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--shards",
-        "1",
-    ]));
+    let mut first = start(
+        torsion()
+            .args("serve echo --listen tcp:0:interface=127.0.0.1 --shards 1".split_whitespace()),
+    );
     let endpoint = format!("tcp:{}:interface=127.0.0.1", first.addr.port());
     for shards in ["1", "2"] {
         let (code, stderr) = failing(&["serve", "chat", "--listen", &endpoint, "--shards", shards]);
@@ -375,14 +273,9 @@ fn a_server_restarts_on_the_port_it_just_left() {
 /// connection at once).
 #[test]
 fn a_zero_idle_timeout_means_off() {
-    let running = start(torsion().args([
-        "serve",
-        "echo",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--idle-timeout",
-        "0s",
-    ]));
+    let running = start(torsion().args(
+        "serve echo --listen tcp:0:interface=127.0.0.1 --idle-timeout 0s".split_whitespace(),
+    ));
     let mut c = client(running.addr);
     std::thread::sleep(Duration::from_millis(300));
     c.write_all(b"still here").unwrap();
@@ -398,16 +291,7 @@ fn logs_are_plain_off_a_terminal_and_json_on_request() {
     for format in ["text", "json"] {
         let mut child = torsion()
             .env("RUST_LOG", "info")
-            .args([
-                "serve",
-                "echo",
-                "--listen",
-                "tcp:0:interface=127.0.0.1",
-                "--shards",
-                "1",
-                "--log-format",
-                format,
-            ])
+            .args(format!("serve echo --listen tcp:0:interface=127.0.0.1 --shards 1 --log-format {format}").split_whitespace())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -482,14 +366,9 @@ fn resets_mid_write_leak_no_descriptors() {
 
 #[test]
 fn serve_chat_greets_and_times_out_nameless_clients() {
-    let server = start(torsion().args([
-        "serve",
-        "chat",
-        "--listen",
-        "tcp:0:interface=127.0.0.1",
-        "--register-timeout",
-        "200ms",
-    ]));
+    let server = start(torsion().args(
+        "serve chat --listen tcp:0:interface=127.0.0.1 --register-timeout 200ms".split_whitespace(),
+    ));
     let mut c = client(server.addr);
     let mut all = String::new();
     c.read_to_string(&mut all).unwrap();

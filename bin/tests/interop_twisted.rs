@@ -82,39 +82,27 @@ fn run_client_against(framing: &str) {
     }
 }
 
-#[test]
-fn twisted_line_receiver_talks_to_torsion() {
-    if ensure_twisted() {
-        run_client_against("line");
-    }
+/// One test per framing: Twisted's own receiver for it, against
+/// `torsion serve echo --framing NAME`.
+macro_rules! twisted_receiver_tests {
+    ($($test:ident => $framing:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                if ensure_twisted() {
+                    run_client_against($framing);
+                }
+            }
+        )*
+    };
 }
 
-#[test]
-fn twisted_netstring_receiver_talks_to_torsion() {
-    if ensure_twisted() {
-        run_client_against("netstring");
-    }
-}
-
-#[test]
-fn twisted_int8_string_receiver_talks_to_torsion() {
-    if ensure_twisted() {
-        run_client_against("int8");
-    }
-}
-
-#[test]
-fn twisted_int16_string_receiver_talks_to_torsion() {
-    if ensure_twisted() {
-        run_client_against("int16");
-    }
-}
-
-#[test]
-fn twisted_int32_string_receiver_talks_to_torsion() {
-    if ensure_twisted() {
-        run_client_against("int32");
-    }
+twisted_receiver_tests! {
+    twisted_line_receiver_talks_to_torsion => "line",
+    twisted_netstring_receiver_talks_to_torsion => "netstring",
+    twisted_int8_string_receiver_talks_to_torsion => "int8",
+    twisted_int16_string_receiver_talks_to_torsion => "int16",
+    twisted_int32_string_receiver_talks_to_torsion => "int32",
 }
 
 #[test]

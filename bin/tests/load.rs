@@ -372,98 +372,60 @@ fn bad_load_input_is_refused_before_anything_starts() {
         l.local_addr().unwrap().port()
     };
     let target = format!("127.0.0.1:{closed_port}");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    // Each case: the command line (split at spaces) and what stderr must say.
+    let cases: Vec<(String, &str)> = vec![
         (
-            vec!["load", "echo", "--target", &target, "--duration", "1s"],
+            format!("load echo --target {target} --duration 1s"),
             "cannot connect",
         ),
         (
-            vec!["load", "echo", "--target", "127.0.0.1:7", "--size", "0"],
+            "load echo --target 127.0.0.1:7 --size 0".to_string(),
             "must be greater than zero",
         ),
         (
-            vec!["load", "echo", "--target", "127.0.0.1:7", "--size", "10"],
+            "load echo --target 127.0.0.1:7 --size 10".to_string(),
             "too small",
         ),
         (
-            vec!["load", "echo", "--target", "127.0.0.1:7", "--rate", "0"],
+            "load echo --target 127.0.0.1:7 --rate 0".to_string(),
             "invalid rate",
         ),
         (
-            vec!["load", "echo", "--target", "127.0.0.1:7", "--rate", "fast"],
+            "load echo --target 127.0.0.1:7 --rate fast".to_string(),
             "invalid rate",
         ),
         (
-            vec![
-                "load",
-                "echo",
-                "--target",
-                "127.0.0.1:7",
-                "--duration",
-                "0s",
-            ],
+            "load echo --target 127.0.0.1:7 --duration 0s".to_string(),
             "must be at least 1ms",
         ),
         (
-            vec![
-                "load",
-                "echo",
-                "--target",
-                "127.0.0.1:7",
-                "--duration",
-                "18446744073709551615s",
-            ],
+            "load echo --target 127.0.0.1:7 --duration 18446744073709551615s".to_string(),
             "out of range (1ms to 365d)",
         ),
         (
-            vec![
-                "load",
-                "echo",
-                "--target",
-                "127.0.0.1:7",
-                "--framing",
-                "int8",
-                "--size",
-                "300",
-            ],
+            "load echo --target 127.0.0.1:7 --framing int8 --size 300".to_string(),
             "over the int8 framing's limit",
         ),
         (
-            vec![
-                "load",
-                "echo",
-                "--target",
-                "127.0.0.1:7",
-                "--connections",
-                "0",
-            ],
+            "load echo --target 127.0.0.1:7 --connections 0".to_string(),
+            "0 is not allowed: must be a whole number, at least 1",
+        ),
+        ("load echo --target nowhere".to_string(), "invalid target"),
+        (
+            "load chat --target 127.0.0.1:7 --senders 0".to_string(),
             "0 is not allowed: must be a whole number, at least 1",
         ),
         (
-            vec!["load", "echo", "--target", "nowhere"],
-            "invalid target",
-        ),
-        (
-            vec!["load", "chat", "--target", "127.0.0.1:7", "--senders", "0"],
-            "0 is not allowed: must be a whole number, at least 1",
-        ),
-        (
-            vec![
-                "load",
-                "chat",
-                "--target",
-                "127.0.0.1:7",
-                "--senders",
-                "200",
-            ],
+            "load chat --target 127.0.0.1:7 --senders 200".to_string(),
             "--senders must be between 1",
         ),
         (
-            vec!["load", "chat", "--target", "127.0.0.1:7", "--clients", "1"],
+            "load chat --target 127.0.0.1:7 --clients 1".to_string(),
             "--clients must be at least 2",
         ),
     ];
-    for (args, want) in cases {
+    for (line, want) in cases {
+        let args: Vec<&str> = line.split_whitespace().collect();
         let (code, stderr) = torsion_cmd(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
@@ -476,21 +438,7 @@ fn load_exits_zero_on_a_clean_run_and_prints_the_report() {
     let server = one_shard_server(|| torsion_protocols::Echo);
     let addr = server.local_addr().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .args([
-            "load",
-            "echo",
-            "--target",
-            &addr,
-            "--connections",
-            "2",
-            "--rate",
-            "500",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-            "--quiet",
-        ])
+        .args(format!("load echo --target {addr} --connections 2 --rate 500 --duration 1s --warmup 0s --quiet").split_whitespace())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -507,21 +455,7 @@ fn ctrl_c_ends_the_run_early_and_prints_the_results_so_far() {
     let server = one_shard_server(|| torsion_protocols::Echo);
     let addr = server.local_addr().to_string();
     let child = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .args([
-            "load",
-            "echo",
-            "--target",
-            &addr,
-            "--connections",
-            "2",
-            "--rate",
-            "1000",
-            "--duration",
-            "60s",
-            "--warmup",
-            "0s",
-            "--quiet",
-        ])
+        .args(format!("load echo --target {addr} --connections 2 --rate 1000 --duration 60s --warmup 0s --quiet").split_whitespace())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -613,24 +547,7 @@ fn tls_load_verifies_the_server_and_checks_every_echo() {
     let addr = server.local_addr().to_string();
     let cert_arg = cert.display().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .args([
-            "load",
-            "echo",
-            "--tls",
-            "--ca",
-            &cert_arg,
-            "--target",
-            &addr,
-            "--connections",
-            "4",
-            "--rate",
-            "500",
-            "--duration",
-            "1s",
-            "--warmup",
-            "0s",
-            "--quiet",
-        ])
+        .args(format!("load echo --tls --ca {cert_arg} --target {addr} --connections 4 --rate 500 --duration 1s --warmup 0s --quiet").split_whitespace())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -46,18 +46,20 @@ def main():
     bob = yield connectProtocol(endpoint, ChatLine())
     expect((yield alice.lines.get()), "What's your name?", "alice")
     expect((yield bob.lines.get()), "What's your name?", "bob")
-    alice.sendLine(b"alice")
-    expect((yield alice.lines.get()), "Welcome, alice!", "alice")
-    bob.sendLine(b"alice")
-    expect((yield bob.lines.get()), "Name taken, please choose another.", "bob")
-    bob.sendLine(b"bob")
-    expect((yield bob.lines.get()), "Welcome, bob!", "bob")
-    alice.sendLine("hello from Twisted, ünïcode".encode("utf-8"))
-    expect((yield bob.lines.get()), "<alice> hello from Twisted, ünïcode", "bob")
-    bob.sendLine(b"/who")
-    expect((yield bob.lines.get()), "Users: alice bob", "bob")
-    bob.sendLine(b"/me waves")
-    expect((yield alice.lines.get()), "* bob waves", "alice")
+    # (who sends, the line, who reads, what they must read)
+    conversation = [
+        (alice, b"alice", alice, "Welcome, alice!"),
+        (bob, b"alice", bob, "Name taken, please choose another."),
+        (bob, b"bob", bob, "Welcome, bob!"),
+        (alice, "hello from Twisted, ünïcode".encode("utf-8"), bob,
+         "<alice> hello from Twisted, ünïcode"),
+        (bob, b"/who", bob, "Users: alice bob"),
+        (bob, b"/me waves", alice, "* bob waves"),
+    ]
+    names = {id(alice): "alice", id(bob): "bob"}
+    for sender, line, reader, want in conversation:
+        sender.sendLine(line)
+        expect((yield reader.lines.get()), want, names[id(reader)])
     alice.sendLine(b"/quit")
     yield alice.lost
     print("alice: connection closed after /quit")

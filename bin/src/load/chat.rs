@@ -19,7 +19,7 @@ use glommio::net::TcpStream;
 use torsion::ShardInfo;
 use torsion_protocols::codec::{Decoder, LineCodec};
 
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
+use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
 use super::io::{read_some, sleep_until, write_all};
 use super::recorder::Recorder;
 
@@ -206,15 +206,8 @@ async fn send_messages(
     totals: &ChatTotals,
     coord: &Coordinator,
 ) {
-    let interval = Duration::from_secs_f64(load.senders as f64 / load.rate);
-    let first = phases.start + interval.mul_f64(sender as f64 / load.senders as f64);
-    let mut seq = 0u64;
-    loop {
-        let intended = first + interval.mul_f64(seq as f64);
-        if intended >= phases.end || coord.stopping() {
-            break;
-        }
-        sleep_until(intended).await;
+    let mut schedule = Schedule::new(phases, load.rate, sender, load.senders);
+    while let Some((seq, intended)) = schedule.next(coord).await {
         let sent = Instant::now();
         let line = format!(
             "m {sender} {seq} {} {}\r\n",
@@ -229,7 +222,6 @@ async fn send_messages(
         if intended >= phases.measure_from {
             rec.borrow_mut().sent += 1;
         }
-        seq += 1;
     }
     totals.senders_running.fetch_sub(1, Ordering::SeqCst);
 }

@@ -27,7 +27,7 @@ use torsion_protocols::codec::{
 };
 use torsion_protocols::Framing;
 
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
+use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
 use super::io::{read_some, sleep_until, write_all, ClientStream, TlsClient};
 use super::payload;
 use super::recorder::Recorder;
@@ -300,21 +300,14 @@ struct Conn {
 }
 
 async fn open_loop(c: Rc<Conn>, rate: f64) {
-    let interval = Duration::from_secs_f64(c.load.connections as f64 / rate);
-    let first = c.phases.start + interval.mul_f64(c.index as f64 / c.load.connections as f64);
+    let mut schedule = Schedule::new(c.phases, rate, c.index, c.load.connections);
     let writer = {
         let c = c.clone();
         glommio::spawn_local(async move {
             let wire = Wire::new(c.load.framing, c.load.size);
             let mut scratch = Vec::new();
             let mut out = BytesMut::new();
-            let mut seq = 0u64;
-            loop {
-                let intended = first + interval.mul_f64(seq as f64);
-                if intended >= c.phases.end || c.coord.stopping() {
-                    break;
-                }
-                sleep_until(intended).await;
+            while let Some((seq, intended)) = schedule.next(&c.coord).await {
                 request(&wire, c.index, seq, c.load.size, &mut scratch, &mut out);
                 c.inflight.borrow_mut().push_back(InFlight {
                     seq,
@@ -328,7 +321,6 @@ async fn open_loop(c: Rc<Conn>, rate: f64) {
                     c.rec.borrow_mut().errors.io_error(&e);
                     break;
                 }
-                seq += 1;
             }
             c.writer_done.set(true);
         })

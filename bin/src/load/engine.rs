@@ -36,6 +36,46 @@ pub struct Phases {
     pub end: Instant,
 }
 
+/// An open-loop sending schedule: intended send times fixed in advance,
+/// whatever the responses do (what coordinated-omission correction
+/// measures against). Sender `index` of `count` sends every `interval`,
+/// offset by `index / count` of it so the senders interleave, from the
+/// phases' start until their end or a stop.
+#[derive(Debug)]
+pub struct Schedule {
+    first: Instant,
+    interval: Duration,
+    end: Instant,
+    next_seq: u64,
+}
+
+impl Schedule {
+    /// `count` senders sharing `rate` sends per second; this is sender
+    /// `index`.
+    pub fn new(phases: Phases, rate: f64, index: usize, count: usize) -> Schedule {
+        let interval = Duration::from_secs_f64(count as f64 / rate);
+        Schedule {
+            first: phases.start + interval.mul_f64(index as f64 / count as f64),
+            interval,
+            end: phases.end,
+            next_seq: 0,
+        }
+    }
+
+    /// Waits for the next send time; returns its sequence number and
+    /// intended time, or `None` once sending is over.
+    pub async fn next(&mut self, coord: &Coordinator) -> Option<(u64, Instant)> {
+        let seq = self.next_seq;
+        let intended = self.first + self.interval.mul_f64(seq as f64);
+        if intended >= self.end || coord.stopping() {
+            return None;
+        }
+        super::io::sleep_until(intended).await;
+        self.next_seq += 1;
+        Some((seq, intended))
+    }
+}
+
 /// Shared by the driving thread and every load shard.
 pub struct Coordinator {
     shards: usize,

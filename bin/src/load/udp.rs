@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use glommio::net::UdpSocket;
 use torsion::ShardInfo;
 
 use super::echo::{EchoLoad, Rate};
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases};
+use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
 use super::io::sleep_until;
 use super::payload;
 use super::recorder::Recorder;
@@ -53,8 +53,7 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
     for (i, sock) in sockets {
         let pending: Pending = Rc::default();
         pendings.push(pending.clone());
-        let interval = Duration::from_secs_f64(load.connections as f64 / rate);
-        let first = phases.start + interval.mul_f64(i as f64 / load.connections as f64);
+        let schedule = Schedule::new(phases, rate, i, load.connections);
         let (l, r, c, p, s) = (
             load.clone(),
             rec.clone(),
@@ -63,7 +62,7 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
             sock.clone(),
         );
         tasks.push(glommio::spawn_local(async move {
-            send_loop(i, &s, &l, first, interval, phases, &r, &c, &p).await
+            send_loop(i, &s, &l, schedule, phases, &r, &c, &p).await
         }));
         let (l, r, p) = (load.clone(), rec.clone(), pending);
         tasks.push(glommio::spawn_local(async move {
@@ -88,21 +87,14 @@ async fn send_loop(
     conn: usize,
     sock: &UdpSocket,
     load: &EchoLoad,
-    first: Instant,
-    interval: Duration,
+    mut schedule: Schedule,
     phases: Phases,
     rec: &RefCell<Recorder>,
     coord: &Coordinator,
     pending: &Pending,
 ) {
     let mut buf = Vec::new();
-    let mut seq = 0u64;
-    loop {
-        let intended = first + interval.mul_f64(seq as f64);
-        if intended >= phases.end || coord.stopping() {
-            break;
-        }
-        sleep_until(intended).await;
+    while let Some((seq, intended)) = schedule.next(coord).await {
         payload::fill(&mut buf, conn as u32, seq, load.size);
         pending.borrow_mut().insert(seq, (intended, Instant::now()));
         if intended >= phases.measure_from {
@@ -112,7 +104,6 @@ async fn send_loop(
             let e = std::io::Error::from(e);
             rec.borrow_mut().errors.io_error(&e);
         }
-        seq += 1;
     }
 }
 
