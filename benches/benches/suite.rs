@@ -26,7 +26,7 @@
 use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,17 +57,7 @@ impl Kind {
     }
 }
 
-struct Spawned {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Spawned = torsion_tests::ServerProcess;
 
 fn twisted_available() -> bool {
     Command::new("python3")
@@ -120,6 +110,7 @@ fn spawn(kind: Kind) -> Spawned {
     Spawned {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        shards: 1,
     }
 }
 

@@ -16,18 +16,7 @@ fn torsion() -> Command {
     c
 }
 
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-    shards: usize,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Running = torsion_tests::ServerProcess;
 
 /// Starts `torsion serve …` and parses its one listening line.
 fn start(cmd: &mut Command) -> Running {

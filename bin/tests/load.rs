@@ -546,15 +546,9 @@ fn tls_load_verifies_the_server_and_checks_every_echo() {
         .unwrap();
     let addr = server.local_addr().to_string();
     let cert_arg = cert.display().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .args(format!("load echo --tls --ca {cert_arg} --target {addr} --connections 4 --rate 500 --duration 1s --warmup 0s --quiet").split_whitespace())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = torsion_tests::run_ok(
+        Command::new(env!("CARGO_BIN_EXE_torsion"))
+            .args(format!("load echo --tls --ca {cert_arg} --target {addr} --connections 4 --rate 500 --duration 1s --warmup 0s --quiet").split_whitespace()),
     );
     assert!(stdout.contains("errors: none"), "{stdout}");
     // A certificate the client does not trust: a clear error, not a hang.

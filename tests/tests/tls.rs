@@ -137,22 +137,13 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as ra
             got += s.recv(100)
         print(s.version(), got.decode())
 "#;
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            script,
-            "127.0.0.1",
-            &server.local_addr().port().to_string(),
-            &c.cert.display().to_string(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_ok(std::process::Command::new("python3").args([
+        "-c",
+        script,
+        "127.0.0.1",
+        &server.local_addr().port().to_string(),
+        &c.cert.display().to_string(),
+    ]));
     assert!(stdout.contains("hello from python ssl"), "{stdout}");
     assert!(stdout.starts_with("TLSv1."), "{stdout}");
     server.stop().unwrap();

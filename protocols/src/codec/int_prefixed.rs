@@ -129,7 +129,9 @@ impl Encoder for IntPrefixedCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::testing::{decode_all, every_chunking, split_at_points};
+    use crate::codec::testing::{
+        assert_max_length, decode_all, every_chunking, round_trip, split_at_points,
+    };
     use crate::codec::Decoder;
     use proptest::prelude::*;
 
@@ -176,22 +178,14 @@ mod tests {
     fn max_length_and_one_more_are_decided_by_the_prefix() {
         for w in [PrefixWidth::U16, PrefixWidth::U32] {
             let codec = IntPrefixedCodec::new(w).max_length(300);
-            let mut at = BytesMut::new();
-            codec.encode(&[1u8; 300], &mut at).unwrap();
-            every_chunking(&at, |chunks| {
-                assert_eq!(decode_all(codec.clone(), chunks), vec![Ok(vec![1u8; 300])]);
-            });
-            let mut over = BytesMut::new();
-            codec.encode(&[1u8; 301], &mut over).unwrap();
+            let too_long = FrameError::FrameTooLong {
+                length: 301,
+                limit: 300,
+            };
+            let over = assert_max_length(&codec, 300, too_long.clone());
             // The prefix alone is enough to reject.
             let mut prefix_only = BytesMut::from(&over[..w.bytes()]);
-            assert_eq!(
-                codec.clone().decode(&mut prefix_only),
-                Err(FrameError::FrameTooLong {
-                    length: 301,
-                    limit: 300
-                })
-            );
+            assert_eq!(codec.clone().decode(&mut prefix_only), Err(too_long));
         }
     }
 
@@ -229,13 +223,8 @@ mod tests {
             payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..255), 0..10),
             splits in proptest::collection::vec(any::<usize>(), 0..10),
         ) {
-            let codec = IntPrefixedCodec::new(width);
-            let mut wire = BytesMut::new();
-            for p in &payloads {
-                codec.encode(p, &mut wire).unwrap();
-            }
-            let chunks = split_at_points(&wire, &splits);
-            prop_assert_eq!(decode_all(codec, &chunks), payloads.into_iter().map(Ok).collect::<Vec<_>>());
+            let got = round_trip(&IntPrefixedCodec::new(width), &payloads, &splits);
+            prop_assert_eq!(got, payloads.into_iter().map(Ok).collect::<Vec<_>>());
         }
 
         #[test]

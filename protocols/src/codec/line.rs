@@ -322,14 +322,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn exactly_max_length_is_accepted_however_split() {
-        let max = 10;
-        for codec in [
+    /// A codec of each kind of delimiter, lines of at most `max` bytes.
+    fn every_delimiter(max: usize) -> [LineCodec; 3] {
+        [
             LineCodec::new().max_length(max),
             LineCodec::lf_or_crlf().max_length(max),
             LineCodec::with_delimiter(b"<>").unwrap().max_length(max),
-        ] {
+        ]
+    }
+
+    #[test]
+    fn exactly_max_length_is_accepted_however_split() {
+        let max = 10;
+        for codec in every_delimiter(max) {
             let mut input = vec![b'x'; max];
             input.extend_from_slice(codec.delimiter());
             every_chunking(&input, |chunks| {
@@ -345,11 +350,7 @@ mod tests {
     #[test]
     fn one_byte_over_max_length_is_an_error_however_split() {
         let max = 10;
-        for codec in [
-            LineCodec::new().max_length(max),
-            LineCodec::lf_or_crlf().max_length(max),
-            LineCodec::with_delimiter(b"<>").unwrap().max_length(max),
-        ] {
+        for codec in every_delimiter(max) {
             let mut input = vec![b'x'; max + 1];
             input.extend_from_slice(codec.delimiter());
             input.extend_from_slice(b"next");
@@ -429,12 +430,7 @@ mod tests {
                 .into_iter()
                 .filter(|l| codec.check_payload(l).is_ok() && !l.ends_with(b"\r"))
                 .collect();
-            let mut wire = BytesMut::new();
-            for l in &lines {
-                codec.encode(l, &mut wire).unwrap();
-            }
-            let chunks = crate::codec::testing::split_at_points(&wire, &splits);
-            let got = decode_all(codec.clone(), &chunks);
+            let got = crate::codec::testing::round_trip(&codec, &lines, &splits);
             let want: Vec<Result<Vec<u8>, FrameError>> = lines.into_iter().map(Ok).collect();
             prop_assert_eq!(got, want);
         }

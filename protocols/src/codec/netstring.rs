@@ -166,7 +166,9 @@ impl Encoder for NetstringCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::testing::{decode_all, every_chunking, split_at_points};
+    use crate::codec::testing::{
+        assert_max_length, decode_all, every_chunking, round_trip, split_at_points,
+    };
     use crate::codec::Decoder;
     use proptest::prelude::*;
 
@@ -236,24 +238,12 @@ mod tests {
 
     #[test]
     fn max_length_and_one_more() {
-        let max = 100;
-        let codec = NetstringCodec::new().max_length(max);
-        let mut at = BytesMut::new();
-        codec.encode(&[7u8; 100], &mut at).unwrap();
-        every_chunking(&at, |chunks| {
-            assert_eq!(decode_all(codec.clone(), chunks), vec![Ok(vec![7u8; 100])]);
-        });
-        let mut over = BytesMut::new();
-        codec.encode(&[7u8; 101], &mut over).unwrap();
-        every_chunking(&over, |chunks| {
-            assert_eq!(
-                decode_all(codec.clone(), chunks),
-                vec![Err(FrameError::FrameTooLong {
-                    length: 101,
-                    limit: 100
-                })]
-            );
-        });
+        let codec = NetstringCodec::new().max_length(100);
+        let too_long = FrameError::FrameTooLong {
+            length: 101,
+            limit: 100,
+        };
+        assert_max_length(&codec, 100, too_long);
     }
 
     #[test]
@@ -270,13 +260,7 @@ mod tests {
             payloads in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..10),
             splits in proptest::collection::vec(any::<usize>(), 0..10),
         ) {
-            let codec = NetstringCodec::new();
-            let mut wire = BytesMut::new();
-            for p in &payloads {
-                codec.encode(p, &mut wire).unwrap();
-            }
-            let chunks = split_at_points(&wire, &splits);
-            let got = decode_all(codec, &chunks);
+            let got = round_trip(&NetstringCodec::new(), &payloads, &splits);
             prop_assert_eq!(got, payloads.into_iter().map(Ok).collect::<Vec<_>>());
         }
 

@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Decoder, FrameError};
+use super::{Decoder, Encoder, FrameError};
 
 /// What decoding a stream gave: every frame and error, in order.
 pub type Decoded = Vec<Result<Vec<u8>, FrameError>>;
@@ -61,6 +61,46 @@ fn feed<D: BytesDecoder>(codec: &mut D, chunks: &[&[u8]], bound: usize) -> (Deco
         }
     }
     (out, buf)
+}
+
+/// Encodes `payloads` one after another, cuts the stream at `splits` (see
+/// [`split_at_points`]) and decodes it: a codec that round-trips gives
+/// back every payload, in order.
+pub fn round_trip<C: BytesDecoder + Encoder + Clone>(
+    codec: &C,
+    payloads: &[Vec<u8>],
+    splits: &[usize],
+) -> Decoded {
+    let mut wire = BytesMut::new();
+    for p in payloads {
+        codec
+            .encode(p, &mut wire)
+            .expect("the payload can be framed");
+    }
+    decode_all(codec.clone(), &split_at_points(&wire, splits))
+}
+
+/// Asserts, in every chunking, that a payload of exactly `max` bytes
+/// decodes whole and that one of `max + 1` bytes is `over` (the codec's
+/// "too long" error). Returns the over-long frame's bytes on the wire.
+pub fn assert_max_length<C: BytesDecoder + Encoder + Clone>(
+    codec: &C,
+    max: usize,
+    over: FrameError,
+) -> BytesMut {
+    let mut at = BytesMut::new();
+    codec.encode(&vec![7u8; max], &mut at).expect("max fits");
+    every_chunking(&at, |chunks| {
+        assert_eq!(decode_all(codec.clone(), chunks), vec![Ok(vec![7u8; max])]);
+    });
+    let mut too_long = BytesMut::new();
+    codec
+        .encode(&vec![7u8; max + 1], &mut too_long)
+        .expect("max + 1 can be sent");
+    every_chunking(&too_long, |chunks| {
+        assert_eq!(decode_all(codec.clone(), chunks), vec![Err(over.clone())]);
+    });
+    too_long
 }
 
 /// Calls `f` with `input` cut into every fixed chunk size from 1 byte to
