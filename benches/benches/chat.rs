@@ -183,6 +183,12 @@ fn main() {
         return;
     }
     let secs: u64 = torsion_benches::arg_or("--seconds", 5);
+    // torsion's flush window in microseconds (0: off); the server's default
+    // unless given.
+    let flush_window = Duration::from_micros(torsion_benches::arg_or(
+        "--flush-window-us",
+        torsion_protocols::chat::DEFAULT_FLUSH_WINDOW.as_micros() as u64,
+    ));
     let rates: Vec<f64> = torsion_benches::arg("--rates")
         .unwrap_or_else(|| "2000,20000".into())
         .split(',')
@@ -196,7 +202,11 @@ fn main() {
             .listen_on("tcp:0:interface=127.0.0.1")
             .unwrap()
             .cores(vec![SERVER_CORE]);
-        let torsion_server = start_chat_server(builder, ChatConfig::default()).unwrap();
+        let torsion_server = start_chat_server(
+            builder,
+            ChatConfig::default().with_flush_window(flush_window),
+        )
+        .unwrap();
         let tid = torsion_server.stats()[0].thread_id;
         rows.push(measure(
             "torsion (1 shard)",

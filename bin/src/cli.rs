@@ -311,6 +311,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration_or_off)]
     pub stall_timeout: Duration,
 
+    /// Chat: how long lines to a reader may wait so that several messages'
+    /// lines leave in one send (less CPU per delivery, up to this much more
+    /// latency). 0 or off: send each message at once.
+    #[arg(long, value_name = "DUR", default_value = "1ms", value_parser = parse_duration_or_off)]
+    pub flush_window: Duration,
+
     /// Close connections with no reads or writes for this long (e.g. 30s;
     /// 0 or off, the default: never).
     #[arg(long, value_name = "DUR", default_value = "off", value_parser = parse_duration_or_off)]

@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .with_max_line(args.max_line)
                 .with_register_timeout(args.register_timeout)
                 .with_stall_timeout(args.stall_timeout)
+                .with_flush_window(args.flush_window)
                 .with_max_outbound(args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND));
             start_chat_server(builder, config)?
         }

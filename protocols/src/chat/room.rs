@@ -35,6 +35,20 @@
 //! (shards − 1) × (window + one line)`, a fraction of the hard cap, however
 //! fast anyone sends.
 //!
+//! # The flush window: one send for several messages
+//!
+//! Every line goes to every named client, so at a steady rate a reader gets
+//! one line every few hundred microseconds, and sending each on its own
+//! costs one `send` (and one wake-up of its connection) per line per
+//! reader: the bulk of the room's CPU. With a flush window (default 1 ms,
+//! `--flush-window`), the first line written opens the window, every
+//! reader's transport is *corked* (`Transport::cork`), and when the window
+//! closes the room uncorks them all: each reader's lines of the whole window
+//! leave in one `sendmsg`. The trade is latency for CPU, as NATS's flusher
+//! and Kafka's `linger.ms` make it: a line waits at most the window before
+//! it is sent. A cork gives way at the high-water mark, so a burst is never
+//! held back and back-pressure works as below. Zero turns the window off.
+//!
 //! # Bounded work per client
 //!
 //! A client has at most one bus request in flight: while its name claim or
@@ -72,6 +86,10 @@ pub struct ChatConfig {
     /// unread output past it cuts the client as a slow consumer. It also
     /// sizes the cross-shard window ([`fanout_window`]).
     pub max_outbound: usize,
+    /// How long lines to one reader may wait so that the lines of several
+    /// messages leave in one send (`--flush-window`; zero: each message is
+    /// sent on its own). See "The flush window" in the module docs.
+    pub flush_window: Duration,
 }
 
 impl Default for ChatConfig {
@@ -81,6 +99,7 @@ impl Default for ChatConfig {
             register_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(2),
             max_outbound: DEFAULT_MAX_OUTBOUND,
+            flush_window: DEFAULT_FLUSH_WINDOW,
         }
     }
 }
@@ -92,7 +111,12 @@ torsion::with_setters!(ChatConfig {
     #[doc = "(zero: never wait)"]
     with_stall_timeout => stall_timeout: Duration,
     with_max_outbound => max_outbound: usize,
+    #[doc = "(zero: no window)"]
+    with_flush_window => flush_window: Duration,
 });
+
+/// The default flush window (see the module docs for how it was chosen).
+pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_millis(1);
 
 /// Smallest cross-shard window: a few whole lines.
 const MIN_WINDOW: usize = 16 * 1024;
@@ -168,6 +192,9 @@ pub struct Room {
     owed: RefCell<Vec<usize>>,
     /// Whether the named clients' reading is paused right now.
     holding: Cell<bool>,
+    /// The flush window is open: lines written since it opened wait in
+    /// their readers' corked transports until it closes.
+    window_open: Cell<bool>,
     next_id: Cell<u64>,
 }
 
@@ -236,6 +263,7 @@ impl Room {
             over_window: Cell::new(0),
             owed: RefCell::new(vec![0; shards]),
             holding: Cell::new(false),
+            window_open: Cell::new(false),
             next_id: Cell::new(0),
         })
     }
@@ -534,18 +562,50 @@ impl Room {
     /// Queues `line` for every named client here but `except`; marks the
     /// ones it takes above their high-water mark congested.
     fn write_to_named(&self, except: Option<u64>, line: &Bytes) {
+        let windowed = !self.config.flush_window.is_zero();
         let mut newly_congested = Vec::new();
+        let mut clock = None;
         for r in self.named.borrow().iter() {
             if Some(r.id) == except {
                 continue;
             }
-            let _ = r.transport.write_bytes(line.clone());
+            if windowed {
+                r.transport.cork();
+                clock.get_or_insert_with(|| r.transport.clock());
+            }
+            let _ = r.transport.write_shared(line);
             if r.transport.is_writing_paused() && !r.congested.get() {
                 newly_congested.push(r.id);
             }
         }
+        if let Some(clock) = clock {
+            self.open_window(&clock);
+        }
         for id in newly_congested {
             self.recipient_congested(id);
+        }
+    }
+
+    /// Opens the flush window unless it is open: it closes (and every
+    /// reader's held lines are sent) `flush_window` from now.
+    fn open_window(&self, clock: &torsion::Clock) {
+        if self.window_open.replace(true) {
+            return;
+        }
+        let room = self.me.clone();
+        // The window closes by itself; the handle is not needed.
+        let _ = clock.call_later(self.config.flush_window, move || {
+            if let Some(room) = room.upgrade() {
+                room.close_window();
+            }
+        });
+    }
+
+    /// Sends what the flush window held: uncorks every named reader.
+    fn close_window(&self) {
+        self.window_open.set(false);
+        for r in self.named.borrow().iter() {
+            r.transport.uncork();
         }
     }
 
@@ -882,14 +942,31 @@ mod tests {
             )
         }
 
-        /// Runs clients and bus until nothing moves any more.
+        /// Delivers the bus's messages, then lets open flush windows close
+        /// (the clock moves by the window): what a client sees a moment
+        /// later.
+        fn pump(&self) {
+            self.bus.pump();
+            while let Some(r) = self.rooms.iter().find(|r| r.window_open.get()) {
+                self.clock.advance(r.config.flush_window);
+            }
+        }
+
+        /// Runs clients and bus until nothing moves any more, letting
+        /// open flush windows close (the clock moves by the window).
         fn settle(&self, clients: &mut [&mut Client]) {
             loop {
                 for c in clients.iter_mut() {
                     c.written();
                 }
-                if self.bus.pump() == 0 {
-                    return;
+                if self.bus.pump() > 0 {
+                    continue;
+                }
+                match self.rooms.iter().find(|r| r.window_open.get()) {
+                    Some(r) => {
+                        self.clock.advance(r.config.flush_window);
+                    }
+                    None => return,
                 }
             }
         }
@@ -918,21 +995,21 @@ mod tests {
         let mut other = w.connect(1);
         assert_eq!(text(&mut other), "What's your name?\r\n");
         other.receive(b"alice\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut other), "Name taken, please choose another.\r\n");
         other.receive(b"bob\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut other), "Welcome, bob!\r\n");
         let mut nameless = w.connect(1);
         text(&mut nameless);
 
         alice.receive(b"hello there\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut other), "<alice> hello there\r\n");
         assert_eq!(text(&mut alice), "", "no echo to the sender");
         assert_eq!(text(&mut nameless), "", "nameless clients get nothing");
         other.receive(b"hi alice\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut alice), "<bob> hi alice\r\n");
     }
 
@@ -941,7 +1018,7 @@ mod tests {
         let w = World::new(2, ChatConfig::default());
         let mut alice = w.named(1, "alice");
         alice.disconnect(DisconnectReason::Reset);
-        w.bus.pump();
+        w.pump();
         let _again = w.named(0, "alice");
         assert_eq!(w.rooms[1].named_count(), 0);
     }
@@ -954,7 +1031,7 @@ mod tests {
             text(c);
             c.receive(format!("name{}\r\n", i % 10).as_bytes());
         }
-        w.bus.pump();
+        w.pump();
         let mut winners = Vec::new();
         for c in clients.iter_mut() {
             let t = text(c);
@@ -990,11 +1067,11 @@ mod tests {
         let mut bob = w.named(1, "bob");
 
         alice.receive(b"/who\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut alice), "Users: alice bob zed\r\n");
 
         alice.receive(b"/me waves\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut bob), "* alice waves\r\n");
         assert_eq!(text(&mut zed), "* alice waves\r\n");
         assert_eq!(text(&mut alice), "");
@@ -1019,10 +1096,10 @@ mod tests {
         assert_eq!(text(&mut anon), "Invalid UTF-8, line ignored.\r\n");
 
         bob.receive(b"/quit\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(bob.lost_reason(), Some(&DisconnectReason::Closed));
         alice.receive(b"/who\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut alice), "Users: alice zed\r\n");
     }
 
@@ -1055,7 +1132,7 @@ mod tests {
         let mut quick = w.connect(1);
         text(&mut slow);
         quick.receive(b"quick\r\n");
-        w.bus.pump();
+        w.pump();
         w.clock.advance(Duration::from_secs(29));
         assert!(slow.is_open());
         w.clock.advance(Duration::from_secs(1));
@@ -1070,7 +1147,7 @@ mod tests {
         let mut c = w.connect(0);
         c.receive(b"ghost\r\n");
         c.disconnect(DisconnectReason::Reset);
-        w.bus.pump();
+        w.pump();
         let _ghost = w.named(1, "ghost");
     }
 
@@ -1233,14 +1310,39 @@ mod tests {
         // lingers; her name must not wait with it.
         alice.set_peer_reading(false);
         bob.receive(b"bye alice\r\n");
-        w.bus.pump();
+        w.pump();
         alice.receive(b"/quit\r\n");
-        w.bus.pump();
+        w.pump();
         assert!(alice.is_open() && alice.is_closing());
         bob.receive(b"/who\r\n");
-        w.bus.pump();
+        w.pump();
         assert_eq!(text(&mut bob), "Users: bob\r\n");
         let _again = w.named(1, "alice");
+    }
+
+    #[test]
+    fn lines_wait_for_the_flush_window_then_leave_together_in_order() {
+        let window = Duration::from_millis(10);
+        let w = World::new(1, ChatConfig::default().with_flush_window(window));
+        let mut alice = w.named(0, "alice");
+        let mut bob = w.named(0, "bob");
+        for i in 0..3 {
+            alice.receive(format!("line {i}\r\n").as_bytes());
+        }
+        assert_eq!(text(&mut bob), "", "held while the window is open");
+        w.clock.advance(window - Duration::from_millis(1));
+        assert_eq!(text(&mut bob), "");
+        w.clock.advance(Duration::from_millis(1));
+        assert_eq!(
+            text(&mut bob),
+            "<alice> line 0\r\n<alice> line 1\r\n<alice> line 2\r\n"
+        );
+        // Without a window every line leaves at once.
+        let w = World::new(1, ChatConfig::default().with_flush_window(Duration::ZERO));
+        let mut alice = w.named(0, "alice");
+        let mut bob = w.named(0, "bob");
+        alice.receive(b"now\r\n");
+        assert_eq!(text(&mut bob), "<alice> now\r\n");
     }
 
     #[test]
@@ -1250,6 +1352,7 @@ mod tests {
         let mut bob = w.named(0, "bob");
         alice.receive(b"red \x1b[31mtext\rover\x07 tab\tok \xc2\x9b\r\n");
         alice.receive(b"/me \x1b]0;pwned\x07\r\n");
+        w.pump();
         assert_eq!(
             text(&mut bob),
             "<alice> red \u{fffd}[31mtext\u{fffd}over\u{fffd} tab\tok \u{fffd}\r\n\

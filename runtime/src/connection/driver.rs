@@ -10,6 +10,8 @@
 //! 3. the outbound queue is flushed with vectored `sendmsg(MSG_DONTWAIT |
 //!    MSG_NOSIGNAL)` — one syscall for everything the last callback wrote
 //!    (plain `send` when the queue is one chunk: cheaper in the kernel).
+//!    (Not while the protocol corks the transport below its high-water
+//!    mark: see `transport.rs`.)
 //!    Only when the kernel says `EAGAIN` does the driver hand the front chunk
 //!    to glommio's `poll_write`, which arms an io_uring poll for
 //!    writability; no poll is armed while writes succeed;
@@ -162,10 +164,14 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
         if let Some(action) = self.machine.before_flush() {
             return action;
         }
-        let flushed = match self.poll_flush(cx) {
-            Poll::Ready(Ok(())) => true,
-            Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
-            Poll::Pending => false,
+        let flushed = if !self.core().flush_allowed() {
+            false
+        } else {
+            match self.poll_flush(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
+                Poll::Pending => false,
+            }
         };
         match self.machine.after_flush(flushed) {
             Action::Close => self.poll_closing(cx),

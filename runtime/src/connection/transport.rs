@@ -19,6 +19,14 @@
 //! Writes made outside the driver (timers, other tasks) wake the driver,
 //! which flushes them on its next turn.
 //!
+//! A protocol that writes to a transport from many events in a row (a chat
+//! room fanning lines out) can *cork* it ([`Transport::cork`], Linux's
+//! `TCP_CORK` in user space): writes queue but are not sent, and the driver
+//! is not woken for them, until [`Transport::uncork`] — so lines from
+//! several events leave in one `sendmsg`. A cork never holds back more than
+//! the high-water mark, nor a close: past either, the queue is sent as if
+//! uncorked, so flow control and closing work unchanged.
+//!
 //! # Flow control
 //!
 //! A write that takes the queue above the high-water mark (default 64 KiB)
@@ -177,6 +185,8 @@ pub(crate) struct TransportCore {
     /// driver when it has drained to the low-water mark.
     writing_paused: Cell<bool>,
     shutdown_requested: Cell<bool>,
+    /// Output is held back until `uncork` (below the high-water mark).
+    corked: Cell<bool>,
     /// True while the driver is inside a protocol callback or flushing: no
     /// need to wake it then.
     driving: Cell<bool>,
@@ -240,6 +250,7 @@ impl Transport {
                 throttled: Cell::new(false),
                 writing_paused: Cell::new(false),
                 shutdown_requested: Cell::new(false),
+                corked: Cell::new(false),
                 driving: Cell::new(false),
                 waker: RefCell::new(None),
                 idle: RefCell::new(IdleTimer::default()),
@@ -279,6 +290,19 @@ impl Transport {
     /// Queues `data` to be sent (Twisted's `transport.write`). Copies it.
     pub fn write(&self, data: &[u8]) -> Result<(), WriteError> {
         self.write_many(&[data])
+    }
+
+    /// Queues `data` shared with other transports (a line fanned out to
+    /// many readers): a small payload is copied and the handle not touched,
+    /// a large one is queued by reference. Cheaper than
+    /// `write_bytes(data.clone())` for small payloads, whose clone and drop
+    /// cost two atomic reference-count updates per reader.
+    pub fn write_shared(&self, data: &Bytes) -> Result<(), WriteError> {
+        if data.len() < COPY_THRESHOLD {
+            self.write(data)
+        } else {
+            self.write_bytes(data.clone())
+        }
     }
 
     /// Queues `data` by reference: no copy for large payloads, and one
@@ -338,12 +362,35 @@ impl Transport {
 
     fn written(&self) {
         let core = &self.core;
-        if core.out.borrow().len > core.limits.high_water {
+        let over_high_water = core.out.borrow().len > core.limits.high_water;
+        if over_high_water {
             core.writing_paused.set(true);
         }
-        if !core.driving.get() {
+        if !core.driving.get() && (over_high_water || !core.corked.get()) {
             core.wake();
         }
+    }
+
+    /// Holds output back until [`Transport::uncork`] (Linux's `TCP_CORK`,
+    /// in user space): writes queue but are not sent, so writes from
+    /// several events leave together in one `sendmsg`. The cork gives way
+    /// on its own when the queue passes the high-water mark or the
+    /// connection is closing. Hold it briefly: the peer sees nothing while
+    /// it is in.
+    pub fn cork(&self) {
+        self.core.corked.set(true);
+    }
+
+    /// Sends what [`Transport::cork`] held back (on the driver's next turn).
+    pub fn uncork(&self) {
+        if self.core.corked.replace(false) && self.core.out.borrow().len > 0 {
+            self.core.wake();
+        }
+    }
+
+    /// True between [`Transport::cork`] and [`Transport::uncork`].
+    pub fn is_corked(&self) -> bool {
+        self.core.corked.get()
     }
 
     /// Flushes everything queued, then closes (Twisted's `loseConnection`).
@@ -531,6 +578,14 @@ impl TransportCore {
 
     pub(crate) fn close_requested(&self) -> bool {
         self.close_requested.get()
+    }
+
+    /// Whether the queue may be sent now: not while corked, unless it is
+    /// over the high-water mark or a close or an abort waits for it.
+    pub(crate) fn flush_allowed(&self) -> bool {
+        !self.corked.get()
+            || self.out.borrow().len > self.limits.high_water
+            || self.is_abort_or_close()
     }
 
     pub(crate) fn abort_reason(&self) -> Option<DisconnectReason> {

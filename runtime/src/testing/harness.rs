@@ -143,7 +143,7 @@ impl<P: Protocol> ProtocolHarness<P> {
                 Some(action) => action,
                 None => {
                     let core = &self.machine.transport().core;
-                    if self.peer_reading {
+                    if self.peer_reading && core.flush_allowed() {
                         let out = core.take_queued();
                         if !out.is_empty() {
                             core.touch();
@@ -395,6 +395,29 @@ mod tests {
         h.advance(Duration::from_secs(60));
         assert!(h.is_open());
         assert_eq!(h.clock().pending(), 0, "no timer left behind");
+    }
+
+    #[test]
+    fn a_corked_transport_sends_on_uncork_past_high_water_or_on_close() {
+        let (mut h, _log) = harness();
+        let t = h.transport().clone();
+        t.cork();
+        t.write(b"one ").unwrap();
+        t.write(b"two").unwrap();
+        assert!(h.written().is_empty(), "held while corked");
+        t.uncork();
+        assert_eq!(h.take_written(), b"one two");
+        // Past the high-water mark the cork gives way.
+        t.cork();
+        t.write(&vec![7u8; FlowLimits::default().high_water + 1])
+            .unwrap();
+        assert_eq!(h.take_written().len(), FlowLimits::default().high_water + 1);
+        // A close sends what the cork held.
+        t.write(b"bye").unwrap();
+        assert!(h.written().is_empty());
+        t.close();
+        assert_eq!(h.take_written(), b"bye");
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Closed));
     }
 
     #[test]
