@@ -6,9 +6,22 @@
 //!
 //! For each server and rate: deliveries/s, deliveries made of those due,
 //! server CPU microseconds per delivery (the server thread's or process's
-//! utime+stime over the run), and corrected delivery latency p50/p99.
+//! utime+stime over the run), corrected delivery latency p50/p99, and the
+//! share of its core the load generator used (near 100%, the generator,
+//! not the server, limits the run).
 //!
 //! `cargo bench -p torsion-benches --bench chat [-- --seconds 5 --rates 2000,20000]`
+//! prints the table and, at each rate, CPU per delivery and p99 as peer ÷
+//! torsion — CPU only where the peer made every delivery (a peer that fell
+//! behind is reported as such, not compared).
+//!
+//! `cargo bench -p torsion-benches --bench chat -- --capacity [--seconds 3 --steps 4]`
+//! searches each server's capacity instead: the highest rate it sustains
+//! with every delivery made and corrected p99 ≤ 10 ms (doubling from 2,000
+//! msgs/s until a rate fails, then bisecting), and prints torsion ÷ peer.
+//!
+//! `--flush-window-us N` sets torsion's chat flush window (default: the
+//! server's, 1 ms; 0 turns it off).
 //! Twisted is skipped, with a note, when `python3 -c "import twisted"` fails.
 
 use std::io::BufRead;
@@ -148,10 +161,17 @@ struct Row {
     rate: f64,
     report: Report,
     cpu_us_per_delivery: f64,
+    /// Share of its core the load generator used over the run (this
+    /// process's CPU less the in-process server thread's).
+    load_cpu_share: f64,
 }
 
 fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u64) -> Row {
     let before = cpu.read();
+    let (process_before, wall) = (
+        torsion_benches::process_cpu_time(),
+        std::time::Instant::now(),
+    );
     let report = run_chat(
         ChatLoad {
             target: addr,
@@ -169,13 +189,142 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
     )
     .unwrap();
     let cpu_used = cpu.read() - before;
+    let mut load_cpu = torsion_benches::process_cpu_time() - process_before;
+    if let Cpu::Thread(_) = cpu {
+        load_cpu = load_cpu.saturating_sub(cpu_used);
+    }
     let received = report.chat.as_ref().map_or(0, |c| c.deliveries_received);
     Row {
         server,
         rate,
         cpu_us_per_delivery: cpu_used.as_secs_f64() * 1e6 / received.max(1) as f64,
+        load_cpu_share: load_cpu.as_secs_f64() / wall.elapsed().as_secs_f64(),
         report,
     }
+}
+
+/// The servers compared.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Torsion,
+    Tokio,
+    Twisted,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Torsion => "torsion (1 shard)",
+            Kind::Tokio => "tokio examples/chat.rs design",
+            Kind::Twisted => "Twisted docs chat (epoll)",
+        }
+    }
+}
+
+/// Starts a fresh `kind` server (names and state start clean), offers it
+/// `rate` messages/s for `secs`, stops it. `None` when Twisted is missing.
+fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Option<Row> {
+    match kind {
+        Kind::Torsion => {
+            let builder = Server::builder()
+                .listen_on("tcp:0:interface=127.0.0.1")
+                .unwrap()
+                .cores(vec![SERVER_CORE]);
+            let config = ChatConfig::default().with_flush_window(flush_window);
+            let server = start_chat_server(builder, config).unwrap();
+            let tid = server.stats()[0].thread_id;
+            let row = measure(
+                kind.name(),
+                server.local_addr(),
+                &Cpu::Thread(tid),
+                rate,
+                secs,
+            );
+            server.stop().unwrap();
+            Some(row)
+        }
+        Kind::Tokio => {
+            let (addr, tid) = start_tokio_chat();
+            Some(measure(kind.name(), addr, &Cpu::Thread(tid), rate, secs))
+        }
+        Kind::Twisted => {
+            let (addr, mut child) = start_twisted_chat()?;
+            let pid = child.id();
+            let row = measure(kind.name(), addr, &Cpu::Process(pid), rate, secs);
+            let _ = child.kill();
+            let _ = child.wait();
+            Some(row)
+        }
+    }
+}
+
+/// The p99 a server must keep to count as sustaining a rate.
+const CAPACITY_P99_MS: f64 = 10.0;
+
+/// A load generator busier than this share of its core may be what limits
+/// the rate (one load core drives every server here).
+const GENERATOR_SATURATED: f64 = 0.85;
+
+impl Row {
+    /// Every delivery made, with corrected p99 within [`CAPACITY_P99_MS`].
+    fn sustained(&self) -> bool {
+        let c = self.report.chat.as_ref().unwrap();
+        c.deliveries_received == c.deliveries_expected
+            && self.report.corrected.p99_us <= CAPACITY_P99_MS * 1000.0
+    }
+
+    /// Share of the due deliveries made.
+    fn delivered(&self) -> f64 {
+        let c = self.report.chat.as_ref().unwrap();
+        c.deliveries_received as f64 / c.deliveries_expected.max(1) as f64
+    }
+}
+
+/// The highest rate `kind` sustains: doubles from 2,000 msgs/s until a
+/// rate fails, then bisects the last interval `steps` times. Prints each
+/// probe. `None` when the server is missing.
+fn capacity(kind: Kind, secs: u64, flush_window: Duration, steps: usize) -> Option<f64> {
+    let probe = |rate: f64| -> Option<bool> {
+        let row = run_server(kind, rate, secs, flush_window)?;
+        let ok = row.sustained();
+        println!(
+            "  {:<30} {:>8.0} msgs/s: delivered {:>6.2}%, p99 {:>9.2} ms, server {:>5.1} µs/dlv, load generator {:>3.0}% of its core → {}",
+            kind.name(),
+            rate,
+            row.delivered() * 100.0,
+            row.report.corrected.p99_us / 1000.0,
+            row.cpu_us_per_delivery,
+            row.load_cpu_share * 100.0,
+            if ok {
+                "sustained"
+            } else if row.load_cpu_share > GENERATOR_SATURATED {
+                "not sustained (the load generator's core is saturated: a limit of the generator, not only of the server)"
+            } else {
+                "not sustained"
+            }
+        );
+        Some(ok)
+    };
+    let (mut good, mut bad) = (0.0, 2000.0);
+    while probe(bad)? {
+        good = bad;
+        bad *= 2.0;
+        if bad > 1_000_000.0 {
+            return Some(good);
+        }
+    }
+    for _ in 0..steps {
+        let mid = ((good + bad) / 2.0 / 100.0).round() * 100.0;
+        if mid <= good || mid >= bad {
+            break;
+        }
+        if probe(mid)? {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    Some(good)
 }
 
 fn main() {
@@ -195,48 +344,30 @@ fn main() {
         .filter_map(|r| r.parse().ok())
         .collect();
 
+    let kinds = [Kind::Torsion, Kind::Tokio, Kind::Twisted];
+    if std::env::args().any(|a| a == "--capacity") {
+        let steps: usize = torsion_benches::arg_or("--steps", 4);
+        println!(
+            "capacity: the highest rate one shard sustains (every delivery made, corrected p99 ≤ {CAPACITY_P99_MS} ms), {CLIENTS} clients, {SENDERS} senders, {secs} s per probe"
+        );
+        let found: Vec<(Kind, f64)> = kinds
+            .iter()
+            .filter_map(|&k| Some((k, capacity(k, secs, flush_window, steps)?)))
+            .collect();
+        for (k, c) in &found {
+            println!("capacity {:<30} {:>8.0} msgs/s", k.name(), c);
+        }
+        if let Some(&(_, t)) = found.iter().find(|(k, _)| *k == Kind::Torsion) {
+            for (k, c) in found.iter().filter(|(k, _)| *k != Kind::Torsion) {
+                println!("capacity torsion ÷ {} = {:.2}x", k.name(), t / c.max(1.0));
+            }
+        }
+        return;
+    }
     let mut rows = Vec::new();
     for &rate in &rates {
-        // Fresh servers per rate, so names and state start clean.
-        let builder = Server::builder()
-            .listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .cores(vec![SERVER_CORE]);
-        let torsion_server = start_chat_server(
-            builder,
-            ChatConfig::default().with_flush_window(flush_window),
-        )
-        .unwrap();
-        let tid = torsion_server.stats()[0].thread_id;
-        rows.push(measure(
-            "torsion (1 shard)",
-            torsion_server.local_addr(),
-            &Cpu::Thread(tid),
-            rate,
-            secs,
-        ));
-        torsion_server.stop().unwrap();
-
-        let (addr, tid) = start_tokio_chat();
-        rows.push(measure(
-            "tokio examples/chat.rs design",
-            addr,
-            &Cpu::Thread(tid),
-            rate,
-            secs,
-        ));
-
-        if let Some((addr, mut child)) = start_twisted_chat() {
-            let pid = child.id();
-            rows.push(measure(
-                "Twisted docs chat (epoll)",
-                addr,
-                &Cpu::Process(pid),
-                rate,
-                secs,
-            ));
-            let _ = child.kill();
-            let _ = child.wait();
+        for kind in kinds {
+            rows.extend(run_server(kind, rate, secs, flush_window));
         }
     }
 
@@ -245,13 +376,20 @@ fn main() {
         "chat fan-out: {CLIENTS} clients, {SENDERS} senders, {secs} s after 1 s warm-up; server on core {SERVER_CORE}, load on core {LOAD_CORE}"
     );
     println!(
-        "{:<30} {:>8} {:>13} {:>21} {:>12} {:>11} {:>11}",
-        "server", "msgs/s", "deliveries/s", "received / expected", "CPU µs/dlv", "p50 ms", "p99 ms"
+        "{:<30} {:>8} {:>13} {:>21} {:>12} {:>11} {:>11} {:>7}",
+        "server",
+        "msgs/s",
+        "deliveries/s",
+        "received / expected",
+        "CPU µs/dlv",
+        "p50 ms",
+        "p99 ms",
+        "load %"
     );
     for r in &rows {
         let c = r.report.chat.as_ref().unwrap();
         println!(
-            "{:<30} {:>8.0} {:>13.0} {:>10} / {:>8} {:>12.3} {:>11.2} {:>11.2}",
+            "{:<30} {:>8.0} {:>13.0} {:>10} / {:>8} {:>12.3} {:>11.2} {:>11.2} {:>7.0}",
             r.server,
             r.rate,
             r.report.achieved_rate,
@@ -259,13 +397,22 @@ fn main() {
             c.deliveries_expected,
             r.cpu_us_per_delivery,
             r.report.corrected.p50_us / 1000.0,
-            r.report.corrected.p99_us / 1000.0
+            r.report.corrected.p99_us / 1000.0,
+            r.load_cpu_share * 100.0
         );
     }
     for &rate in &rates {
         let at: Vec<&Row> = rows.iter().filter(|r| r.rate == rate).collect();
         let t = at.iter().find(|r| r.server.starts_with("torsion"));
         for peer in at.iter().filter(|r| !r.server.starts_with("torsion")) {
+            if peer.delivered() < 1.0 {
+                println!(
+                    "at {rate:.0} msgs/s: {} fell behind (delivered {:.1}% of what was due): CPU per delivery not compared",
+                    peer.server,
+                    peer.delivered() * 100.0
+                );
+                continue;
+            }
             if let Some(t) = t {
                 println!(
                     "at {rate:.0} msgs/s: {} CPU per delivery ÷ torsion's = {:.2}x; p99 {} ÷ torsion = {:.2}x",
