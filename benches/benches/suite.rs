@@ -1,9 +1,11 @@
-//! The benchmark suite: torsion against tokio, plain glommio and Twisted, in
+//! The benchmark suite: torsion against tokio, plain glommio, monoio and Twisted, in
 //! the same run, server pinned to core 0 and load pinned to core 1.
 //!
 //! `cargo bench -p torsion-benches --bench suite` (add `-- --seconds N` for
 //! longer runs, `--rounds N` for more rounds; default 4 s and 3). Every server runs in its own process (`torsion-echo`,
-//! `tokio-echo`, `glommio-echo` from this package; Twisted's docs echo server
+//! `tokio-echo`, `glommio-echo`, `monoio-echo` from this package (monoio
+//! built like its own echo example: owned buffers, `read` then `write_all`,
+//! one thread, io_uring); Twisted's docs echo server
 //! from `peers/twisted_echo.py` when `import twisted` works, else skipped
 //! with a note); the load is torsion's generator, as a library, on core 1.
 //!
@@ -43,6 +45,7 @@ enum Kind {
     Torsion,
     Tokio,
     Glommio,
+    Monoio,
     Twisted,
 }
 
@@ -52,6 +55,7 @@ impl Kind {
             Kind::Torsion => "torsion (1 shard)",
             Kind::Tokio => "tokio current-thread",
             Kind::Glommio => "plain glommio loop",
+            Kind::Monoio => "monoio (io_uring)",
             Kind::Twisted => "Twisted (epoll)",
         }
     }
@@ -74,6 +78,7 @@ fn spawn(kind: Kind) -> Spawned {
         Kind::Torsion => Command::new(env!("CARGO_BIN_EXE_torsion-echo")),
         Kind::Tokio => Command::new(env!("CARGO_BIN_EXE_tokio-echo")),
         Kind::Glommio => Command::new(env!("CARGO_BIN_EXE_glommio-echo")),
+        Kind::Monoio => Command::new(env!("CARGO_BIN_EXE_monoio-echo")),
         Kind::Twisted => {
             let mut c = Command::new("python3");
             c.arg(concat!(
@@ -360,7 +365,7 @@ fn main() {
     }
     let secs: u64 = torsion_benches::arg_or("--seconds", 4);
     let rounds: usize = torsion_benches::arg_or("--rounds", 3).max(1);
-    let mut kinds = vec![Kind::Torsion, Kind::Tokio, Kind::Glommio];
+    let mut kinds = vec![Kind::Torsion, Kind::Tokio, Kind::Glommio, Kind::Monoio];
     if twisted_available() {
         kinds.push(Kind::Twisted);
     } else {
@@ -452,7 +457,7 @@ fn main() {
     let limit = raise_own_fd_limit();
     let idle_n = 10_000usize.min(limit.saturating_sub(200) as usize);
     println!("\n3. resident memory per idle connection, {idle_n} idle connections (KiB)");
-    let mem: Vec<(Kind, f64)> = [Kind::Torsion, Kind::Tokio, Kind::Glommio]
+    let mem: Vec<(Kind, f64)> = [Kind::Torsion, Kind::Tokio, Kind::Glommio, Kind::Monoio]
         .iter()
         .map(|&k| (k, memory_per_connection(k, idle_n)))
         .collect();
@@ -467,7 +472,7 @@ fn main() {
     }
 
     println!("\n4. server CPU holding 1,000 idle connections for 5 s");
-    for k in [Kind::Torsion, Kind::Tokio, Kind::Glommio] {
+    for k in [Kind::Torsion, Kind::Tokio, Kind::Glommio, Kind::Monoio] {
         println!(
             "{:<22} {:>8.1} ms",
             k.name(),
