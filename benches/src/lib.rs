@@ -147,6 +147,15 @@ pub const SERVER_CORE: usize = 0;
 /// The load's core in every two-core benchmark.
 pub const LOAD_CORE: usize = 1;
 
+/// The core a peer server binary pins itself to: its first argument
+/// (`tokio-echo CORE`), 0 when absent or not a number.
+pub fn peer_core() -> usize {
+    std::env::args()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Whether a two-core benchmark runs: not when cargo only lists benches
 /// (`--list`), and not without cores 0 and 1 (said on stderr).
 pub fn two_cores_available() -> bool {

@@ -6,10 +6,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::{LocalExecutorBuilder, Placement};
 
 fn main() {
-    let core: usize = std::env::args()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let core = torsion_benches::peer_core();
     let ex = LocalExecutorBuilder::new(Placement::Fixed(core))
         .io_memory(64 * 1024)
         .make()

@@ -8,10 +8,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 
 fn main() {
-    let core: usize = std::env::args()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let core = torsion_benches::peer_core();
     core_affinity::set_for_current(core_affinity::CoreId { id: core });
     let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
         .with_entries(256)

@@ -5,10 +5,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
-    let core: usize = std::env::args()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let core = torsion_benches::peer_core();
     core_affinity::set_for_current(core_affinity::CoreId { id: core });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()

@@ -6,10 +6,7 @@ use torsion::{Policies, Server};
 use torsion_protocols::EchoFactory;
 
 fn main() {
-    let core: usize = std::env::args()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let core = torsion_benches::peer_core();
     let server = Server::builder()
         .listen_on("tcp:0:interface=127.0.0.1")
         .expect("endpoint")

@@ -164,7 +164,7 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
         if let Some(action) = self.machine.before_flush() {
             return action;
         }
-        let flushed = if !self.core().flush_allowed() {
+        let flushed = if !self.machine.flush_allowed() {
             false
         } else {
             match self.poll_flush(cx) {

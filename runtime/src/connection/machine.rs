@@ -74,8 +74,8 @@ pub(crate) struct Machine<P: Protocol> {
     /// when reading resumes.
     offer_buffered: bool,
     shutdown_notified: bool,
-    /// `connection_lost` was called.
-    lost: bool,
+    /// Why the connection ended, once `connection_lost` was called.
+    lost: Option<DisconnectReason>,
 }
 
 impl<P: Protocol> Machine<P> {
@@ -89,7 +89,7 @@ impl<P: Protocol> Machine<P> {
             pause_notified: false,
             offer_buffered: false,
             shutdown_notified: false,
-            lost: false,
+            lost: None,
         }
     }
 
@@ -144,7 +144,7 @@ impl<P: Protocol> Machine<P> {
     /// The second half of a step, once the driver offered the outbound
     /// queue to the peer; `flushed` says whether all of it left.
     pub(crate) fn after_flush(&mut self, flushed: bool) -> Action {
-        let core = self.transport.core.clone();
+        let core = &self.transport.core;
         let limits = core.limits();
         let queued = core.buffered_len();
         if !flushed && queued > limits.hard_cap {
@@ -246,9 +246,21 @@ impl<P: Protocol> Machine<P> {
         }
     }
 
+    /// Why the connection ended, once `connection_lost` was called.
+    pub(crate) fn lost_reason(&self) -> Option<&DisconnectReason> {
+        self.lost.as_ref()
+    }
+
+    /// Whether the driver may offer the outbound queue to the peer now (not
+    /// while the protocol corks it; see `Transport::cork`).
+    pub(crate) fn flush_allowed(&self) -> bool {
+        self.transport.core.flush_allowed()
+    }
+
     /// Calls `connection_lost` (at most once).
     pub(crate) fn connection_lost(&mut self, reason: &DisconnectReason) {
-        if !std::mem::replace(&mut self.lost, true) {
+        if self.lost.is_none() {
+            self.lost = Some(reason.clone());
             shard::run_guarded("connection_lost", || self.protocol.connection_lost(reason));
         }
     }

@@ -59,7 +59,6 @@ pub struct ProtocolHarness<P: Protocol> {
     pending_input: BytesMut,
     pending_eof: bool,
     written: Vec<u8>,
-    lost: Option<DisconnectReason>,
     peer_reading: bool,
 }
 
@@ -68,7 +67,7 @@ impl<P: Protocol> std::fmt::Debug for ProtocolHarness<P> {
         f.debug_struct("ProtocolHarness")
             .field("transport", self.machine.transport())
             .field("written", &self.written.len())
-            .field("lost", &self.lost)
+            .field("lost", &self.machine.lost_reason())
             .finish()
     }
 }
@@ -95,7 +94,6 @@ impl<P: Protocol> ProtocolHarness<P> {
             pending_input: BytesMut::new(),
             pending_eof: false,
             written: Vec::new(),
-            lost: None,
             peer_reading: true,
         };
         let action = h.machine.start();
@@ -138,12 +136,12 @@ impl<P: Protocol> ProtocolHarness<P> {
     /// Brings the connection to rest: delivers input, moves output to the
     /// peer, runs flow-control and close logic, step by step as the driver.
     fn settle(&mut self) {
-        while self.lost.is_none() {
+        while self.is_open() {
             let action = match self.machine.before_flush() {
                 Some(action) => action,
                 None => {
                     let core = &self.machine.transport().core;
-                    if self.peer_reading && core.flush_allowed() {
+                    if self.peer_reading && self.machine.flush_allowed() {
                         let out = core.take_queued();
                         if !out.is_empty() {
                             core.touch();
@@ -161,18 +159,17 @@ impl<P: Protocol> ProtocolHarness<P> {
     }
 
     fn finish(&mut self, reason: DisconnectReason) {
-        if self.lost.is_some() {
+        if !self.is_open() {
             return;
         }
         let reason = self.machine.end(reason);
-        self.lost = Some(reason.clone());
         self.machine.connection_lost(&reason);
     }
 
     /// The peer sends `data` (delivered at once unless reading is paused or
     /// the connection is closing; then it waits, as in the kernel).
     pub fn receive(&mut self, data: &[u8]) {
-        if self.lost.is_none() && !self.pending_eof {
+        if self.is_open() && !self.pending_eof {
             self.pending_input.extend_from_slice(data);
             self.machine.transport().core.touch();
         }
@@ -245,12 +242,12 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     /// Why the connection ended, once it has.
     pub fn lost_reason(&self) -> Option<&DisconnectReason> {
-        self.lost.as_ref()
+        self.machine.lost_reason()
     }
 
     /// True until `connection_lost` was called.
     pub fn is_open(&self) -> bool {
-        self.lost.is_none()
+        self.machine.lost_reason().is_none()
     }
 
     /// True once the protocol asked to close or abort.
