@@ -11,7 +11,7 @@ use torsion::{cores, Server, ServerHandle};
 use torsion_protocols::chat::{start_chat_server, ChatConfig};
 use torsion_protocols::EchoFactory;
 
-use crate::cli::{BenchArgs, ServeProtocol};
+use crate::cli::{BenchArgs, BenchProtocol};
 use crate::load::chat::ChatLoad;
 use crate::load::echo::{EchoLoad, Rate};
 use crate::load::{self, Outputs};
@@ -28,8 +28,8 @@ fn start_server(args: &BenchArgs, server_cores: Vec<usize>) -> Result<ServerHand
         .listen_on("tcp:0:interface=127.0.0.1")?
         .cores(server_cores);
     Ok(match args.protocol {
-        ServeProtocol::Echo => builder.serve(|_| EchoFactory)?,
-        ServeProtocol::Chat => start_chat_server(builder, ChatConfig::default())?,
+        BenchProtocol::Echo => builder.serve(|_| EchoFactory)?,
+        BenchProtocol::Chat => start_chat_server(builder, ChatConfig::default())?,
     })
 }
 
@@ -52,7 +52,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let stop = stop_flag()?;
     let mut failed = false;
     match args.protocol {
-        ServeProtocol::Echo => {
+        BenchProtocol::Echo => {
             let base = EchoLoad {
                 target,
                 connections: args.connections,
@@ -96,7 +96,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
             print!("{}", fixed.render());
             failed |= fixed.has_errors();
         }
-        ServeProtocol::Chat => {
+        BenchProtocol::Chat => {
             let rates: Vec<f64> = args
                 .rates
                 .split(',')

@@ -211,7 +211,7 @@ pub struct LoadChatArgs {
 pub struct BenchArgs {
     /// What to benchmark.
     #[arg(value_enum)]
-    pub protocol: ServeProtocol,
+    pub protocol: BenchProtocol,
 
     /// Cores for the server shards.
     #[arg(long, value_name = "LIST", default_value = "0")]
@@ -264,6 +264,17 @@ pub enum ServeProtocol {
     Echo,
     /// The docs' chat server, sharded: names and messages across all shards.
     Chat,
+    /// HTTP/1.1: GET /plaintext and GET /json (the TechEmpower tests).
+    Http,
+}
+
+/// What `torsion bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchProtocol {
+    /// Echo: saturated, then at a fraction of the saturated rate.
+    Echo,
+    /// Chat fan-out at the given message rates.
+    Chat,
 }
 
 impl ServeProtocol {
@@ -272,6 +283,7 @@ impl ServeProtocol {
         match self {
             ServeProtocol::Echo => "tcp:7000:interface=127.0.0.1",
             ServeProtocol::Chat => "tcp:8123:interface=127.0.0.1",
+            ServeProtocol::Http => "tcp:8080:interface=127.0.0.1",
         }
     }
 }
@@ -284,7 +296,8 @@ pub struct ServeArgs {
     pub protocol: ServeProtocol,
 
     /// Where to listen, in Twisted's endpoint syntax (default for echo:
-    /// tcp:7000:interface=127.0.0.1, for chat: tcp:8123:interface=127.0.0.1).
+    /// tcp:7000:interface=127.0.0.1, for chat: tcp:8123:interface=127.0.0.1,
+    /// for http: tcp:8080:interface=127.0.0.1).
     #[arg(long, value_name = "ENDPOINT")]
     pub listen: Option<String>,
 
@@ -298,6 +311,11 @@ pub struct ServeArgs {
     /// and the connection is closed.
     #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_size)]
     pub max_line: usize,
+
+    /// HTTP: largest request body in bytes (e.g. 1MiB); larger ones get 413
+    /// and the connection is closed.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    pub max_body: usize,
 
     /// Chat: how long a client may stay nameless before it is disconnected
     /// (0 or off: no limit).

@@ -5,7 +5,8 @@
 //! | module | what |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
-//! | [`serve`] | `torsion serve`: sharded echo and chat servers |
+//! | [`serve`] | `torsion serve`: sharded echo, chat and HTTP servers |
+//! | [`http_site`] | what `serve http` answers: the TechEmpower plaintext and JSON routes |
 //! | [`load`] | the latency load generator |
 //! | [`load_cmd`] | `torsion load echo|chat` |
 //! | [`bench`](mod@bench) | `torsion bench`: servers and load in one process |
@@ -14,6 +15,7 @@
 pub mod bench;
 pub mod cert;
 pub mod cli;
+pub mod http_site;
 pub mod load;
 pub mod load_cmd;
 pub mod serve;

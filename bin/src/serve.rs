@@ -9,6 +9,7 @@ use signal_hook::iterator::Signals;
 use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
+use torsion_protocols::http::{start_http_server, HttpConfig};
 use torsion_protocols::Framing;
 
 use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
@@ -70,6 +71,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .with_flush_window(args.flush_window)
                 .with_max_outbound(args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND));
             start_chat_server(builder, config)?
+        }
+        ServeProtocol::Http if datagram => anyhow::bail!("http needs a tcp: or tls: endpoint"),
+        ServeProtocol::Http => {
+            let config = HttpConfig::default().with_max_body(args.max_body);
+            start_http_server(builder, config, |_shard| crate::http_site::router())?
         }
         ServeProtocol::Echo => {
             let builder = match args.max_outbound {

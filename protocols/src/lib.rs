@@ -11,6 +11,7 @@
 //! | [`send`] | framing a payload onto a transport | `sendLine`, `sendString` |
 //! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
+//! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals | `twisted.web`: `Site`, `Resource`, `HTTPChannel` |
 //!
 //! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
 //! between threads; what shards must share travels as bus messages
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod echo;
 pub mod framed;
 pub mod framing;
+pub mod http;
 pub mod send;
 
 pub use echo::{Echo, EchoFactory};

@@ -157,19 +157,8 @@ pub fn ensure_twisted() -> bool {
             return Ok(());
         }
         eprintln!("installing Twisted {want} for the interop tests");
-        let status = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(requirements)
-            .env("PIP_ROOT_USER_ACTION", "ignore")
-            .status()
-            .map_err(|e| format!("cannot run python3 -m pip: {e}"))?;
+        let status =
+            pip_install(requirements).map_err(|e| format!("cannot run python3 -m pip: {e}"))?;
         if status.success() {
             Ok(())
         } else {
@@ -297,4 +286,85 @@ pub fn run_ok(cmd: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Makes sure a Python module pinned in `tests/interop/<requirements>` is
+/// importable (`pip install -r` the first time a test asks). Returns false,
+/// with the reason on stderr, only when pip cannot install it.
+pub fn ensure_python_module(module: &str, requirements: &str) -> bool {
+    let importable = || succeeds("python3", &["-c", &format!("import {module}")]);
+    if importable() {
+        return true;
+    }
+    let path = format!("{}/interop/{requirements}", env!("CARGO_MANIFEST_DIR"));
+    eprintln!("installing {path} for the HTTP interop tests");
+    let _ = pip_install(&path);
+    if importable() {
+        return true;
+    }
+    eprintln!("skipping: python3 cannot import {module} and pip could not install {path}");
+    false
+}
+
+/// Makes sure `program` is on the PATH, installing Debian's `package` with
+/// apt-get when it is missing and we are root (as in CI). Returns false,
+/// with the reason on stderr, when it stays unavailable.
+pub fn ensure_program(program: &str, package: &str) -> bool {
+    static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let present = || succeeds("sh", &["-c", &format!("command -v {program}")]);
+    if present() {
+        return true;
+    }
+    let _one_at_a_time = APT.lock().unwrap_or_else(|e| e.into_inner());
+    if present() {
+        return true;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        eprintln!("installing {package} (apt-get) for the HTTP interop tests");
+        let install = format!(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package} >/dev/null 2>&1 || \
+             (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package} >/dev/null 2>&1)"
+        );
+        let _ = std::process::Command::new("sh")
+            .args(["-c", &install])
+            .status();
+        if present() {
+            return true;
+        }
+    }
+    eprintln!(
+        "skipping: {program} is not installed{} (apt-get install {package})",
+        if root {
+            " and apt-get could not install it"
+        } else {
+            " and installing needs root"
+        }
+    );
+    false
+}
+
+/// Whether `program args` runs and exits 0 (its output discarded).
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `python3 -m pip install -r requirements`, quietly.
+fn pip_install(requirements: &str) -> io::Result<std::process::ExitStatus> {
+    std::process::Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(requirements)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .status()
 }

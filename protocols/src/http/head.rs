@@ -1,0 +1,473 @@
+//! Reading a request head: `httparse` parses; this file applies the policy
+//! httparse leaves to its caller — where the head ends, its size and header
+//! count, how the body is framed, and the request-smuggling refusals.
+//!
+//! # Policy (RFC 9112, chosen strictly)
+//!
+//! - **Line ends are CRLF.** A bare LF anywhere in the head is refused (400):
+//!   RFC 9112 §2.2 lets a server accept it, but a proxy in front that does
+//!   not would see a different message — the start of a smuggling attack.
+//! - **Empty lines before the request line** are skipped (RFC 9112 §2.2).
+//! - **obs-fold** (a header line starting with a space or tab) is refused
+//!   (400), as §5.2 allows.
+//! - **Framing:** `Transfer-Encoding` and `Content-Length` together → 400;
+//!   `Content-Length` values that differ (in one header's list or across
+//!   headers) or are not plain digits → 400; `Transfer-Encoding` whose last
+//!   coding is not `chunked` → 400, a coding other than `chunked` → 501,
+//!   `chunked` twice → 400, `Transfer-Encoding` in an HTTP/1.0 request →
+//!   400 (§6.1: the framing cannot be trusted).
+//! - **Host:** an HTTP/1.1 request without exactly one `Host` → 400 (§3.2).
+//! - **Expect:** `100-continue` is honoured; any other expectation → 417.
+//! - Not HTTP/1.x at all: the HTTP/2 preface (`PRI * HTTP/2.0`), a TLS
+//!   ClientHello on a plain port, or any other bytes httparse cannot read
+//!   as a request line → 400 and close.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
+
+/// What the head says about the body that follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed, checked request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// Method, URI, version and headers, ready for `http::Request`.
+    pub parts: http::request::Parts,
+    /// How the body is framed.
+    pub framing: BodyFraming,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+    /// The client sent `Expect: 100-continue`.
+    pub expect_continue: bool,
+}
+
+/// Why a head was refused; each maps to the status sent before closing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    /// The head is longer than the limit (431).
+    #[error("request head longer than {0} bytes")]
+    TooLarge(usize),
+    /// More headers than the limit (431).
+    #[error("more than {0} headers")]
+    TooManyHeaders(usize),
+    /// The bytes are not an HTTP/1.x request head (400).
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
+    /// The framing of the body is ambiguous or invalid (400).
+    #[error("refused framing: {0}")]
+    Framing(&'static str),
+    /// A transfer coding other than chunked (501).
+    #[error("unsupported transfer coding")]
+    UnsupportedCoding,
+    /// An expectation other than 100-continue (417).
+    #[error("unsupported expectation")]
+    Expectation,
+}
+
+impl HeadError {
+    /// The status the server answers with before closing.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HeadError::TooLarge(_) | HeadError::TooManyHeaders(_) => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            HeadError::Malformed(_) | HeadError::Framing(_) => StatusCode::BAD_REQUEST,
+            HeadError::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
+            HeadError::Expectation => StatusCode::EXPECTATION_FAILED,
+        }
+    }
+}
+
+/// Finds where a head ends, across reads, without rescanning: the offset
+/// already searched is kept between calls.
+#[derive(Debug, Default, Clone)]
+pub struct HeadScanner {
+    searched: usize,
+}
+
+impl HeadScanner {
+    /// Drops empty lines before a request line (consumes them from `buf`),
+    /// then looks for the blank line that ends the head. `Ok(Some(n))`: the
+    /// head is `buf[..n]`; `Ok(None)`: not yet. A bare LF is an error at
+    /// once, so a client that uses them gets its 400 now, not a timeout.
+    pub fn scan(
+        &mut self,
+        buf: &mut BytesMut,
+        max_head: usize,
+    ) -> Result<Option<usize>, HeadError> {
+        if self.searched == 0 {
+            let blank = buf
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            // Only whole CRLF pairs are empty lines; a lone CR waits for its LF.
+            let pairs = buf[..blank].chunks(2).take_while(|c| *c == b"\r\n").count();
+            if pairs * 2 < blank && buf[pairs * 2] == b'\n' {
+                return Err(HeadError::Malformed("bare LF line end"));
+            }
+            let _ = buf.split_to(pairs * 2);
+            // A request line starts with a method token: anything else (a
+            // TLS ClientHello on a plain port, binary junk) is refused on
+            // its first byte rather than waited on until a timeout.
+            if buf
+                .first()
+                .is_some_and(|&b| !is_token_byte(b) && b != b'\r')
+            {
+                return Err(HeadError::Malformed("not an HTTP request"));
+            }
+        }
+        let from = self.searched;
+        for i in memchr::memchr_iter(b'\n', &buf[from..]).map(|i| i + from) {
+            if i == 0 || buf[i - 1] != b'\r' {
+                return Err(HeadError::Malformed("bare LF line end"));
+            }
+            if i >= 3 && &buf[i - 3..i] == b"\r\n\r" {
+                self.searched = 0;
+                let len = i + 1;
+                if len > max_head {
+                    return Err(HeadError::TooLarge(max_head));
+                }
+                return Ok(Some(len));
+            }
+        }
+        if buf.len() > max_head {
+            return Err(HeadError::TooLarge(max_head));
+        }
+        // Keep the last three bytes in view: the end may straddle reads.
+        self.searched = buf.len().saturating_sub(3).max(from);
+        Ok(None)
+    }
+
+    /// Forgets progress (the buffer was taken away).
+    pub fn reset(&mut self) {
+        self.searched = 0;
+    }
+}
+
+/// RFC 9110 `tchar`: what a method token is made of.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Parses and checks a complete head (`head` ends with the blank line).
+pub fn parse_head(head: Bytes, max_headers: usize) -> Result<RequestHead, HeadError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HeadError::Malformed("incomplete head")),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders(max_headers)),
+        Err(httparse::Error::Version) => {
+            return Err(HeadError::Malformed("not HTTP/1.0 or HTTP/1.1"))
+        }
+        Err(httparse::Error::HeaderName) | Err(httparse::Error::HeaderValue)
+            if head
+                .windows(3)
+                .any(|w| w == b"\n \r" || w[..2] == *b"\n " || w[..2] == *b"\n\t") =>
+        {
+            return Err(HeadError::Malformed("obs-fold header line"))
+        }
+        Err(_) => return Err(HeadError::Malformed("not an HTTP request head")),
+    }
+    let method = Method::from_bytes(req.method.unwrap_or_default().as_bytes())
+        .map_err(|_| HeadError::Malformed("bad method"))?;
+    let path = req.path.unwrap_or_default();
+    let uri = if path.starts_with('/') {
+        let start = path.as_ptr() as usize - head.as_ptr() as usize;
+        Uri::from_maybe_shared(head.slice(start..start + path.len()))
+    } else {
+        path.parse::<Uri>()
+    }
+    .map_err(|_| HeadError::Malformed("bad request target"))?;
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("bad header name"))?;
+        let start = h.value.as_ptr() as usize - head.as_ptr() as usize;
+        let value = HeaderValue::from_maybe_shared(head.slice(start..start + h.value.len()))
+            .map_err(|_| HeadError::Malformed("bad header value"))?;
+        headers.append(name, value);
+    }
+    let framing = framing(&headers, version)?;
+    if version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
+        return Err(HeadError::Malformed(
+            "HTTP/1.1 needs exactly one Host header",
+        ));
+    }
+    let mut expect_continue = false;
+    for v in headers.get_all(header::EXPECT) {
+        if v.as_bytes().eq_ignore_ascii_case(b"100-continue") {
+            expect_continue = true;
+        } else {
+            return Err(HeadError::Expectation);
+        }
+    }
+    let keep_alive = keep_alive(&headers, version);
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(RequestHead {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue,
+    })
+}
+
+/// Comma-separated tokens of every value of `name`, trimmed.
+fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|t| t.trim_ascii())
+        .filter(|t| !t.is_empty())
+}
+
+fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, HeadError> {
+    let has_te = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_cl = headers.contains_key(header::CONTENT_LENGTH);
+    if has_te {
+        if has_cl {
+            return Err(HeadError::Framing(
+                "both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if version == Version::HTTP_10 {
+            return Err(HeadError::Framing(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
+        }
+        let codings: Vec<&[u8]> = tokens(headers, &header::TRANSFER_ENCODING).collect();
+        let chunked = |t: &[u8]| t.eq_ignore_ascii_case(b"chunked");
+        match codings.split_last() {
+            Some((last, rest)) if chunked(last) => {
+                if rest.iter().any(|t| chunked(t)) {
+                    return Err(HeadError::Framing("chunked applied twice"));
+                }
+                if !rest.is_empty() {
+                    return Err(HeadError::UnsupportedCoding);
+                }
+                return Ok(BodyFraming::Chunked);
+            }
+            _ => {
+                return Err(HeadError::Framing(
+                    "Transfer-Encoding does not end in chunked",
+                ))
+            }
+        }
+    }
+    if !has_cl {
+        return Ok(BodyFraming::None);
+    }
+    let mut length = None;
+    for t in tokens(headers, &header::CONTENT_LENGTH) {
+        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+            return Err(HeadError::Framing("Content-Length is not a number"));
+        }
+        let n: u64 = std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(HeadError::Framing("Content-Length is not a number"))?;
+        match length {
+            Some(l) if l != n => return Err(HeadError::Framing("different Content-Length values")),
+            _ => length = Some(n),
+        }
+    }
+    match length {
+        None => Err(HeadError::Framing("empty Content-Length")),
+        Some(0) => Ok(BodyFraming::None),
+        Some(n) => Ok(BodyFraming::Length(n)),
+    }
+}
+
+fn keep_alive(headers: &HeaderMap, version: Version) -> bool {
+    let mut keep = version == Version::HTTP_11;
+    for t in tokens(headers, &header::CONNECTION) {
+        if t.eq_ignore_ascii_case(b"close") {
+            return false;
+        }
+        if t.eq_ignore_ascii_case(b"keep-alive") {
+            keep = true;
+        }
+    }
+    keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> Result<RequestHead, HeadError> {
+        let mut buf = BytesMut::from(text.as_bytes());
+        let n = HeadScanner::default()
+            .scan(&mut buf, 16 * 1024)?
+            .expect("a whole head");
+        parse_head(buf.split_to(n).freeze(), 100)
+    }
+
+    #[test]
+    fn a_simple_get_parses_with_its_parts() {
+        let h = head("GET /hello?x=1 HTTP/1.1\r\nHost: a\r\nX-Two: 2\r\n\r\n").unwrap();
+        assert_eq!(h.parts.method, Method::GET);
+        assert_eq!(h.parts.uri.path(), "/hello");
+        assert_eq!(h.parts.uri.query(), Some("x=1"));
+        assert_eq!(h.parts.headers["x-two"], "2");
+        assert_eq!(h.framing, BodyFraming::None);
+        assert!(h.keep_alive && !h.expect_continue);
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_the_connection_header() {
+        assert!(!head("GET / HTTP/1.0\r\n\r\n").unwrap().keep_alive);
+        assert!(
+            head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+        assert!(
+            !head("GET / HTTP/1.1\r\nHost: a\r\nConnection: x, close\r\n\r\n")
+                .unwrap()
+                .keep_alive
+        );
+    }
+
+    #[test]
+    fn body_framing_is_read_and_smuggling_shapes_are_refused() {
+        let f = |extra: &str| {
+            head(&format!("POST / HTTP/1.1\r\nHost: a\r\n{extra}\r\n")).map(|h| h.framing)
+        };
+        assert_eq!(f("Content-Length: 5\r\n"), Ok(BodyFraming::Length(5)));
+        assert_eq!(
+            f("Content-Length: 5, 5\r\nContent-Length: 5\r\n"),
+            Ok(BodyFraming::Length(5))
+        );
+        assert_eq!(
+            f("Transfer-Encoding: chunked\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        for bad in [
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "Content-Length: 5\r\nContent-Length: 6\r\n",
+            "Content-Length: 5, 6\r\n",
+            "Content-Length: +5\r\n",
+            "Content-Length: 0x5\r\n",
+            "Content-Length: 99999999999999999999\r\n",
+            "Transfer-Encoding: chunked, identity\r\n",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        ] {
+            assert_eq!(
+                f(bad).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            f("Transfer-Encoding: gzip, chunked\r\n")
+                .unwrap_err()
+                .status(),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            head("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn bare_lf_obs_fold_host_and_expect_are_policed() {
+        let err = |text: &str| head(text).unwrap_err();
+        assert_eq!(
+            err("GET / HTTP/1.1\nHost: a\n\n"),
+            HeadError::Malformed("bare LF line end")
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\n\r\n"),
+            HeadError::Malformed("bare LF line end")
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n  folded\r\n\r\n"),
+            HeadError::Malformed("obs-fold header line")
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\n\r\n").status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            err("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            err("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n").status(),
+            StatusCode::EXPECTATION_FAILED
+        );
+        assert!(
+            head("PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+                .unwrap()
+                .expect_continue
+        );
+        assert_eq!(
+            err("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            err("\x16\x03\x01\x02\x00\x01\r\n\r\n").status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn leading_empty_lines_are_skipped() {
+        let h = head("\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(h.parts.uri.path(), "/x");
+    }
+
+    #[test]
+    fn size_and_count_limits_answer_431() {
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nX: "[..]);
+        buf.extend_from_slice(&[b'a'; 100]);
+        assert_eq!(
+            HeadScanner::default().scan(&mut buf, 64),
+            Err(HeadError::TooLarge(64))
+        );
+        let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
+        let e = head(&format!("GET / HTTP/1.1\r\nHost: a\r\n{many}\r\n")).unwrap_err();
+        assert_eq!(e, HeadError::TooManyHeaders(100));
+        assert_eq!(e.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+
+    #[test]
+    fn the_end_of_a_head_is_found_in_every_chunking() {
+        let text = b"\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\nrest";
+        crate::codec::testing::every_chunking(text, |chunks| {
+            let mut scanner = HeadScanner::default();
+            let mut buf = BytesMut::new();
+            for c in chunks {
+                buf.extend_from_slice(c);
+                if let Some(n) = scanner.scan(&mut buf, 1024).unwrap() {
+                    assert_eq!(&buf[..n], b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+                    return;
+                }
+            }
+            panic!("never found the end");
+        });
+    }
+}
