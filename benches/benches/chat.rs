@@ -21,7 +21,7 @@
 //! msgs/s until a rate fails, then bisecting), and prints torsion ÷ peer.
 //!
 //! `--flush-window-us N` sets torsion's chat flush window (default: the
-//! server's, 1 ms; 0 turns it off). `--servers torsion,tokio,twisted`
+//! server's, 1.25 ms; 0 turns it off). `--servers torsion,tokio,twisted`
 //! picks the servers (also `twisted-nodelay`: the docs server with
 //! TCP_NODELAY, which the capacity search uses by default because the docs
 //! server's Nagle delays alone put its p99 over 10 ms at any rate).

@@ -332,7 +332,7 @@ pub struct ServeArgs {
     /// Chat: how long lines to a reader may wait so that several messages'
     /// lines leave in one send (less CPU per delivery, up to this much more
     /// latency). 0 or off: send each message at once.
-    #[arg(long, value_name = "DUR", default_value = "1ms", value_parser = parse_duration_or_off)]
+    #[arg(long, value_name = "DUR", default_value = "1250us", value_parser = parse_duration_or_off)]
     pub flush_window: Duration,
 
     /// Close connections with no reads or writes for this long (e.g. 30s;
