@@ -25,9 +25,7 @@
 //! Chat fan-out has its own bench (`--bench chat`); `scripts/bench-suite`
 //! runs both.
 
-use std::io::BufRead;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -91,32 +89,7 @@ fn spawn(kind: Kind) -> Spawned {
     if kind != Kind::Twisted {
         cmd.arg(&core);
     }
-    cmd.stdout(Stdio::piped()).env("RUST_LOG", "warn");
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(SERVER_CORE, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            let lim = libc::rlimit {
-                rlim_cur: 65536,
-                rlim_max: 65536,
-            };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn server");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().expect("server printed its port");
-    Spawned {
-        child,
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        shards: 1,
-    }
+    torsion_benches::spawn_peer(cmd)
 }
 
 fn rss_kib(pid: u32) -> u64 {

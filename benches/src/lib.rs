@@ -238,3 +238,60 @@ macro_rules! echo_until_closed {
         }
     }};
 }
+
+/// Starts a peer server process pinned to [`SERVER_CORE`] (with room for
+/// 65,536 descriptors) that prints its port on its first stdout line, and
+/// returns it (killed when dropped).
+pub fn spawn_peer(mut cmd: std::process::Command) -> torsion_tests::ServerProcess {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    cmd.stdout(std::process::Stdio::piped())
+        .env("RUST_LOG", "warn");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(SERVER_CORE, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            let lim = libc::rlimit {
+                rlim_cur: 65536,
+                rlim_max: 65536,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn server");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("read the port line");
+    let port: u16 = line.trim().parse().expect("server printed its port");
+    torsion_tests::ServerProcess {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        shards: 1,
+    }
+}
+
+/// The `main` of a tokio peer binary: pins to [`peer_core`], runs a tokio
+/// current-thread runtime, binds 127.0.0.1:0, prints the port and hands the
+/// listener to `serve`.
+pub fn run_tokio_peer<F, Fut>(serve: F)
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    pin(peer_core());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr").port());
+        serve(listener).await
+    });
+}

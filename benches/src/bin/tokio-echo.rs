@@ -5,17 +5,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
-    let core = torsion_benches::peer_core();
-    core_affinity::set_for_current(core_affinity::CoreId { id: core });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        println!("{}", listener.local_addr().expect("addr").port());
+    torsion_benches::run_tokio_peer(|listener| async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 continue;

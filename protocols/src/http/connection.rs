@@ -42,7 +42,7 @@ use torsion::{Clock, DisconnectReason, Protocol, Transport};
 
 use super::body::{BodyError, BodyReader};
 use super::head::{parse_head, BodyFraming, HeadScanner, RequestHead};
-use super::response::{status_page, write_head, Body, BodyStream, Framing, Response};
+use super::response::{status_page, with_date, write_head, Body, BodyStream, Framing, Response};
 use super::router::{Reply, Router};
 
 /// Limits and timeouts of an HTTP server (per connection).
@@ -140,6 +140,8 @@ struct Shared {
     phase: Cell<Phase>,
     deadline: Cell<Option<Instant>>,
     timer_armed: Cell<bool>,
+    /// Where response heads are written before they are queued (reused).
+    head_buf: RefCell<BytesMut>,
     /// The stream pump waits here for `resume_writing`.
     writable: RefCell<Option<Waker>>,
     lost: Cell<bool>,
@@ -176,6 +178,7 @@ impl Shared {
 
     /// Writes every ready response at the front of the queue, in order.
     fn flush(&self) {
+        let mut date = None;
         while !self.streaming.get() && !self.lost.get() {
             let slot = {
                 let mut slots = self.slots.borrow_mut();
@@ -191,7 +194,14 @@ impl Shared {
                     let _ = self.transport.write_bytes(bytes);
                 }
                 Some(Slot::Ready(meta, response)) => {
-                    let more = self.write_response(meta, response);
+                    let date = date.get_or_insert_with(|| {
+                        let mut d = [b' '; 29];
+                        with_date(|now| {
+                            d[..now.len().min(29)].copy_from_slice(&now[..now.len().min(29)])
+                        });
+                        d
+                    });
+                    let more = self.write_response(meta, response, date);
                     if !more {
                         break;
                     }
@@ -211,11 +221,13 @@ impl Shared {
 
     /// Writes one response; false when the output is now taken (a stream
     /// pump owns it, or the connection closes).
-    fn write_response(&self, meta: Meta, response: Response) -> bool {
+    fn write_response(&self, meta: Meta, response: Response, date: &[u8]) -> bool {
         let (parts, body) = response.into_parts();
-        let mut head = BytesMut::new();
+        let mut head = self.head_buf.borrow_mut();
+        head.clear();
         let framing = write_head(
             &mut head,
+            date,
             parts.status,
             &parts.headers,
             body.length(),
@@ -226,17 +238,18 @@ impl Shared {
         let close = meta.close || framing == Framing::UntilClose;
         match (framing, body) {
             (Framing::NoBody, _) | (_, Body::Empty) => {
-                let _ = self.transport.write_bytes(head.freeze());
+                let _ = self.transport.write(&head);
             }
             (_, Body::Full(b)) if b.len() <= 16 * 1024 => {
                 let _ = self.transport.write_many(&[&head, &b]);
             }
             (_, Body::Full(b)) => {
-                let _ = self.transport.write_bytes(head.freeze());
+                let _ = self.transport.write(&head);
                 let _ = self.transport.write_bytes(b);
             }
             (_, Body::Stream { length, pieces }) => {
-                let _ = self.transport.write_bytes(head.freeze());
+                let _ = self.transport.write(&head);
+                drop(head);
                 self.streaming.set(true);
                 let me = self
                     .me
@@ -253,6 +266,15 @@ impl Shared {
             return false;
         }
         true
+    }
+
+    /// A request is partly read: its timeout counts from now unless it
+    /// already counts (read once per partial request, not per request: a
+    /// request read whole in one go never reads the clock here).
+    fn request_begun(&self) {
+        if self.request_started.get().is_none() {
+            self.request_started.set(Some(self.clock.now()));
+        }
     }
 
     /// Resumes reading unless something else still holds it paused.
@@ -483,12 +505,9 @@ impl HttpConnection {
                     if data.is_empty() {
                         return;
                     }
-                    if shared.request_started.get().is_none() {
-                        shared.request_started.set(Some(shared.clock.now()));
-                    }
                     let end = match self.scanner.scan(data, self.config.max_head) {
                         Ok(Some(end)) => end,
-                        Ok(None) => return,
+                        Ok(None) => return shared.request_begun(),
                         Err(e) => return self.refuse(shared, e.status(), data),
                     };
                     let head =
@@ -511,7 +530,7 @@ impl HttpConnection {
                     };
                 }
                 ReadState::Body { head, reader } => match reader.read(data) {
-                    Ok(false) => return,
+                    Ok(false) => return shared.request_begun(),
                     Ok(true) => {
                         let body = reader.take();
                         let head = head.take().expect("a body state holds its head");
@@ -602,6 +621,7 @@ impl Protocol for HttpConnection {
             phase: Cell::new(Phase::Busy),
             deadline: Cell::new(None),
             timer_armed: Cell::new(false),
+            head_buf: RefCell::new(BytesMut::with_capacity(256)),
             writable: RefCell::new(None),
             lost: Cell::new(false),
             me: me.clone(),

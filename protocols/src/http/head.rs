@@ -23,7 +23,7 @@
 //!   as a request line → 400 and close.
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 /// What the head says about the body that follows it.
@@ -158,11 +158,22 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Most headers parsed on the stack; a larger `max_headers` uses the heap.
+const STACK_HEADERS: usize = 128;
+
 /// Parses and checks a complete head (`head` ends with the blank line).
 pub fn parse_head(head: Bytes, max_headers: usize) -> Result<RequestHead, HeadError> {
-    let mut slots = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut req = httparse::Request::new(&mut slots);
-    match req.parse(&head) {
+    let mut stack =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut heap = Vec::new();
+    let slots = if max_headers <= STACK_HEADERS {
+        &mut stack[..max_headers]
+    } else {
+        heap.resize_with(max_headers, std::mem::MaybeUninit::uninit);
+        &mut heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(&head, slots) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HeadError::Malformed("incomplete head")),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders(max_headers)),
@@ -193,8 +204,13 @@ pub fn parse_head(head: Bytes, max_headers: usize) -> Result<RequestHead, HeadEr
     } else {
         Version::HTTP_11
     };
+    // One pass over the raw headers decides the framing, keep-alive, Host
+    // and Expect (no hashing into the map for them); the map is built in
+    // the same pass.
+    let mut rules = HeadRules::new(version);
     let mut headers = HeaderMap::with_capacity(req.headers.len());
     for h in req.headers.iter() {
+        rules.see(h.name.as_bytes(), h.value)?;
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::Malformed("bad header name"))?;
         let start = h.value.as_ptr() as usize - head.as_ptr() as usize;
@@ -202,21 +218,12 @@ pub fn parse_head(head: Bytes, max_headers: usize) -> Result<RequestHead, HeadEr
             .map_err(|_| HeadError::Malformed("bad header value"))?;
         headers.append(name, value);
     }
-    let framing = framing(&headers, version)?;
-    if version == Version::HTTP_11 && headers.get_all(header::HOST).iter().count() != 1 {
+    let framing = rules.framing()?;
+    if version == Version::HTTP_11 && rules.hosts != 1 {
         return Err(HeadError::Malformed(
             "HTTP/1.1 needs exactly one Host header",
         ));
     }
-    let mut expect_continue = false;
-    for v in headers.get_all(header::EXPECT) {
-        if v.as_bytes().eq_ignore_ascii_case(b"100-continue") {
-            expect_continue = true;
-        } else {
-            return Err(HeadError::Expectation);
-        }
-    }
-    let keep_alive = keep_alive(&headers, version);
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -225,89 +232,131 @@ pub fn parse_head(head: Bytes, max_headers: usize) -> Result<RequestHead, HeadEr
     Ok(RequestHead {
         parts,
         framing,
-        keep_alive,
-        expect_continue,
+        keep_alive: rules.keep_alive,
+        expect_continue: rules.expect_continue,
     })
 }
 
-/// Comma-separated tokens of every value of `name`, trimmed.
-fn tokens<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'a [u8]> {
-    headers
-        .get_all(name)
-        .into_iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(|t| t.trim_ascii())
-        .filter(|t| !t.is_empty())
+/// What the framing-relevant headers said, gathered header by header.
+struct HeadRules {
+    version: Version,
+    /// `Content-Length`, when seen (all its values must agree).
+    length: Option<u64>,
+    /// `Transfer-Encoding` was present.
+    te_present: bool,
+    /// Transfer codings listed, how many of them `chunked`, and whether the
+    /// last one so far is `chunked`.
+    te_codings: u32,
+    te_chunked: u32,
+    te_last_chunked: bool,
+    hosts: u32,
+    keep_alive: bool,
+    connection_close: bool,
+    expect_continue: bool,
 }
 
-fn framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, HeadError> {
-    let has_te = headers.contains_key(header::TRANSFER_ENCODING);
-    let has_cl = headers.contains_key(header::CONTENT_LENGTH);
-    if has_te {
-        if has_cl {
-            return Err(HeadError::Framing(
-                "both Content-Length and Transfer-Encoding",
-            ));
+impl HeadRules {
+    fn new(version: Version) -> HeadRules {
+        HeadRules {
+            version,
+            length: None,
+            te_present: false,
+            te_codings: 0,
+            te_chunked: 0,
+            te_last_chunked: false,
+            hosts: 0,
+            keep_alive: version == Version::HTTP_11,
+            connection_close: false,
+            expect_continue: false,
         }
-        if version == Version::HTTP_10 {
-            return Err(HeadError::Framing(
-                "Transfer-Encoding in an HTTP/1.0 request",
-            ));
-        }
-        let codings: Vec<&[u8]> = tokens(headers, &header::TRANSFER_ENCODING).collect();
-        let chunked = |t: &[u8]| t.eq_ignore_ascii_case(b"chunked");
-        match codings.split_last() {
-            Some((last, rest)) if chunked(last) => {
-                if rest.iter().any(|t| chunked(t)) {
-                    return Err(HeadError::Framing("chunked applied twice"));
+    }
+
+    fn see(&mut self, name: &[u8], value: &[u8]) -> Result<(), HeadError> {
+        let tokens = || {
+            value
+                .split(|&b| b == b',')
+                .map(|t| t.trim_ascii())
+                .filter(|t| !t.is_empty())
+        };
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let mut any = false;
+            for t in tokens() {
+                any = true;
+                if t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
+                    return Err(HeadError::Framing("Content-Length is not a number"));
                 }
-                if !rest.is_empty() {
-                    return Err(HeadError::UnsupportedCoding);
+                let n = t.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+                match self.length {
+                    Some(l) if l != n => {
+                        return Err(HeadError::Framing("different Content-Length values"))
+                    }
+                    _ => self.length = Some(n),
                 }
-                return Ok(BodyFraming::Chunked);
             }
-            _ => {
+            if !any {
+                return Err(HeadError::Framing("empty Content-Length"));
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.te_present = true;
+            for t in tokens() {
+                let chunked = t.eq_ignore_ascii_case(b"chunked");
+                self.te_codings += 1;
+                self.te_chunked += u32::from(chunked);
+                self.te_last_chunked = chunked;
+            }
+        } else if name.eq_ignore_ascii_case(b"host") {
+            self.hosts += 1;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in tokens() {
+                if t.eq_ignore_ascii_case(b"close") {
+                    self.connection_close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    self.keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            if value.eq_ignore_ascii_case(b"100-continue") {
+                self.expect_continue = true;
+            } else {
+                return Err(HeadError::Expectation);
+            }
+        }
+        if self.connection_close {
+            self.keep_alive = false;
+        }
+        Ok(())
+    }
+
+    fn framing(&self) -> Result<BodyFraming, HeadError> {
+        if self.te_present {
+            if self.length.is_some() {
+                return Err(HeadError::Framing(
+                    "both Content-Length and Transfer-Encoding",
+                ));
+            }
+            if self.version == Version::HTTP_10 {
+                return Err(HeadError::Framing(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ));
+            }
+            if !self.te_last_chunked {
                 return Err(HeadError::Framing(
                     "Transfer-Encoding does not end in chunked",
-                ))
+                ));
             }
+            if self.te_chunked > 1 {
+                return Err(HeadError::Framing("chunked applied twice"));
+            }
+            if self.te_codings > 1 {
+                return Err(HeadError::UnsupportedCoding);
+            }
+            return Ok(BodyFraming::Chunked);
         }
+        Ok(match self.length {
+            None | Some(0) => BodyFraming::None,
+            Some(n) => BodyFraming::Length(n),
+        })
     }
-    if !has_cl {
-        return Ok(BodyFraming::None);
-    }
-    let mut length = None;
-    for t in tokens(headers, &header::CONTENT_LENGTH) {
-        if t.is_empty() || t.len() > 19 || !t.iter().all(u8::is_ascii_digit) {
-            return Err(HeadError::Framing("Content-Length is not a number"));
-        }
-        let n: u64 = std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or(HeadError::Framing("Content-Length is not a number"))?;
-        match length {
-            Some(l) if l != n => return Err(HeadError::Framing("different Content-Length values")),
-            _ => length = Some(n),
-        }
-    }
-    match length {
-        None => Err(HeadError::Framing("empty Content-Length")),
-        Some(0) => Ok(BodyFraming::None),
-        Some(n) => Ok(BodyFraming::Length(n)),
-    }
-}
-
-fn keep_alive(headers: &HeaderMap, version: Version) -> bool {
-    let mut keep = version == Version::HTTP_11;
-    for t in tokens(headers, &header::CONNECTION) {
-        if t.eq_ignore_ascii_case(b"close") {
-            return false;
-        }
-        if t.eq_ignore_ascii_case(b"keep-alive") {
-            keep = true;
-        }
-    }
-    keep
 }
 
 #[cfg(test)]

@@ -164,9 +164,12 @@ pub(crate) fn bodiless(status: StatusCode) -> bool {
 /// handler's headers, the framing) into `out`; says how the body follows.
 /// `head_request`: the request was `HEAD` (the framing headers are those a
 /// `GET` would get; no body follows). `close`: the connection closes after
-/// this response.
+/// this response. `date`: the `Date` value ([`with_date`]; the caller reads
+/// it once for a batch of responses).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_head(
     out: &mut BytesMut,
+    date: &[u8],
     status: StatusCode,
     headers: &HeaderMap,
     body_length: Option<u64>,
@@ -190,7 +193,7 @@ pub(crate) fn write_head(
     out.put_u8(b' ');
     out.put_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.put_slice(b"\r\nServer: torsion\r\nDate: ");
-    with_date(|d| out.put_slice(d));
+    out.put_slice(date);
     out.put_slice(b"\r\n");
     for (name, value) in headers {
         if matches!(
@@ -270,7 +273,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         headers.insert(header::CONTENT_LENGTH, "999".parse().unwrap());
-        let f = write_head(&mut out, status, &headers, length, version, head, close);
+        let date = with_date(|d| d.to_vec());
+        let f = write_head(
+            &mut out, &date, status, &headers, length, version, head, close,
+        );
         (String::from_utf8(out.to_vec()).unwrap(), f)
     }
 
