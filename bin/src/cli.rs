@@ -312,6 +312,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_size)]
     pub max_line: usize,
 
+    /// HTTP: serve the files under this directory too (Twisted's `twistd web
+    /// --path`): index.html or a listing for directories, ETag and
+    /// Last-Modified, single byte ranges; nothing outside it.
+    #[arg(long, value_name = "PATH")]
+    pub dir: Option<std::path::PathBuf>,
+
     /// HTTP: largest request body in bytes (e.g. 1MiB); larger ones get 413
     /// and the connection is closed.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]

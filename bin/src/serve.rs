@@ -9,7 +9,7 @@ use signal_hook::iterator::Signals;
 use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
-use torsion_protocols::http::{start_http_server, HttpConfig};
+use torsion_protocols::http::{start_http_server, HttpConfig, StaticDir};
 use torsion_protocols::Framing;
 
 use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
@@ -75,7 +75,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
         ServeProtocol::Http if datagram => anyhow::bail!("http needs a tcp: or tls: endpoint"),
         ServeProtocol::Http => {
             let config = HttpConfig::default().with_max_body(args.max_body);
-            start_http_server(builder, config, |_shard| crate::http_site::router())?
+            let dir = match &args.dir {
+                Some(path) => Some(
+                    StaticDir::new(path)
+                        .with_context(|| format!("bad --dir \"{}\"", path.display()))?,
+                ),
+                None => None,
+            };
+            start_http_server(builder, config, move |_shard| {
+                crate::http_site::router(dir.as_ref())
+            })?
         }
         ServeProtocol::Echo => {
             let builder = match args.max_outbound {

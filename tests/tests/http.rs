@@ -362,3 +362,160 @@ fn junk_on_the_port_gets_400_and_a_close() {
     }
     s.stop().unwrap();
 }
+
+/// A directory to serve: files, a subdirectory with an index, one without,
+/// a symlink that leaves the root, and a secret beside the root.
+struct Site {
+    base: std::path::PathBuf,
+    root: std::path::PathBuf,
+}
+
+impl Site {
+    fn new(tag: &str) -> Site {
+        let base = std::env::temp_dir().join(format!("torsion-site-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::create_dir_all(root.join("empty dir")).unwrap();
+        std::fs::write(root.join("hello.txt"), "hello, file\n").unwrap();
+        std::fs::write(root.join("big.bin"), pattern(3, 3 * 1024 * 1024 + 17)).unwrap();
+        std::fs::write(root.join("docs/index.html"), "<h1>docs</h1>\n").unwrap();
+        std::fs::write(root.join("empty dir/<a&b>.txt"), "x").unwrap();
+        std::fs::write(base.join("secret.txt"), "secret\n").unwrap();
+        std::os::unix::fs::symlink(base.join("secret.txt"), root.join("leak.txt")).unwrap();
+        Site { base, root }
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+fn dir_server(site: &Site) -> ServerHandle {
+    let dir = http::StaticDir::new(&site.root).unwrap();
+    http::start_http_server(
+        Server::builder().listen_on(LOOPBACK).unwrap().shards(1),
+        HttpConfig::default(),
+        move |_shard| Router::new().prefix(http::Method::GET, "/", dir.clone()),
+    )
+    .unwrap()
+}
+
+/// One request on a fresh connection; the whole response as text (lossy).
+fn ask(addr: SocketAddr, request: &str) -> String {
+    let mut c = connect(addr);
+    c.write_all(request.as_bytes()).unwrap();
+    let (got, _) = read_to_end_or_error(&mut c);
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn get(addr: SocketAddr, path: &str, extra: &str) -> String {
+    ask(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n{extra}\r\n"),
+    )
+}
+
+#[test]
+fn a_directory_is_served_with_types_caching_and_ranges() {
+    let site = Site::new("serve");
+    let s = dir_server(&site);
+    let addr = s.local_addr();
+    let r = get(addr, "/hello.txt", "");
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("content-type: text/plain\r\n") && r.ends_with("\r\n\r\nhello, file\n"),
+        "{r}"
+    );
+    let etag = r
+        .lines()
+        .find_map(|l| l.strip_prefix("etag: "))
+        .unwrap()
+        .to_owned();
+    let modified = r
+        .lines()
+        .find_map(|l| l.strip_prefix("last-modified: "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        get(addr, "/hello.txt", &format!("If-None-Match: {etag}\r\n")).starts_with("HTTP/1.1 304 ")
+    );
+    assert!(get(
+        addr,
+        "/hello.txt",
+        &format!("If-Modified-Since: {modified}\r\n")
+    )
+    .starts_with("HTTP/1.1 304 "));
+    assert!(get(addr, "/hello.txt", "If-None-Match: \"other\"\r\n").starts_with("HTTP/1.1 200 "));
+    let r = get(addr, "/hello.txt", "Range: bytes=7-10\r\n");
+    assert!(
+        r.starts_with("HTTP/1.1 206 ") && r.contains("content-range: bytes 7-10/12\r\n"),
+        "{r}"
+    );
+    assert!(r.ends_with("\r\n\r\nfile"), "{r}");
+    let r = get(addr, "/hello.txt", "Range: bytes=50-\r\n");
+    assert!(
+        r.starts_with("HTTP/1.1 416 ") && r.contains("content-range: bytes */12\r\n"),
+        "{r}"
+    );
+    let r = get(addr, "/docs/", "");
+    assert!(
+        r.contains("content-type: text/html") && r.ends_with("<h1>docs</h1>\n"),
+        "{r}"
+    );
+    let r = get(addr, "/docs", "");
+    assert!(
+        r.starts_with("HTTP/1.1 301 ") && r.contains("location: /docs/\r\n"),
+        "{r}"
+    );
+    let r = get(addr, "/empty%20dir/", "");
+    assert!(
+        r.contains("<a href=\"%3Ca%26b%3E.txt\">&lt;a&amp;b&gt;.txt</a>"),
+        "listing, escaped: {r}"
+    );
+    let r = ask(
+        addr,
+        "HEAD /big.bin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        r.contains("Content-Length: 3145745\r\n") && r.ends_with("\r\n\r\n"),
+        "{r}"
+    );
+    // The big file, whole, through curl when it is here.
+    if ensure_program("curl", "curl") {
+        let out = Command::new("curl")
+            .args(["-s", &url(addr, "/big.bin")])
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout == pattern(3, 3 * 1024 * 1024 + 17),
+            "{} bytes",
+            out.stdout.len()
+        );
+    }
+    s.stop().unwrap();
+}
+
+#[test]
+fn nothing_outside_the_root_is_served() {
+    let site = Site::new("escape");
+    let s = dir_server(&site);
+    let addr = s.local_addr();
+    for (path, status) in [
+        ("/../secret.txt", "404"),
+        ("/%2e%2e/secret.txt", "404"),
+        ("/docs/%2E%2E/%2e%2e/secret.txt", "404"),
+        ("/..%2fsecret.txt", "404"),
+        ("/docs%2f..%2f..%2fsecret.txt", "404"),
+        ("/leak.txt", "404"),
+        ("/hello.txt%00.html", "400"),
+        ("/nope.txt", "404"),
+    ] {
+        let r = get(addr, path, "");
+        assert!(r.starts_with(&format!("HTTP/1.1 {status} ")), "{path}: {r}");
+        assert!(!r.contains("secret"), "{path}: {r}");
+    }
+    s.stop().unwrap();
+}

@@ -8,6 +8,7 @@
 //! | `response.rs` | [`Body`] (whole or streamed), writing a response head, the `Date` cache | `Request.write`/`finish` |
 //! | `router.rs` | [`Router`], [`Handler`], [`Reply`]: method + path → handler, sync or async | `Resource`, `Site` |
 //! | `connection.rs` | [`HttpConnection`]: requests in, responses out in order, limits, timeouts | `HTTPChannel` |
+//! | `static_files.rs` | [`StaticDir`]: a directory, off the shard's thread, streamed, never outside its root | `static.File` |
 //!
 //! A server: [`start_http_server`] with a function that builds each shard's
 //! [`Router`]:
@@ -40,17 +41,21 @@ mod connection;
 mod head;
 mod response;
 mod router;
+mod static_files;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 
 use torsion::{Factory, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
+/// The `http` crate's types handlers meet, so users need not depend on it.
+pub use ::http::{header, HeaderMap, Method, StatusCode, Version};
 pub use body::BodyError;
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
 pub use response::{json, response, status_page, text, with_date, Body, BodyStream, Response};
 pub use router::{Handler, Reply, Request, Router};
+pub use static_files::StaticDir;
 
 /// Builds [`HttpConnection`]s for one shard, all sharing its [`Router`].
 pub struct HttpFactory {
