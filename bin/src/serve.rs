@@ -114,14 +114,26 @@ pub fn run(args: ServeArgs) -> Result<()> {
         )?;
         out.flush()?;
     }
-    tracing::info!(
-        protocol = ?args.protocol,
-        framing = %args.framing,
-        addr = %server.local_addr(),
-        shards = server.shard_count(),
-        cores = ?server.shards().iter().map(|s| s.core).collect::<Vec<_>>(),
-        "serving"
-    );
+    let cores = server.shards().iter().map(|s| s.core).collect::<Vec<_>>();
+    // The framing is echo's setting: the other protocols do not log it.
+    if args.protocol == ServeProtocol::Echo {
+        tracing::info!(
+            protocol = ?args.protocol,
+            framing = %args.framing,
+            addr = %server.local_addr(),
+            shards = server.shard_count(),
+            cores = ?cores,
+            "serving"
+        );
+    } else {
+        tracing::info!(
+            protocol = ?args.protocol,
+            addr = %server.local_addr(),
+            shards = server.shard_count(),
+            cores = ?cores,
+            "serving"
+        );
+    }
 
     let trigger = server.trigger();
     let handle = signals.handle();
