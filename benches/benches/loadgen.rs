@@ -72,6 +72,7 @@ fn main() {
                 drain: Duration::from_secs(3),
                 udp: false,
                 tls: None,
+                http: None,
             },
             &[1],
             Arc::new(AtomicBool::new(false)),

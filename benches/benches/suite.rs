@@ -123,6 +123,7 @@ fn load(
             drain: Duration::from_secs(3),
             udp: false,
             tls: None,
+            http: None,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

@@ -55,6 +55,7 @@ fn main() {
             drain: Duration::from_secs(3),
             udp: false,
             tls: client.clone(),
+            http: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         run_echo(load(1), &[1], stop.clone(), &Outputs::default()).unwrap();

@@ -1,6 +1,6 @@
-//! `torsion bench echo|chat`: the server shards and the load generator in
+//! `torsion bench echo|chat|http`: the server shards and the load generator in
 //! one process on disjoint cores (defaults: server on core 0, load on core
-//! 1). Echo: a warm-up, a saturated closed-loop run, then an open-loop run
+//! 1). Echo and HTTP: a warm-up, a saturated closed-loop run, then an open-loop run
 //! at a fraction of the saturated rate. Chat: open-loop runs at the given
 //! message rates. Prints each report.
 
@@ -9,11 +9,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use torsion::{cores, Server, ServerHandle};
 use torsion_protocols::chat::{start_chat_server, ChatConfig};
+use torsion_protocols::http::{start_http_server, HttpConfig};
 use torsion_protocols::EchoFactory;
 
 use crate::cli::{BenchArgs, BenchProtocol};
 use crate::load::chat::ChatLoad;
 use crate::load::echo::{EchoLoad, Rate};
+use crate::load::http_wire::HttpTarget;
 use crate::load::{self, Outputs};
 use crate::load_cmd::{outputs, stop_flag};
 
@@ -30,6 +32,9 @@ fn start_server(args: &BenchArgs, server_cores: Vec<usize>) -> Result<ServerHand
     Ok(match args.protocol {
         BenchProtocol::Echo => builder.serve(|_| EchoFactory)?,
         BenchProtocol::Chat => start_chat_server(builder, ChatConfig::default())?,
+        BenchProtocol::Http => start_http_server(builder, HttpConfig::default(), |_| {
+            crate::http_site::router(None)
+        })?,
     })
 }
 
@@ -52,7 +57,12 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let stop = stop_flag()?;
     let mut failed = false;
     match args.protocol {
-        BenchProtocol::Echo => {
+        BenchProtocol::Echo | BenchProtocol::Http => {
+            let http = (args.protocol == BenchProtocol::Http).then(|| HttpTarget {
+                addr: target,
+                host: target.to_string(),
+                path: "/plaintext".into(),
+            });
             let base = EchoLoad {
                 target,
                 connections: args.connections,
@@ -66,6 +76,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 drain: Duration::from_secs(3),
                 udp: false,
                 tls: None,
+                http,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

@@ -84,15 +84,14 @@ pub enum LoadKind {
     Echo(LoadEchoArgs),
     /// Chat fan-out: named clients, some sending at a fixed total rate.
     Chat(LoadChatArgs),
+    /// HTTP/1.1 GETs of one URL, every response parsed and checked (status
+    /// 2xx, length).
+    Http(LoadHttpArgs),
 }
 
 /// Settings every load shares.
 #[derive(Debug, Args, Clone)]
 pub struct CommonLoadArgs {
-    /// The server's address (e.g. 127.0.0.1:7000).
-    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
-    pub target: std::net::SocketAddr,
-
     /// Measured time (e.g. 10s).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -141,6 +140,10 @@ pub struct OutputArgs {
 /// `torsion load echo`.
 #[derive(Debug, Args)]
 pub struct LoadEchoArgs {
+    /// The server's address (e.g. 127.0.0.1:7000).
+    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
+    pub target: std::net::SocketAddr,
+
     #[command(flatten)]
     pub common: CommonLoadArgs,
 
@@ -187,9 +190,37 @@ pub struct LoadEchoArgs {
     pub server_name: Option<String>,
 }
 
+/// `torsion load http`.
+#[derive(Debug, Args)]
+pub struct LoadHttpArgs {
+    /// The URL every request gets (GET), e.g.
+    /// http://127.0.0.1:8080/plaintext.
+    #[arg(long, value_name = "URL", value_parser = crate::load::http_wire::HttpTarget::parse)]
+    pub target: crate::load::http_wire::HttpTarget,
+
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+
+    /// Connections in total, spread over the load shards.
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "64")]
+    pub connections: usize,
+
+    /// Requests per second in total (open loop), or "max" (closed loop).
+    #[arg(long, value_name = "R|max", default_value = "max")]
+    pub rate: crate::load::echo::Rate,
+
+    /// Closed loop: requests in flight per connection (pipelined).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "K", default_value = "1")]
+    pub pipeline: usize,
+}
+
 /// `torsion load chat`.
 #[derive(Debug, Args)]
 pub struct LoadChatArgs {
+    /// The server's address (e.g. 127.0.0.1:8123).
+    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
+    pub target: std::net::SocketAddr,
+
     #[command(flatten)]
     pub common: CommonLoadArgs,
 
@@ -275,6 +306,9 @@ pub enum BenchProtocol {
     Echo,
     /// Chat fan-out at the given message rates.
     Chat,
+    /// HTTP/1.1 GET /plaintext (serve http's route): saturated, then at a
+    /// fraction of the saturated rate, like echo.
+    Http,
 }
 
 impl ServeProtocol {

@@ -61,7 +61,7 @@ fn tls_client(a: &crate::cli::LoadEchoArgs) -> Result<Option<crate::load::io::Tl
     let name = match &a.server_name {
         Some(n) => rustls::pki_types::ServerName::try_from(n.clone())
             .map_err(|e| anyhow::anyhow!("invalid --server-name \"{n}\": {e}"))?,
-        None => rustls::pki_types::ServerName::IpAddress(a.common.target.ip().into()),
+        None => rustls::pki_types::ServerName::IpAddress(a.target.ip().into()),
     };
     Ok(Some(crate::load::io::TlsClient {
         config,
@@ -75,7 +75,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
         LoadKind::Echo(a) => {
             let (cores, out) = common(&a.common)?;
             let l = EchoLoad {
-                target: a.common.target,
+                target: a.target,
                 connections: a.connections,
                 rate: a.rate,
                 pipeline: a.pipeline,
@@ -87,6 +87,27 @@ pub fn run(args: LoadArgs) -> Result<i32> {
                 drain: a.common.drain,
                 udp: a.udp,
                 tls: tls_client(&a)?,
+                http: None,
+            };
+            l.validate().map_err(anyhow::Error::msg)?;
+            load::run_echo(l, &cores, stop_flag()?, &out)?
+        }
+        LoadKind::Http(a) => {
+            let (cores, out) = common(&a.common)?;
+            let l = EchoLoad {
+                target: a.target.addr,
+                connections: a.connections,
+                rate: a.rate,
+                pipeline: a.pipeline,
+                duration: a.common.duration,
+                warmup: a.common.warmup,
+                size: 0,
+                framing: torsion_protocols::Framing::Raw,
+                connect_timeout: a.common.connect_timeout,
+                drain: a.common.drain,
+                udp: false,
+                tls: None,
+                http: Some(a.target),
             };
             l.validate().map_err(anyhow::Error::msg)?;
             load::run_echo(l, &cores, stop_flag()?, &out)?
@@ -94,7 +115,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
         LoadKind::Chat(a) => {
             let (cores, out) = common(&a.common)?;
             let l = ChatLoad {
-                target: a.common.target,
+                target: a.target,
                 clients: a.clients,
                 senders: a.senders,
                 rate: a.rate,

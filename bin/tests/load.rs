@@ -38,6 +38,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         drain: Duration::from_secs(2),
         udp: false,
         tls: None,
+        http: None,
     }
 }
 
@@ -423,6 +424,22 @@ fn bad_load_input_is_refused_before_anything_starts() {
             "load chat --target 127.0.0.1:7 --clients 1".to_string(),
             "--clients must be at least 2",
         ),
+        (
+            "load http --target 127.0.0.1:8080".to_string(),
+            "expected http://HOST:PORT/PATH",
+        ),
+        (
+            "load http --target https://127.0.0.1:8443/".to_string(),
+            "https is not supported yet",
+        ),
+        (
+            "load http --target http://127.0.0.1:99999/".to_string(),
+            "invalid --target",
+        ),
+        (
+            format!("load http --target http://{target}/ --duration 1s"),
+            "cannot connect",
+        ),
     ];
     for (line, want) in cases {
         let args: Vec<&str> = line.split_whitespace().collect();
@@ -646,4 +663,111 @@ fn a_ca_certificate_is_explained_and_torsion_cert_makes_one_that_works() {
     assert_eq!(code, 2);
     assert!(stderr.contains("exists (use --force"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An HTTP server on one shard: `/plaintext`, and `/fail` answering 500.
+fn http_server() -> ServerHandle {
+    use torsion_protocols::http::{self, HttpConfig, Router, StatusCode};
+    http::start_http_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(any_core()),
+        HttpConfig::default(),
+        |_| {
+            Router::new()
+                .get("/plaintext", |_| http::text("Hello, World!"))
+                .get("/fail", |_| {
+                    http::status_page(StatusCode::INTERNAL_SERVER_ERROR)
+                })
+        },
+    )
+    .unwrap()
+}
+
+fn http_load(server: &ServerHandle, path: &str, rate: Rate, pipeline: usize) -> EchoLoad {
+    use torsion_cli::load::http_wire::HttpTarget;
+    let addr = server.local_addr();
+    EchoLoad {
+        pipeline,
+        size: 0,
+        http: Some(HttpTarget {
+            addr,
+            host: addr.to_string(),
+            path: path.into(),
+        }),
+        ..echo_load(server, rate, 1)
+    }
+}
+
+#[test]
+fn http_load_checks_every_response_open_and_closed_loop() {
+    let server = http_server();
+    for (rate, pipeline) in [(Rate::PerSecond(2000.0), 1), (Rate::Max, 1), (Rate::Max, 8)] {
+        let report = run_echo(
+            http_load(&server, "/plaintext", rate, pipeline),
+            &any_core(),
+            no_stop(),
+            &Outputs::default(),
+        )
+        .unwrap();
+        assert!(
+            !report.has_errors(),
+            "{rate:?} ×{pipeline}: {}",
+            report.render()
+        );
+        assert!(
+            report.completed > 0 && report.completed == report.sent,
+            "{}",
+            report.render()
+        );
+        assert_eq!(report.mode, "http");
+    }
+    // A server that answers 500: every response counted as wrong.
+    let report = run_echo(
+        http_load(&server, "/fail", Rate::PerSecond(500.0), 1),
+        &any_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(report.has_errors());
+    assert!(
+        report.errors.mismatch > 0 && report.completed == 0,
+        "{}",
+        report.render()
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn load_http_prints_its_report_from_the_command_line() {
+    let server = http_server();
+    let url = format!("http://{}/plaintext", server.local_addr());
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "load",
+            "http",
+            "--target",
+            &url,
+            "--connections",
+            "2",
+            "--rate",
+            "500",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("torsion load http → {url}: 2 connections")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("errors: none"), "{stdout}");
+    server.stop().unwrap();
 }

@@ -28,6 +28,7 @@ use torsion_protocols::codec::{
 use torsion_protocols::Framing;
 
 use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
+use super::http_wire::{HttpResponses, HttpTarget};
 use super::io::{read_some, sleep_until, write_all, ClientStream, TlsClient};
 use super::payload;
 use super::recorder::Recorder;
@@ -84,6 +85,10 @@ pub struct EchoLoad {
     pub udp: bool,
     /// TLS over the TCP connections.
     pub tls: Option<TlsClient>,
+    /// HTTP instead of echo (`load http`): each request is a `GET` of this
+    /// target and each response is parsed and checked (`http_wire.rs`);
+    /// `size` and `framing` do not apply.
+    pub http: Option<HttpTarget>,
 }
 
 impl EchoLoad {
@@ -98,7 +103,7 @@ impl EchoLoad {
         if self.duration.is_zero() {
             return Err("--duration must be greater than zero".into());
         }
-        if self.size < payload::MIN_SIZE {
+        if self.size < payload::MIN_SIZE && self.http.is_none() {
             return Err(format!(
                 "--size {} is too small: requests carry a sequence number, so at least {} bytes",
                 self.size,
@@ -112,6 +117,9 @@ impl EchoLoad {
                     self.size, self.framing
                 ));
             }
+        }
+        if self.http.is_some() && (self.udp || self.framing != Framing::Raw) {
+            return Err("HTTP load runs over TCP, without --framing".into());
         }
         if self.udp && self.tls.is_some() {
             return Err("--tls and --udp do not go together (no DTLS)".into());
@@ -147,8 +155,16 @@ impl EchoLoad {
 
 /// Frames requests and unframes responses in the chosen framing.
 enum Wire {
-    Raw { size: usize },
+    Raw {
+        size: usize,
+    },
     Codec(Box<dyn CodecBoth>),
+    /// HTTP: the request's bytes; responses decode to their status (two
+    /// bytes, big-endian) for [`Wire::answers`] to check.
+    Http {
+        request: bytes::Bytes,
+        responses: HttpResponses,
+    },
 }
 
 trait CodecBoth {
@@ -166,6 +182,16 @@ impl<C: Decoder<Item = bytes::Bytes, Error = FrameError> + Encoder> CodecBoth fo
 }
 
 impl Wire {
+    fn for_load(load: &EchoLoad) -> Wire {
+        match &load.http {
+            Some(target) => Wire::Http {
+                request: target.request(),
+                responses: HttpResponses::default(),
+            },
+            None => Wire::new(load.framing, load.size),
+        }
+    }
+
     fn new(framing: Framing, size: usize) -> Wire {
         let limit = size + 64;
         match framing {
@@ -184,6 +210,7 @@ impl Wire {
 
     fn encode(&self, payload: &[u8], dst: &mut BytesMut) {
         match self {
+            Wire::Http { request, .. } => dst.extend_from_slice(request),
             Wire::Raw { .. } => dst.extend_from_slice(payload),
             Wire::Codec(c) => c
                 .encode(payload, dst)
@@ -195,6 +222,27 @@ impl Wire {
         match self {
             Wire::Raw { size } => Ok((buf.len() >= *size).then(|| buf.split_to(*size).freeze())),
             Wire::Codec(c) => c.decode(buf),
+            Wire::Http { responses, .. } => Ok(responses
+                .decode(buf)?
+                .map(|status| bytes::Bytes::copy_from_slice(&status.to_be_bytes()))),
+        }
+    }
+
+    /// Whether `frame` is the right answer to request `seq` of connection
+    /// `conn`: the echoed payload, or for HTTP a 2xx status.
+    fn answers(
+        &self,
+        frame: &[u8],
+        conn: usize,
+        seq: u64,
+        size: usize,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
+        match self {
+            Wire::Http { .. } => {
+                frame.len() == 2 && (200..300).contains(&u16::from_be_bytes([frame[0], frame[1]]))
+            }
+            _ => verify(frame, conn, seq, size, scratch),
         }
     }
 }
@@ -304,7 +352,7 @@ async fn open_loop(c: Rc<Conn>, rate: f64) {
     let writer = {
         let c = c.clone();
         glommio::spawn_local(async move {
-            let wire = Wire::new(c.load.framing, c.load.size);
+            let wire = Wire::for_load(&c.load);
             let mut scratch = Vec::new();
             let mut out = BytesMut::new();
             while let Some((seq, intended)) = schedule.next(&c.coord).await {
@@ -334,7 +382,7 @@ async fn open_loop(c: Rc<Conn>, rate: f64) {
 /// what is still waiting. In closed loop, `refill` sends the next request
 /// after each response.
 async fn read_responses(c: &Conn, mut refill: Option<&mut Refill>) {
-    let mut wire = Wire::new(c.load.framing, c.load.size);
+    let mut wire = Wire::for_load(&c.load);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut scratch = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -371,7 +419,7 @@ async fn read_responses(c: &Conn, mut refill: Option<&mut Refill>) {
                 return;
             };
             let mut r = c.rec.borrow_mut();
-            if !verify(&frame, c.index, req.seq, c.load.size, &mut scratch) {
+            if !wire.answers(&frame, c.index, req.seq, c.load.size, &mut scratch) {
                 r.errors.mismatch += 1;
             } else if req.intended >= c.phases.measure_from {
                 r.record(now - req.intended, now - req.sent);
@@ -445,7 +493,7 @@ async fn closed_loop(c: Rc<Conn>) {
     sleep_until(c.phases.start).await;
     let mut refill = Refill {
         seq: 0,
-        wire: Wire::new(c.load.framing, c.load.size),
+        wire: Wire::for_load(&c.load),
         scratch: Vec::new(),
         frame: BytesMut::new(),
         out: BytesMut::new(),

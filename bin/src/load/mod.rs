@@ -18,6 +18,7 @@
 pub mod chat;
 pub mod echo;
 pub mod engine;
+pub mod http_wire;
 pub mod io;
 pub mod payload;
 pub mod plot;
@@ -116,15 +117,24 @@ pub fn run_echo(
     let merged = merge(&recorders);
     let measured = measured_secs(phases);
     let mut report = Report {
-        mode: if load.udp {
+        mode: if load.http.is_some() {
+            "http".into()
+        } else if load.udp {
             "echo-udp".into()
         } else {
             "echo".into()
         },
-        target: load.target.to_string(),
+        target: match &load.http {
+            Some(t) => format!("http://{}{}", t.host, t.path),
+            None => load.target.to_string(),
+        },
         connections: load.connections,
-        framing: load.framing.to_string(),
-        size: load.size,
+        framing: if load.http.is_some() {
+            "http/1.1".into()
+        } else {
+            load.framing.to_string()
+        },
+        size: if load.http.is_some() { 0 } else { load.size },
         offered_rate: match load.rate {
             Rate::PerSecond(r) => Some(r),
             Rate::Max => None,

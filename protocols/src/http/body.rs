@@ -35,7 +35,8 @@ enum Chunked {
     Trailers,
 }
 
-/// Reads one request's body from the connection's input.
+/// Reads one message body from a connection's input (a request's on the
+/// server; `torsion load http` reads responses' bodies with it too).
 #[derive(Debug)]
 pub struct BodyReader {
     state: State,

@@ -50,7 +50,7 @@ use torsion::{Factory, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
 /// The `http` crate's types handlers meet, so users need not depend on it.
 pub use ::http::{header, HeaderMap, Method, StatusCode, Version};
-pub use body::BodyError;
+pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
 pub use response::{json, response, status_page, text, with_date, Body, BodyStream, Response};
