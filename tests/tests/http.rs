@@ -519,3 +519,29 @@ fn nothing_outside_the_root_is_served() {
     }
     s.stop().unwrap();
 }
+
+#[test]
+fn tls_endpoints_serve_http_unchanged() {
+    if !ensure_program("curl", "curl") {
+        return;
+    }
+    let certs = torsion_tests::Certs::new("http");
+    let s = http::start_http_server(
+        Server::builder()
+            .listen_on(&certs.endpoint(&certs.key))
+            .unwrap()
+            .shards(1),
+        HttpConfig::default(),
+        |_| Router::new().get("/plaintext", |_| http::text("Hello, World!")),
+    )
+    .unwrap();
+    let url = format!("https://127.0.0.1:{}/plaintext", s.local_addr().port());
+    let out = run_ok(
+        Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(&certs.cert)
+            .arg(&url),
+    );
+    assert_eq!(out, "Hello, World!");
+    s.stop().unwrap();
+}
