@@ -289,13 +289,17 @@ async fn receive_messages(
     let mut arrived = Instant::now();
     loop {
         let mut lines = 0;
+        let mut delivered = 0;
         while let Some(end) = memchr::memchr(b'\n', &buf[lines..]) {
             let line = &buf[lines..lines + end];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            receiver.line(line, arrived, &mut rec.borrow_mut(), totals);
+            delivered += u64::from(receiver.line(line, arrived, &mut rec.borrow_mut()));
             lines += end + 1;
         }
         let _ = buf.split_to(lines);
+        if delivered > 0 {
+            totals.received.fetch_add(delivered, Ordering::SeqCst);
+        }
         if buf.len() > MAX_LINE {
             let e = std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -344,21 +348,22 @@ struct Receiver {
 }
 
 impl Receiver {
-    /// Checks and times one delivered line that arrived at `arrived`.
-    fn line(&mut self, line: &[u8], arrived: Instant, r: &mut Recorder, totals: &ChatTotals) {
+    /// Checks and times one delivered line that arrived at `arrived`;
+    /// true when it is a delivery from another sender (counted towards the
+    /// deliveries due, in order or not).
+    fn line(&mut self, line: &[u8], arrived: Instant, r: &mut Recorder) -> bool {
         let Some(m) = parse(line) else {
             r.errors.unexpected += 1;
-            return;
+            return false;
         };
         if m.sender >= self.senders || m.sender == self.own_index {
             r.errors.unexpected += 1;
-            return;
+            return false;
         }
-        totals.received.fetch_add(1, Ordering::Relaxed);
         let expected = self.next_seq[m.sender];
         if m.seq < expected {
             r.errors.reordered += 1;
-            return;
+            return true;
         }
         // A gap (m.seq > expected) is not counted here: the skipped messages
         // may still turn up (then they count as reordered, above); what never
@@ -372,6 +377,7 @@ impl Receiver {
                 arrived.saturating_duration_since(sent),
             );
         }
+        true
     }
 }
 

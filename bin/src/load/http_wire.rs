@@ -119,7 +119,7 @@ impl HttpResponses {
             if (100..200).contains(&status) {
                 continue;
             }
-            let reader = BodyReader::new(framing, MAX_BODY).map_err(|e| e.to_string())?;
+            let reader = BodyReader::discarding(framing, MAX_BODY).map_err(|e| e.to_string())?;
             self.current = Some((status, reader));
         }
     }

@@ -41,7 +41,12 @@ enum Chunked {
 pub struct BodyReader {
     state: State,
     max_body: usize,
+    /// Whether the body's bytes are kept (a server hands them to its
+    /// handler) or only counted (a load generator checks the framing).
+    keep: bool,
     body: BytesMut,
+    /// Body bytes read so far (kept or not): what the limit applies to.
+    received: u64,
     trailer_bytes: usize,
 }
 
@@ -56,6 +61,21 @@ impl BodyReader {
     /// A reader for a body framed as `framing`, refusing bodies over
     /// `max_body` bytes.
     pub fn new(framing: BodyFraming, max_body: usize) -> Result<BodyReader, BodyError> {
+        BodyReader::with_keep(framing, max_body, true)
+    }
+
+    /// Like [`BodyReader::new`], but the body is read past, not kept
+    /// ([`BodyReader::take`] returns nothing): for a client that only
+    /// checks a response's framing.
+    pub fn discarding(framing: BodyFraming, max_body: usize) -> Result<BodyReader, BodyError> {
+        BodyReader::with_keep(framing, max_body, false)
+    }
+
+    fn with_keep(
+        framing: BodyFraming,
+        max_body: usize,
+        keep: bool,
+    ) -> Result<BodyReader, BodyError> {
         let state = match framing {
             BodyFraming::None => State::Done,
             BodyFraming::Length(n) if n > max_body as u64 => {
@@ -65,15 +85,29 @@ impl BodyReader {
             BodyFraming::Chunked => State::Chunked(Chunked::Size),
         };
         let capacity = match framing {
-            BodyFraming::Length(n) => n as usize,
+            BodyFraming::Length(n) if keep => n as usize,
             _ => 0,
         };
         Ok(BodyReader {
             state,
             max_body,
+            keep,
             body: BytesMut::with_capacity(capacity),
+            received: 0,
             trailer_bytes: 0,
         })
+    }
+
+    /// Takes up to `due` body bytes from `input` (keeping them or not);
+    /// returns how many are still due.
+    fn consume(&mut self, due: u64, input: &mut BytesMut) -> u64 {
+        let n = (due as usize).min(input.len());
+        if self.keep {
+            self.body.extend_from_slice(&input[..n]);
+        }
+        input.advance(n);
+        self.received += n as u64;
+        due - n as u64
     }
 
     /// Takes what it can from `input`. `Ok(true)`: the body is complete
@@ -82,11 +116,8 @@ impl BodyReader {
         loop {
             match self.state {
                 State::Done => return Ok(true),
-                State::Length(left) => {
-                    let n = (left as usize).min(input.len());
-                    self.body.extend_from_slice(&input[..n]);
-                    input.advance(n);
-                    let left = left - n as u64;
+                State::Length(due) => {
+                    let left = self.consume(due, input);
                     self.state = if left == 0 {
                         State::Done
                     } else {
@@ -126,7 +157,7 @@ impl BodyReader {
                 let size = digits.iter().fold(0u64, |n, &d| {
                     n * 16 + (d as char).to_digit(16).unwrap_or(0) as u64
                 });
-                if self.body.len() as u64 + size > self.max_body as u64 {
+                if self.received + size > self.max_body as u64 {
                     return Err(BodyError::TooLarge(self.max_body));
                 }
                 self.state = State::Chunked(if size == 0 {
@@ -135,14 +166,11 @@ impl BodyReader {
                     Chunked::Data(size)
                 });
             }
-            Chunked::Data(left) => {
+            Chunked::Data(due) => {
                 if input.is_empty() {
                     return Ok(false);
                 }
-                let n = (left as usize).min(input.len());
-                self.body.extend_from_slice(&input[..n]);
-                input.advance(n);
-                let left = left - n as u64;
+                let left = self.consume(due, input);
                 self.state = State::Chunked(if left == 0 {
                     Chunked::DataEnd
                 } else {
@@ -239,6 +267,19 @@ mod tests {
             assert_eq!(&reader.take()[..], b"hello, world");
             assert_eq!(&input[..], b"GET");
         });
+    }
+
+    #[test]
+    fn a_discarding_reader_frames_the_same_and_keeps_nothing() {
+        let wire = b"5\r\nhello\r\n0\r\n\r\nNEXT";
+        let mut reader = BodyReader::discarding(BodyFraming::Chunked, 1024).unwrap();
+        let mut input = BytesMut::from(&wire[..]);
+        assert_eq!(reader.read(&mut input), Ok(true));
+        assert!(reader.take().is_empty());
+        assert_eq!(&input[..], b"NEXT");
+        let mut reader = BodyReader::discarding(BodyFraming::Chunked, 4).unwrap();
+        let mut input = BytesMut::from(&b"5\r\nhello\r\n"[..]);
+        assert_eq!(reader.read(&mut input), Err(BodyError::TooLarge(4)));
     }
 
     #[test]

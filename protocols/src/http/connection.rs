@@ -42,7 +42,7 @@ use torsion::{Clock, DisconnectReason, Protocol, Transport};
 
 use super::body::{BodyError, BodyReader};
 use super::head::{parse_head, BodyFraming, HeadScanner, RequestHead};
-use super::response::{status_page, with_date, write_head, Body, BodyStream, Framing, Response};
+use super::response::{http_date, status_page, write_head, Body, BodyStream, Framing, Response};
 use super::router::{Reply, Router};
 
 /// Limits and timeouts of an HTTP server (per connection).
@@ -194,13 +194,7 @@ impl Shared {
                     let _ = self.transport.write_bytes(bytes);
                 }
                 Some(Slot::Ready(meta, response)) => {
-                    let date = date.get_or_insert_with(|| {
-                        let mut d = [b' '; 29];
-                        with_date(|now| {
-                            d[..now.len().min(29)].copy_from_slice(&now[..now.len().min(29)])
-                        });
-                        d
-                    });
+                    let date = date.get_or_insert_with(http_date);
                     let more = self.write_response(meta, response, date);
                     if !more {
                         break;

@@ -53,7 +53,7 @@ pub use ::http::{header, HeaderMap, Method, StatusCode, Version};
 pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
-pub use response::{json, response, status_page, text, with_date, Body, BodyStream, Response};
+pub use response::{http_date, json, response, status_page, text, Body, BodyStream, Response};
 pub use router::{Handler, Reply, Request, Router};
 pub use static_files::StaticDir;
 

@@ -10,7 +10,7 @@
 //! `HEAD`, 1xx, 204 and 304 get no body. Handler-set `Content-Length`,
 //! `Transfer-Encoding`, `Connection`, `Server` and `Date` are replaced.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io;
 use std::pin::Pin;
@@ -164,7 +164,7 @@ pub(crate) fn bodiless(status: StatusCode) -> bool {
 /// handler's headers, the framing) into `out`; says how the body follows.
 /// `head_request`: the request was `HEAD` (the framing headers are those a
 /// `GET` would get; no body follows). `close`: the connection closes after
-/// this response. `date`: the `Date` value ([`with_date`]; the caller reads
+/// this response. `date`: the `Date` value ([`http_date`]; the caller reads
 /// it once for a batch of responses).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_head(
@@ -233,28 +233,25 @@ pub(crate) fn write_head(
 
 thread_local! {
     /// (second it was formatted for, the formatted `Date` value).
-    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+    static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
 }
 
-/// Runs `f` with the current `Date` header value (IMF-fixdate), formatted
-/// again only when the second changed.
-pub fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+/// The current `Date` header value (IMF-fixdate, 29 bytes), formatted again
+/// only when the second changed.
+pub fn http_date() -> [u8; 29] {
     let now = SystemTime::now();
     let second = now
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     DATE.with(|cell| {
-        let mut cache = cell.borrow_mut();
-        if cache.0 != second {
-            let text = httpdate::fmt_http_date(now);
-            let bytes = text.as_bytes();
-            if bytes.len() == 29 {
-                cache.1.copy_from_slice(bytes);
-            }
-            cache.0 = second;
+        let (cached_second, mut text) = cell.get();
+        if cached_second != second {
+            // fmt_http_date always writes the 29-byte IMF-fixdate form.
+            text.copy_from_slice(&httpdate::fmt_http_date(now).as_bytes()[..29]);
+            cell.set((second, text));
         }
-        f(&cache.1)
+        text
     })
 }
 
@@ -273,7 +270,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
         headers.insert(header::CONTENT_LENGTH, "999".parse().unwrap());
-        let date = with_date(|d| d.to_vec());
+        let date = http_date();
         let f = write_head(
             &mut out, &date, status, &headers, length, version, head, close,
         );
