@@ -522,8 +522,26 @@ impl torsion::DatagramProtocol for Dropper {
     }
 }
 
+/// UDP datagrams this machine's kernel dropped on receipt so far (all
+/// sockets: `InErrors` of `/proc/net/snmp`, which includes full receive
+/// buffers).
+fn kernel_udp_drops() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "InErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn udp_load_counts_lost_datagrams() {
+    let kernel_drops_before = kernel_udp_drops();
     let server = Server::builder()
         .listen_on("udp:0:interface=127.0.0.1")
         .unwrap()
@@ -542,9 +560,13 @@ fn udp_load_counts_lost_datagrams() {
     .unwrap();
     let sent = report.sent as f64;
     let lost = report.errors.lost as f64;
+    // Every datagram the server dropped is counted lost; anything more is
+    // loss the kernel reports (a receive buffer that overflowed while a
+    // busy CI machine held the shard off its core: UDP's own behaviour).
+    let kernel_drops = (kernel_udp_drops() - kernel_drops_before) as f64;
     assert!(
-        (lost - sent / 10.0).abs() <= 2.0,
-        "every tenth datagram dropped: lost {lost} of {sent}"
+        lost >= sent / 10.0 - 2.0 && lost <= sent / 10.0 + 2.0 + kernel_drops,
+        "every tenth datagram dropped: lost {lost} of {sent} ({kernel_drops} dropped by the kernel meanwhile)"
     );
     assert_eq!(report.errors.mismatch, 0);
     assert_eq!(report.completed + report.errors.lost, report.sent);
