@@ -400,6 +400,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_outbound: Option<usize>,
 
+    /// Serve Prometheus metrics at GET /metrics on this endpoint (e.g.
+    /// tcp:9100:interface=127.0.0.1; tcp:, tcp6: or tls:): per-shard
+    /// connections, bytes, panics, reactor lag, the bus, the blocking pool,
+    /// and the protocol's own (chat users and deliveries, HTTP responses and
+    /// request durations). Runs on a shard of its own, on the first shard's
+    /// core.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub metrics: Option<String>,
+
     #[command(flatten)]
     pub placement: PlacementArgs,
 

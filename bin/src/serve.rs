@@ -6,10 +6,12 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
-use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
+use torsion::metrics::{Metrics, DEFAULT_LAG_PROBE};
+use torsion::{cores, Endpoint, Policies, Server, ServerBuilder, ServerHandle};
+use torsion_protocols::chat::{start_chat_server, ChatConfig, ChatMetrics, DEFAULT_MAX_OUTBOUND};
 use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
-use torsion_protocols::http::{start_http_server, HttpConfig, StaticDir};
+use torsion_protocols::http::{start_http_server, HttpConfig, HttpMetrics, StaticDir};
+use torsion_protocols::metrics_endpoint::serve_metrics;
 use torsion_protocols::Framing;
 
 use crate::cli::{PlacementArgs, ServeArgs, ServeProtocol};
@@ -39,6 +41,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
         anyhow::bail!("--max-connections and --max-per-ip must be at least 1");
     }
     let datagram = endpoint.is_datagram();
+    let metrics_endpoint = match &args.metrics {
+        Some(text) => Some(parse_metrics_endpoint(text)?),
+        None => None,
+    };
+    let metrics = metrics_endpoint.as_ref().map(|_| Metrics::new());
     let builder = Server::builder()
         .listen(endpoint)
         .drain_timeout(args.drain_timeout)
@@ -50,6 +57,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .with_max_read_rate(args.max_read_rate.map(|r| r as u64)),
         );
     let builder = apply_placement(builder, &args.placement)?;
+    let builder = match &metrics {
+        Some(_) => builder.reactor_lag_probe(Some(DEFAULT_LAG_PROBE)),
+        None => builder,
+    };
 
     // Block the signals before any shard thread exists, so they are
     // delivered to the signal thread and never interrupt a shard.
@@ -70,11 +81,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 .with_stall_timeout(args.stall_timeout)
                 .with_flush_window(args.flush_window)
                 .with_max_outbound(args.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND));
-            start_chat_server(builder, config)?
+            let chat_metrics = ChatMetrics::new();
+            if let Some(m) = &metrics {
+                m.register_collector(chat_metrics.clone());
+            }
+            start_chat_server(builder, config.with_metrics(chat_metrics))?
         }
         ServeProtocol::Http if datagram => anyhow::bail!("http needs a tcp: or tls: endpoint"),
         ServeProtocol::Http => {
-            let config = HttpConfig::default().with_max_body(args.max_body);
+            let mut config = HttpConfig::default().with_max_body(args.max_body);
+            if let Some(m) = &metrics {
+                let http_metrics = HttpMetrics::new();
+                m.register_collector(http_metrics.clone());
+                config = config.with_metrics(http_metrics);
+            }
             let dir = match &args.dir {
                 Some(path) => Some(
                     StaticDir::new(path)
@@ -114,6 +134,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         )?;
         out.flush()?;
     }
+    let metrics_server = match (metrics, metrics_endpoint) {
+        (Some(metrics), Some(endpoint)) => Some(start_metrics(&server, metrics, endpoint)?),
+        _ => None,
+    };
     let cores = server.shards().iter().map(|s| s.core).collect::<Vec<_>>();
     // The framing is echo's setting: the other protocols do not log it.
     if args.protocol == ServeProtocol::Echo {
@@ -158,6 +182,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let result = server.join();
     handle.close();
     let _ = signal_thread.join();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.stop()?;
+    }
     result?;
     let total = stats.total();
     tracing::info!(
@@ -169,4 +196,44 @@ pub fn run(args: ServeArgs) -> Result<()> {
         "stopped"
     );
     Ok(())
+}
+
+/// Parses `--metrics`: a stream endpoint (the scrape is HTTP).
+fn parse_metrics_endpoint(text: &str) -> Result<Endpoint> {
+    let endpoint: Endpoint = text
+        .parse()
+        .with_context(|| format!("bad --metrics \"{text}\""))?;
+    if endpoint.is_datagram() {
+        anyhow::bail!("bad --metrics \"{text}\": metrics are served over HTTP: use a tcp:, tcp6: or tls: endpoint");
+    }
+    Ok(endpoint)
+}
+
+/// Registers the server's own collectors and starts the scrape endpoint on
+/// one shard, on the first serving shard's core; prints where it listens.
+fn start_metrics(
+    server: &ServerHandle,
+    metrics: Metrics,
+    endpoint: Endpoint,
+) -> Result<ServerHandle> {
+    metrics.register_server(server.stats_reader());
+    metrics.register_default_blocking_pool();
+    let scheme = match endpoint {
+        Endpoint::Tls { .. } => "https",
+        _ => "http",
+    };
+    let core = server.shards().first().map_or(0, |s| s.core);
+    let builder = Server::builder()
+        .listen(endpoint)
+        .shards(1)
+        .cores(vec![core]);
+    let metrics_server = serve_metrics(builder, metrics).context("cannot serve --metrics")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "torsion: metrics on {scheme}://{}/metrics",
+        metrics_server.local_addr()
+    )?;
+    out.flush()?;
+    Ok(metrics_server)
 }

@@ -11,6 +11,7 @@
 //! | [`send`] | framing a payload onto a transport | `sendLine`, `sendString` |
 //! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
+//! | [`metrics_endpoint`] | [`metrics_endpoint::serve_metrics`]: `GET /metrics` (Prometheus) over torsion's HTTP | — |
 //! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals | `twisted.web`: `Site`, `Resource`, `HTTPChannel` |
 //!
 //! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
@@ -23,6 +24,7 @@ pub mod echo;
 pub mod framed;
 pub mod framing;
 pub mod http;
+pub mod metrics_endpoint;
 pub mod send;
 
 pub use echo::{Echo, EchoFactory};

@@ -315,3 +315,39 @@ fn the_readme_example_is_the_compiled_module_example() {
         .expect("the module docs' example");
     assert_eq!(squash(block), squash(example));
 }
+
+#[test]
+fn metrics_count_responses_by_class_and_time_requests_on_the_transport_clock() {
+    use torsion::Factory;
+    let metrics = http::HttpMetrics::new();
+    let mut factory = http::HttpFactory::new(
+        router(),
+        HttpConfig::default().with_metrics(metrics.clone()),
+    );
+    let conn = factory
+        .build_protocol("127.0.0.1:9".parse().unwrap())
+        .unwrap();
+    let mut h = ProtocolHarness::new(conn);
+    h.advance(Duration::from_secs(3));
+    h.receive(
+        b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(responses(&h.take_written()).len(), 3);
+    h.receive(b"BAD\r\n\r\n");
+    assert!(String::from_utf8(h.take_written())
+        .unwrap()
+        .starts_with("HTTP/1.1 400"));
+    let shards = metrics.shards();
+    assert_eq!(shards.len(), 1, "the factory registered its shard");
+    let stats = &shards[0].1;
+    assert_eq!(stats.responses(2), 2);
+    assert_eq!(stats.responses(4), 2, "the 404 and the refusal");
+    assert_eq!(stats.responses(5), 0);
+    // Published when the factory (and its recorder) goes.
+    drop((h, factory));
+    let durations = stats.request_durations();
+    assert_eq!(durations.count(), 3, "refusals are not timed");
+    // Dispatch and response happened at the same manual instant: the
+    // clock read is the transport's, not the wall's.
+    assert_eq!(durations.sum_seconds(), 0.0);
+}

@@ -59,7 +59,19 @@ struct Shared {
 
 struct Slots {
     free: usize,
+    capacity: usize,
     waiting: VecDeque<Waker>,
+}
+
+/// A blocking pool's load at one moment, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockingPoolStats {
+    /// Worker threads.
+    pub threads: usize,
+    /// Room for waiting jobs.
+    pub queue_capacity: usize,
+    /// Jobs queued and not yet taken by a thread.
+    pub queued: usize,
 }
 
 /// A pool of threads for blocking work. Cheap to clone; `Send + Sync`.
@@ -82,6 +94,7 @@ impl BlockingPool {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
         let slots = Arc::new(Mutex::new(Slots {
             free: queue,
+            capacity: queue,
             waiting: VecDeque::new(),
         }));
         let shared = Arc::new(Shared {
@@ -89,7 +102,7 @@ impl BlockingPool {
             slots: slots.clone(),
             threads: Mutex::new(Vec::new()),
         });
-        let handles = (0..threads.max(1))
+        let handles: Vec<JoinHandle<()>> = (0..threads.max(1))
             .map(|i| {
                 let (rx, slots) = (rx.clone(), slots.clone());
                 std::thread::Builder::new()
@@ -117,6 +130,18 @@ impl BlockingPool {
             pool: self.clone(),
             job: Some(wrap(f, result.clone())),
             result,
+        }
+    }
+
+    /// How loaded the pool is now (one short lock of the pool's slot count,
+    /// the same lock every `run` takes).
+    pub fn stats(&self) -> BlockingPoolStats {
+        let threads = lock(&self.shared.threads).len();
+        let slots = lock(&self.shared.slots);
+        BlockingPoolStats {
+            threads,
+            queue_capacity: slots.capacity,
+            queued: slots.capacity.saturating_sub(slots.free),
         }
     }
 
@@ -237,6 +262,11 @@ impl<R: Send + 'static> Future for BlockingCall<R> {
 
 static DEFAULT_POOL: OnceLock<BlockingPool> = OnceLock::new();
 
+/// The process-wide pool [`defer_to_thread`] uses, once something used it.
+pub fn default_pool() -> Option<&'static BlockingPool> {
+    DEFAULT_POOL.get()
+}
+
 /// Runs `f` on the process-wide blocking pool (8 threads, queue 1024) and
 /// resolves with its value on the awaiting shard (Twisted's `deferToThread`).
 pub fn defer_to_thread<F, R>(f: F) -> BlockingCall<R>
@@ -299,6 +329,14 @@ mod tests {
         let queued = calls.iter().filter(|c| c.job.is_none()).count();
         assert_eq!(queued, 3, "1 running + 2 queued");
         assert_eq!(lock(&pool.shared.slots).free, 0);
+        assert_eq!(
+            pool.stats(),
+            BlockingPoolStats {
+                threads: 1,
+                queue_capacity: 2,
+                queued: 2,
+            }
+        );
         gate.wait();
         for c in calls {
             assert_eq!(futures_lite::future::block_on(c), Ok(()));

@@ -21,6 +21,7 @@
 //! | `clock.rs` | timers: [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
 //! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], the doorbell that wakes a parked shard |
 //! | `blocking.rs` | blocking work: [`BlockingPool`], [`defer_to_thread`] |
+//! | `metrics/` | Prometheus metrics: [`metrics::Metrics`], latency histograms recorded without locks, the reactor-lag probe |
 //! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`] |
 //! | `testing/` | protocols without sockets: [`testing::ProtocolHarness`], [`testing::ConnectedPair`] |
 //!
@@ -45,6 +46,7 @@
 //! | [`cores`] | which cores the shards run on | — |
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
 //! | [`stats`] | per-shard counters | — |
+//! | [`metrics`] | [`metrics::Metrics`]: per-shard counters, reactor lag and protocols' collectors in Prometheus's text format | — (Twisted has none built in) |
 //! | [`testing`] | [`testing::ProtocolHarness`], [`testing::ConnectedPair`]: protocols without sockets | `StringTransport`, `iosim` |
 //! | [`task`] | [`spawn_local`] → [`JoinHandle`] (dropping cancels); what every handle does when dropped | `Deferred`, `inlineCallbacks` |
 //!
@@ -84,6 +86,7 @@ pub mod blocking;
 pub mod bus;
 pub mod clock;
 mod connection;
+pub mod metrics;
 mod net;
 pub mod server;
 mod setters;
@@ -95,8 +98,8 @@ pub use net::{client, datagram, endpoint, tls};
 pub use server::stats;
 pub use shard::{cores, pinned, task};
 
-pub use blocking::{defer_to_thread, BlockingError, BlockingPool};
-pub use bus::{Bus, BusError, BusHandle, ManualBus};
+pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
+pub use bus::{Bus, BusError, BusHandle, BusShardStats, ManualBus};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};

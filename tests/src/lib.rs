@@ -297,7 +297,7 @@ pub fn ensure_python_module(module: &str, requirements: &str) -> bool {
         return true;
     }
     let path = format!("{}/interop/{requirements}", env!("CARGO_MANIFEST_DIR"));
-    eprintln!("installing {path} for the HTTP interop tests");
+    eprintln!("installing {path} for the interop tests");
     let _ = pip_install(&path);
     if importable() {
         return true;
@@ -322,7 +322,7 @@ pub fn ensure_program(program: &str, package: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if root {
-        eprintln!("installing {package} (apt-get) for the HTTP interop tests");
+        eprintln!("installing {package} (apt-get) for the interop tests");
         let install = format!(
             "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package} >/dev/null 2>&1 || \
              (apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {package} >/dev/null 2>&1)"

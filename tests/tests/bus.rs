@@ -66,6 +66,14 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
         "no extra messages"
     );
 
+    // The traffic counters (metrics) saw every message: each shard sent
+    // (shards-1)·(N+1)+1 and received as many; nothing waits.
+    for s in observer.shard_stats() {
+        assert_eq!(s.sent, per_shard, "{s:?}");
+        assert_eq!(s.received, per_shard, "{s:?}");
+        assert_eq!(s.inbox_depth, 0, "{s:?}");
+    }
+
     // Idle: parked on the doorbell, a shard that nobody sends to does not
     // wake (a polling loop would wake thousands of times a second). Counted,
     // not timed: without a send the count can move by at most one — a ring

@@ -56,12 +56,14 @@
 
 mod client;
 mod message;
+mod metrics;
 mod names;
 mod room;
 mod server;
 
 pub use client::ChatClient;
 pub use message::ChatMessage;
+pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
 pub use room::{fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW};
 pub use server::{chat_factory, start_chat_server, ChatFactory, DEFAULT_MAX_OUTBOUND};

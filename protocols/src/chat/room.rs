@@ -66,12 +66,14 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use torsion::{BusHandle, DelayedCall, Transport};
 
 use super::message::ChatMessage;
+use super::metrics::{ChatMetrics, ChatShardStats};
 use super::names::{owner_shard, validate_name};
 use super::server::DEFAULT_MAX_OUTBOUND;
 use crate::framed::FramedConnection;
@@ -96,6 +98,9 @@ pub struct ChatConfig {
     /// messages leave in one send (`--flush-window`; zero: each message is
     /// sent on its own). See "The flush window" in the module docs.
     pub flush_window: Duration,
+    /// Where each shard's room keeps its counters for scrapes (default: a
+    /// set of its own, read only through [`Room::stats`]).
+    pub metrics: ChatMetrics,
 }
 
 impl Default for ChatConfig {
@@ -106,6 +111,7 @@ impl Default for ChatConfig {
             stall_timeout: Duration::from_secs(2),
             max_outbound: DEFAULT_MAX_OUTBOUND,
             flush_window: DEFAULT_FLUSH_WINDOW,
+            metrics: ChatMetrics::new(),
         }
     }
 }
@@ -119,6 +125,8 @@ torsion::with_setters!(ChatConfig {
     with_max_outbound => max_outbound: usize,
     #[doc = "(zero: no window)"]
     with_flush_window => flush_window: Duration,
+    #[doc = "(register the same set with a `torsion::metrics::Metrics` to scrape it)"]
+    with_metrics => metrics: ChatMetrics,
 });
 
 /// The default flush window (see the module docs for how it was chosen).
@@ -202,6 +210,7 @@ pub struct Room {
     /// their readers' corked transports until it closes.
     window_open: Cell<bool>,
     next_id: Cell<u64>,
+    stats: Arc<ChatShardStats>,
 }
 
 impl std::fmt::Debug for Room {
@@ -251,6 +260,7 @@ impl Room {
     /// [`Room::set_bus`] before the first connection.
     pub fn new(shard: usize, shards: usize, config: ChatConfig) -> Rc<Room> {
         let window = fanout_window(config.max_outbound, shards);
+        let stats = config.metrics.register(shard);
         Rc::new_cyclic(|me| Room {
             shard,
             shards,
@@ -271,6 +281,7 @@ impl Room {
             holding: Cell::new(false),
             window_open: Cell::new(false),
             next_id: Cell::new(0),
+            stats,
         })
     }
 
@@ -287,6 +298,11 @@ impl Room {
     /// Clients connected to this shard.
     pub fn client_count(&self) -> usize {
         self.clients.borrow().len()
+    }
+
+    /// This room's counters (clients, users, messages, deliveries).
+    pub fn stats(&self) -> &ChatShardStats {
+        &self.stats
     }
 
     /// Named clients on this shard.
@@ -382,6 +398,7 @@ impl Room {
                 who_pending: false,
             },
         );
+        self.stats.set_clients(self.clients.borrow().len());
         id
     }
 
@@ -401,6 +418,7 @@ impl Room {
         let Some(client) = self.clients.borrow_mut().remove(&id) else {
             return;
         };
+        self.stats.set_clients(self.clients.borrow().len());
         if let Some(t) = client.register_timer {
             t.cancel();
         }
@@ -415,10 +433,12 @@ impl Room {
     fn release_name(&self, id: u64, name: String) {
         let removed = {
             let mut named = self.named.borrow_mut();
-            named
+            let removed = named
                 .iter()
                 .position(|r| r.id == id)
-                .map(|i| named.swap_remove(i))
+                .map(|i| named.swap_remove(i));
+            self.stats.set_users(named.len());
+            removed
         };
         if let Some(r) = removed {
             if let Some(t) = r.stall_timer.borrow_mut().take() {
@@ -536,6 +556,7 @@ impl Room {
     /// Writes `line` to every named client here but `from`, and sends it once
     /// to every other shard.
     fn deliver_from(&self, from: u64, line: Bytes) {
+        self.stats.message_sent();
         self.write_to_named(Some(from), &line);
         if self.shards > 1 {
             if let Some(bus) = self.bus.get() {
@@ -571,10 +592,12 @@ impl Room {
         let windowed = !self.config.flush_window.is_zero();
         let mut newly_congested = Vec::new();
         let mut clock = None;
+        let mut readers = 0;
         for r in self.named.borrow().iter() {
             if Some(r.id) == except {
                 continue;
             }
+            readers += 1;
             if windowed {
                 r.transport.cork();
                 clock.get_or_insert_with(|| r.transport.clock());
@@ -584,6 +607,7 @@ impl Room {
                 newly_congested.push(r.id);
             }
         }
+        self.stats.delivered(readers);
         if let Some(clock) = clock {
             self.open_window(&clock);
         }
@@ -884,6 +908,7 @@ impl Room {
                 stalled: Cell::new(false),
                 stall_timer: RefCell::new(None),
             }));
+            self.stats.set_users(self.named.borrow().len());
             self.names_cache.borrow_mut().take();
             self.reply(id, &format!("Welcome, {name}!"));
         } else {

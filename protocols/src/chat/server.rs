@@ -73,7 +73,9 @@ pub fn start_chat_server(
     config: ChatConfig,
 ) -> Result<ServerHandle, ServerError> {
     let limits = builder.current_limits().with_hard_cap(config.max_outbound);
+    let bus = Bus::new(builder.planned_cores()?.len())?;
+    config.metrics.attach_bus(&bus);
     builder
         .limits(limits)
-        .serve_with_bus(move |shard, bus| chat_factory(shard, bus, config.clone()))
+        .try_serve(move |shard| chat_factory(shard, &bus, config.clone()))
 }

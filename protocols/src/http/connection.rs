@@ -42,6 +42,7 @@ use torsion::{Clock, DisconnectReason, Protocol, Transport};
 
 use super::body::{BodyError, BodyReader};
 use super::head::{parse_head, BodyFraming, HeadScanner, RequestHead};
+use super::metrics::{HttpMetrics, ShardHttpMetrics};
 use super::response::{http_date, status_page, write_head, Body, BodyStream, Framing, Response};
 use super::router::{Reply, Router};
 
@@ -62,6 +63,8 @@ pub struct HttpConfig {
     pub keep_alive_timeout: Duration,
     /// Responses queued per connection before reading pauses (default 32).
     pub max_pipeline: usize,
+    /// Where responses are counted and requests timed (default: nowhere).
+    pub metrics: Option<HttpMetrics>,
 }
 
 impl Default for HttpConfig {
@@ -73,6 +76,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),
             max_pipeline: 32,
+            metrics: None,
         }
     }
 }
@@ -87,12 +91,23 @@ torsion::with_setters!(HttpConfig {
     with_max_pipeline => max_pipeline: usize,
 });
 
+impl HttpConfig {
+    /// Counts responses by status class and times requests in `metrics`
+    /// (register it with a `torsion::metrics::Metrics` to scrape it).
+    pub fn with_metrics(mut self, metrics: HttpMetrics) -> HttpConfig {
+        self.metrics = Some(metrics);
+        self
+    }
+}
+
 /// What a response needs to know about its request.
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     version: Version,
     head_request: bool,
     close: bool,
+    /// When the request was dispatched (only with metrics; not refusals).
+    dispatched: Option<Instant>,
 }
 
 enum Slot {
@@ -146,6 +161,7 @@ struct Shared {
     writable: RefCell<Option<Waker>>,
     lost: Cell<bool>,
     me: Weak<Shared>,
+    metrics: Option<Rc<ShardHttpMetrics>>,
 }
 
 impl Shared {
@@ -179,6 +195,7 @@ impl Shared {
     /// Writes every ready response at the front of the queue, in order.
     fn flush(&self) {
         let mut date = None;
+        let mut now = None;
         while !self.streaming.get() && !self.lost.get() {
             let slot = {
                 let mut slots = self.slots.borrow_mut();
@@ -194,6 +211,10 @@ impl Shared {
                     let _ = self.transport.write_bytes(bytes);
                 }
                 Some(Slot::Ready(meta, response)) => {
+                    if let Some(metrics) = &self.metrics {
+                        let now = *now.get_or_insert_with(|| self.clock.now());
+                        metrics.responded(response.status(), meta.dispatched, now);
+                    }
                     let date = date.get_or_insert_with(http_date);
                     let more = self.write_response(meta, response, date);
                     if !more {
@@ -365,6 +386,7 @@ impl Shared {
             version: Version::HTTP_11,
             head_request: false,
             close: true,
+            dispatched: None,
         };
         self.push(Slot::Ready(meta, status_page(status)));
         self.flush();
@@ -458,6 +480,7 @@ pub struct HttpConnection {
     shared: Option<Rc<Shared>>,
     read: ReadState,
     scanner: HeadScanner,
+    metrics: Option<Rc<ShardHttpMetrics>>,
 }
 
 impl HttpConnection {
@@ -469,7 +492,14 @@ impl HttpConnection {
             shared: None,
             read: ReadState::Head,
             scanner: HeadScanner::default(),
+            metrics: None,
         }
+    }
+
+    /// Counts this connection's responses in its shard's metrics.
+    pub(crate) fn with_metrics(mut self, metrics: Option<Rc<ShardHttpMetrics>>) -> HttpConnection {
+        self.metrics = metrics;
+        self
     }
 
     /// Reads requests from `data` until it runs out, the pipeline is full
@@ -554,6 +584,7 @@ impl HttpConnection {
             version: head.parts.version,
             head_request: head.parts.method == Method::HEAD,
             close: !head.keep_alive,
+            dispatched: shared.metrics.as_ref().map(|_| shared.clock.now()),
         };
         if meta.close {
             shared.stop_reading.set(true);
@@ -619,6 +650,7 @@ impl Protocol for HttpConnection {
             writable: RefCell::new(None),
             lost: Cell::new(false),
             me: me.clone(),
+            metrics: self.metrics.clone(),
         });
         shared.update_phase();
         self.shared = Some(shared);

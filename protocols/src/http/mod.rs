@@ -8,6 +8,7 @@
 //! | `response.rs` | [`Body`] (whole or streamed), writing a response head, the `Date` cache | `Request.write`/`finish` |
 //! | `router.rs` | [`Router`], [`Handler`], [`Reply`]: method + path → handler, sync or async | `Resource`, `Site` |
 //! | `connection.rs` | [`HttpConnection`]: requests in, responses out in order, limits, timeouts | `HTTPChannel` |
+//! | `metrics.rs` | [`HttpMetrics`]: responses by status class, request durations, per shard |
 //! | `static_files.rs` | [`StaticDir`]: a directory, off the shard's thread, streamed, never outside its root | `static.File` |
 //!
 //! A server: [`start_http_server`] with a function that builds each shard's
@@ -39,6 +40,7 @@
 mod body;
 mod connection;
 mod head;
+mod metrics;
 mod response;
 mod router;
 mod static_files;
@@ -53,6 +55,7 @@ pub use ::http::{header, HeaderMap, Method, StatusCode, Version};
 pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
+pub use metrics::{HttpMetrics, HttpShardStats};
 pub use response::{http_date, json, response, status_page, text, Body, BodyStream, Response};
 pub use router::{Handler, Reply, Request, Router};
 pub use static_files::StaticDir;
@@ -61,12 +64,16 @@ pub use static_files::StaticDir;
 pub struct HttpFactory {
     router: Rc<Router>,
     config: Rc<HttpConfig>,
+    metrics: Option<Rc<metrics::ShardHttpMetrics>>,
 }
 
 impl HttpFactory {
-    /// A factory answering with `router`.
+    /// A factory answering with `router`. With metrics in `config`, call
+    /// it on the shard it serves (the shard registers its counters).
     pub fn new(router: Router, config: HttpConfig) -> HttpFactory {
+        let shard = torsion::shard::current().map_or(0, |s| s.id);
         HttpFactory {
+            metrics: config.metrics.as_ref().map(|m| Rc::new(m.for_shard(shard))),
             router: Rc::new(router),
             config: Rc::new(config),
         }
@@ -77,10 +84,10 @@ impl Factory for HttpFactory {
     type Protocol = HttpConnection;
 
     fn build_protocol(&mut self, _peer: SocketAddr) -> Option<HttpConnection> {
-        Some(HttpConnection::new(
-            self.router.clone(),
-            self.config.clone(),
-        ))
+        Some(
+            HttpConnection::new(self.router.clone(), self.config.clone())
+                .with_metrics(self.metrics.clone()),
+        )
     }
 }
 

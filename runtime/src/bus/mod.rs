@@ -53,6 +53,7 @@ use std::task::{Poll, Waker};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::bus::doorbell::{doorbell, Doorbell, DoorbellReceiver};
+use crate::metrics::ShardCounter;
 use crate::shard::{self, ShardInfo};
 
 /// Most messages handled per turn before yielding to other tasks.
@@ -110,6 +111,26 @@ struct Inbox<M> {
     parked: AtomicBool,
     /// Times the receive loop woke from its park (written by its shard).
     wake_ups: AtomicU64,
+    /// Messages this shard's handler was given (written by its shard).
+    received: ShardCounter,
+    /// Messages this shard sent, to any shard (written by its shard: a
+    /// [`BusHandle`] lives on the shard that attached).
+    sent: ShardCounter,
+}
+
+/// One shard's traffic on a bus, read from any thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BusShardStats {
+    /// The shard.
+    pub shard: usize,
+    /// Messages the shard sent (to any shard, itself included).
+    pub sent: u64,
+    /// Messages handed to the shard's handler.
+    pub received: u64,
+    /// Messages waiting in the shard's inbox now.
+    pub inbox_depth: u64,
+    /// Times the shard's receiving task woke from its park.
+    pub wake_ups: u64,
 }
 
 /// A shard's receiving end, waiting for the shard to attach.
@@ -157,6 +178,8 @@ impl<M: Send + 'static> Bus<M> {
                 bell,
                 parked: AtomicBool::new(false),
                 wake_ups: AtomicU64::new(0),
+                received: ShardCounter::default(),
+                sent: ShardCounter::default(),
             });
             receivers.push(Mutex::new(Some((rx, bell_rx))));
         }
@@ -179,6 +202,23 @@ impl<M: Send + 'static> Bus<M> {
             .inboxes
             .get(shard)
             .map(|i| i.wake_ups.load(Relaxed))
+    }
+
+    /// Every shard's traffic (messages sent, received, waiting), in shard
+    /// order: relaxed reads, for metrics.
+    pub fn shard_stats(&self) -> Vec<BusShardStats> {
+        self.shared
+            .inboxes
+            .iter()
+            .enumerate()
+            .map(|(shard, inbox)| BusShardStats {
+                shard,
+                sent: inbox.sent.get(),
+                received: inbox.received.get(),
+                inbox_depth: inbox.tx.len() as u64,
+                wake_ups: inbox.wake_ups.load(Relaxed),
+            })
+            .collect()
     }
 
     /// Attaches the current shard: `handler` runs on this shard for every
@@ -262,6 +302,7 @@ async fn receive_loop<M, H>(
         let mut handled = 0;
         while let Ok(msg) = rx.try_recv() {
             shard::run_guarded("bus handler", || handler(msg));
+            inbox.received.add(1);
             handled += 1;
             if handled % BATCH == 0 {
                 glommio::yield_if_needed().await;
@@ -340,6 +381,7 @@ impl<M: Send + 'static> BusHandle<M> {
                     .tx
                     .send(msg)
                     .map_err(|_| BusError::Disconnected(shard))?;
+                shared.inboxes[*me].sent.add(1);
                 if shard == *me {
                     local.wake();
                     return Ok(());

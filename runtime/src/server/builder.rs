@@ -33,6 +33,7 @@ pub struct ServerBuilder {
     limits: FlowLimits,
     policies: Policies,
     tls_handshake_timeout: Duration,
+    reactor_lag_probe: Option<Duration>,
 }
 
 impl Default for ServerBuilder {
@@ -45,6 +46,7 @@ impl Default for ServerBuilder {
             limits: FlowLimits::default(),
             policies: Policies::default(),
             tls_handshake_timeout: crate::net::tls::DEFAULT_HANDSHAKE_TIMEOUT,
+            reactor_lag_probe: None,
         }
     }
 }
@@ -106,6 +108,18 @@ impl ServerBuilder {
     /// (default 10 s).
     pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
         self.tls_handshake_timeout = d;
+        self
+    }
+
+    /// Runs a reactor-lag probe on every shard: a timer due every
+    /// `interval` records how late it fired into the shard's
+    /// [`reactor_lag`](crate::stats::ShardStats::reactor_lag) histogram (the
+    /// number that says a shard is overloaded) and publishes the shard's
+    /// latency histograms (see [`metrics`](crate::metrics)). Off by default
+    /// (`None`): it wakes an idle shard once per interval. `--metrics` turns
+    /// it on at [`DEFAULT_LAG_PROBE`](crate::metrics::DEFAULT_LAG_PROBE).
+    pub fn reactor_lag_probe(mut self, interval: Option<Duration>) -> Self {
+        self.reactor_lag_probe = interval.filter(|d| !d.is_zero());
         self
     }
 
@@ -248,6 +262,7 @@ impl ServerBuilder {
                 limits: self.limits,
                 policies: self.policies.clone(),
                 drain_timeout: self.drain_timeout,
+                lag_probe: self.reactor_lag_probe,
                 socket,
                 bell: bell_rx,
                 control: ctl_rx,

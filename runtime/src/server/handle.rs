@@ -78,6 +78,15 @@ impl StatsReader {
             .collect()
     }
 
+    /// Every shard's reactor lag (how late its timers fired), in shard
+    /// order; empty histograms unless the server runs the lag probe.
+    pub fn reactor_lag(&self) -> Vec<crate::metrics::HistogramSnapshot> {
+        self.shards
+            .iter()
+            .map(|(_, stats)| stats.reactor_lag().snapshot())
+            .collect()
+    }
+
     /// All shards' counters added up.
     pub fn total(&self) -> ShardStatsSnapshot {
         let mut total = ShardStatsSnapshot::default();

@@ -37,6 +37,7 @@ pub(super) struct ShardStart {
     pub(super) limits: FlowLimits,
     pub(super) policies: Policies,
     pub(super) drain_timeout: Duration,
+    pub(super) lag_probe: Option<Duration>,
     pub(super) socket: OwnedFd,
     pub(super) bell: DoorbellReceiver,
     pub(super) control: Receiver<ShardCommand>,
@@ -182,6 +183,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         limits,
         policies,
         drain_timeout,
+        lag_probe,
         socket,
         bell,
         control,
@@ -228,10 +230,17 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         let drain = Rc::new(std::cell::Cell::new(drain_timeout));
         let control_task =
             glommio::spawn_local(control_loop(rt.clone(), bell, control, drain.clone())).detach();
+        let probe_task = lag_probe.map(|interval| {
+            let histogram = rt.stats().reactor_lag().clone();
+            glommio::spawn_local(crate::metrics::lag::run_probe(interval, histogram)).detach()
+        });
         let _ = ready.send(Ok(()));
         drop(ready);
         S::run(local, socket, rt, drain).await;
         control_task.cancel();
+        if let Some(task) = probe_task {
+            task.cancel();
+        }
         tracing::debug!(shard = info.id, "shard stopped");
         shard::leave();
     });

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::connection::reason::DisconnectReason;
+use crate::metrics::LatencyHistogram;
 
 /// Live counters of one shard (written by that shard only).
 #[derive(Debug, Default)]
@@ -23,6 +24,9 @@ pub struct ShardStats {
     over_capacity: AtomicU64,
     tls_failures: AtomicU64,
     thread_id: AtomicU64,
+    /// How late the shard's timers fire (filled by the reactor-lag probe,
+    /// when the server runs one).
+    reactor_lag: LatencyHistogram,
 }
 
 impl ShardStats {
@@ -56,6 +60,11 @@ impl ShardStats {
     }
     pub(crate) fn tls_failure(&self) {
         self.tls_failures.fetch_add(1, Relaxed);
+    }
+    /// The shard's reactor-lag histogram (empty unless the server was built
+    /// with [`ServerBuilder::reactor_lag_probe`](crate::ServerBuilder::reactor_lag_probe)).
+    pub fn reactor_lag(&self) -> &LatencyHistogram {
+        &self.reactor_lag
     }
     pub(crate) fn set_thread_id(&self, tid: u64) {
         self.thread_id.store(tid, Relaxed);
