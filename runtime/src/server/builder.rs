@@ -34,6 +34,7 @@ pub struct ServerBuilder {
     policies: Policies,
     tls_handshake_timeout: Duration,
     reactor_lag_probe: Option<Duration>,
+    thread_name: String,
 }
 
 impl Default for ServerBuilder {
@@ -47,6 +48,7 @@ impl Default for ServerBuilder {
             policies: Policies::default(),
             tls_handshake_timeout: crate::net::tls::DEFAULT_HANDSHAKE_TIMEOUT,
             reactor_lag_probe: None,
+            thread_name: "torsion-shard".into(),
         }
     }
 }
@@ -120,6 +122,14 @@ impl ServerBuilder {
     /// it on at [`DEFAULT_LAG_PROBE`](crate::metrics::DEFAULT_LAG_PROBE).
     pub fn reactor_lag_probe(mut self, interval: Option<Duration>) -> Self {
         self.reactor_lag_probe = interval.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// Names the shard threads `<prefix>-<id>` (default `torsion-shard`), as
+    /// `top -H` and `/proc/<pid>/task/*/comm` show them; Linux keeps the
+    /// first 15 bytes. The metrics endpoint's shard is `torsion-metrics-0`.
+    pub fn thread_name(mut self, prefix: &str) -> Self {
+        self.thread_name = prefix.to_string();
         self
     }
 
@@ -270,7 +280,7 @@ impl ServerBuilder {
             };
             let service = service.clone();
             let thread = std::thread::Builder::new()
-                .name(format!("torsion-shard-{id}"))
+                .name(format!("{}-{id}", self.thread_name))
                 .spawn(move || run_shard(ctx, service))
                 .map_err(|e| ServerError::shard_start(id, "cannot spawn its thread", e))?;
             controls.push(ShardControl {

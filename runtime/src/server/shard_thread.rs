@@ -190,7 +190,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         ready,
     } = start;
     let executor = LocalExecutorBuilder::new(Placement::Fixed(info.core))
-        .name(&format!("torsion-shard-{}", info.id))
+        .name(std::thread::current().name().unwrap_or("torsion-shard"))
         .io_memory(IO_MEMORY)
         .make();
     let executor = match executor {
