@@ -29,11 +29,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// Subcommands.
+/// Subcommands other than `serve` (which the app runner adds: see
+/// [`crate::apps::builtin_runner`]).
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a sharded server until SIGINT/SIGTERM.
-    Serve(ServeArgs),
     /// Load-test a server and report latency: closed loop at the highest
     /// rate it sustains (--rate max, the default) or open loop at a fixed
     /// rate, with latency corrected for coordinated omission.
@@ -288,17 +287,6 @@ pub struct BenchArgs {
     pub output: OutputArgs,
 }
 
-/// Which protocol `serve` runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ServeProtocol {
-    /// Twisted's Echo: writes back what it receives.
-    Echo,
-    /// The docs' chat server, sharded: names and messages across all shards.
-    Chat,
-    /// HTTP/1.1: GET /plaintext and GET /json (the TechEmpower tests).
-    Http,
-}
-
 /// What `torsion bench` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchProtocol {
@@ -309,113 +297,6 @@ pub enum BenchProtocol {
     /// HTTP/1.1 GET /plaintext (serve http's route): saturated, then at a
     /// fraction of the saturated rate, like echo.
     Http,
-}
-
-impl ServeProtocol {
-    /// The endpoint used when `--listen` is not given.
-    pub fn default_listen(self) -> &'static str {
-        match self {
-            ServeProtocol::Echo => "tcp:7000:interface=127.0.0.1",
-            ServeProtocol::Chat => "tcp:8123:interface=127.0.0.1",
-            ServeProtocol::Http => "tcp:8080:interface=127.0.0.1",
-        }
-    }
-}
-
-/// Arguments of `torsion serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// The protocol to serve.
-    #[arg(value_enum)]
-    pub protocol: ServeProtocol,
-
-    /// Where to listen, in Twisted's endpoint syntax (default for echo:
-    /// tcp:7000:interface=127.0.0.1, for chat: tcp:8123:interface=127.0.0.1,
-    /// for http: tcp:8080:interface=127.0.0.1).
-    #[arg(long, value_name = "ENDPOINT")]
-    pub listen: Option<String>,
-
-    /// How echo frames messages: raw, line, netstring, int8, int16 or int32
-    /// (each received frame is sent back as one frame; raw echoes bytes as
-    /// they arrive).
-    #[arg(long, value_name = "FRAMING", default_value = "raw", value_parser = parse_framing)]
-    pub framing: Framing,
-
-    /// Chat: longest input line in bytes; longer ones get "Line too long."
-    /// and the connection is closed.
-    #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_size)]
-    pub max_line: usize,
-
-    /// HTTP: serve the files under this directory too (Twisted's `twistd web
-    /// --path`): index.html or a listing for directories, ETag and
-    /// Last-Modified, single byte ranges; nothing outside it.
-    #[arg(long, value_name = "PATH")]
-    pub dir: Option<std::path::PathBuf>,
-
-    /// HTTP: largest request body in bytes (e.g. 1MiB); larger ones get 413
-    /// and the connection is closed.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
-    pub max_body: usize,
-
-    /// Chat: how long a client may stay nameless before it is disconnected
-    /// (0 or off: no limit).
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration_or_off)]
-    pub register_timeout: Duration,
-
-    /// Chat: how long a reader whose output is above the high-water mark may
-    /// hold the room's senders back before the room stops waiting for it (it
-    /// is then cut if its unread output reaches --max-outbound). 0 or off:
-    /// never wait for slow readers.
-    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = parse_duration_or_off)]
-    pub stall_timeout: Duration,
-
-    /// Chat: how long lines to a reader may wait so that several messages'
-    /// lines leave in one send (less CPU per delivery, up to this much more
-    /// latency). 0 or off: send each message at once.
-    #[arg(long, value_name = "DUR", default_value = "1250us", value_parser = parse_duration_or_off)]
-    pub flush_window: Duration,
-
-    /// Close connections with no reads or writes for this long (e.g. 30s;
-    /// 0 or off, the default: never).
-    #[arg(long, value_name = "DUR", default_value = "off", value_parser = parse_duration_or_off)]
-    pub idle_timeout: Duration,
-
-    /// Most connections open at once over all shards (split evenly between
-    /// shards). Default: the fd limit minus 64.
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N")]
-    pub max_connections: Option<usize>,
-
-    /// Most connections open at once from one IP address.
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N")]
-    pub max_per_ip: Option<usize>,
-
-    /// Most bytes per second read from one connection (e.g. 64KiB); reading
-    /// pauses rather than buffering.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_read_rate: Option<usize>,
-
-    /// Outbound queue hard cap per connection (e.g. 1MiB, 65536): a client
-    /// whose unread output passes it is disconnected as a slow consumer.
-    /// Default: 1MiB for chat, 4MiB for echo.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-    pub max_outbound: Option<usize>,
-
-    /// Serve Prometheus metrics at GET /metrics on this endpoint (e.g.
-    /// tcp:9100:interface=127.0.0.1; tcp:, tcp6: or tls:): per-shard
-    /// connections, bytes, panics, reactor lag, the bus, the blocking pool,
-    /// and the protocol's own (chat users and deliveries, HTTP responses and
-    /// request durations). Runs on a shard of its own, on the first shard's
-    /// core.
-    #[arg(long, value_name = "ENDPOINT")]
-    pub metrics: Option<String>,
-
-    #[command(flatten)]
-    pub placement: PlacementArgs,
-
-    /// How long shutdown waits for connections to flush and close before
-    /// aborting them (e.g. 5s, 500ms; 0 or off: abort at once).
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration_or_off)]
-    pub drain_timeout: Duration,
 }
 
 /// Shard placement flags shared by every command that runs shards.

@@ -5,17 +5,19 @@
 //! | module | what |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
-//! | [`serve`] | `torsion serve`: sharded echo, chat and HTTP servers |
+//! | [`app`] | the app runner: `serve <app>` for any protocol, with every common flag, metrics, drain (twistd plugins) |
+//! | [`apps`] | the built-in apps: echo, chat, http |
 //! | [`http_site`] | what `serve http` answers: the TechEmpower plaintext and JSON routes |
 //! | [`load`] | the latency load generator |
 //! | [`load_cmd`] | `torsion load echo|chat` |
 //! | [`bench`](mod@bench) | `torsion bench`: servers and load in one process |
 //! | [`cert`] | `torsion cert`: a self-signed certificate and key that TLS accepts |
 
+pub mod app;
+pub mod apps;
 pub mod bench;
 pub mod cert;
 pub mod cli;
 pub mod http_site;
 pub mod load;
 pub mod load_cmd;
-pub mod serve;

@@ -1,27 +1,26 @@
-//! The `torsion` command: `serve`, `load` and `bench`.
+//! The `torsion` command: `serve` (the app runner with the built-in echo,
+//! chat and http apps), `load`, `bench` and `cert`.
 
-use std::io::IsTerminal;
-
-use clap::Parser;
-use torsion_cli::{bench, cert, cli, load_cmd, serve};
-use tracing_subscriber::EnvFilter;
+use clap::{CommandFactory, FromArgMatches};
+use torsion_cli::app::init_logging;
+use torsion_cli::{apps, bench, cert, cli, load_cmd};
 
 fn main() {
-    let cli = cli::Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
-        cli::LogFormat::Json => logs.json().init(),
-    }
-
-    let result = match cli.command {
-        cli::Command::Serve(args) => serve::run(args).map(|_| 0),
-        cli::Command::Load(args) => load_cmd::run(args),
-        cli::Command::Bench(args) => bench::run(args),
-        cli::Command::Cert(args) => cert::run(args).map(|_| 0),
+    let runner = apps::builtin_runner();
+    let matches = cli::Cli::command()
+        .subcommand(runner.serve_command().display_order(0))
+        .get_matches();
+    init_logging(&matches);
+    let result = match matches.subcommand() {
+        Some(("serve", serve)) => runner.serve(serve).map(|_| 0),
+        _ => match cli::Cli::from_arg_matches(&matches) {
+            Ok(cli) => match cli.command {
+                cli::Command::Load(args) => load_cmd::run(args),
+                cli::Command::Bench(args) => bench::run(args),
+                cli::Command::Cert(args) => cert::run(args).map(|_| 0),
+            },
+            Err(e) => e.exit(),
+        },
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -175,7 +175,7 @@ fn bad_start_up_input_is_a_clear_error() {
         ("serve echo --listen tcp:0:interface=127.0.0.1 --cores 9999", "core 9999 is not allowed"),
         ("serve echo --listen tcp:0:interface=127.0.0.1 --cores x", "invalid core list"),
         ("serve echo --drain-timeout soon", "invalid duration"),
-        ("serve gopher", "invalid value 'gopher'"),
+        ("serve gopher", "unrecognized subcommand 'gopher'"),
         ("serve chat --max-outbound 0", "must be greater than zero"),
         ("serve chat --max-line lots", "invalid size"),
         ("serve chat --register-timeout forever", "invalid duration"),

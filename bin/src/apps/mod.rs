@@ -1,0 +1,26 @@
+//! The built-in apps of `torsion serve`, registered through the app runner
+//! like any user's (see [`app`](crate::app)).
+//!
+//! | file | app |
+//! |---|---|
+//! | `echo.rs` | `serve echo`: Twisted's Echo, in any framing; UDP too |
+//! | `chat.rs` | `serve chat`: the docs' chat server, sharded |
+//! | `http.rs` | `serve http`: `/plaintext`, `/json`, and `--dir` |
+
+mod chat;
+mod echo;
+mod http;
+
+pub use chat::{ChatApp, ChatFlags};
+pub use echo::{EchoApp, EchoFlags};
+pub use http::{HttpApp, HttpFlags};
+
+use crate::app::Runner;
+
+/// `torsion`'s runner: echo, chat and http.
+pub fn builtin_runner() -> Runner {
+    Runner::new("torsion")
+        .app(EchoApp)
+        .app(ChatApp)
+        .app(HttpApp)
+}
