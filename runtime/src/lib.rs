@@ -19,7 +19,7 @@
 //! | `connection/` | connections and transports: [`Protocol`], [`Transport`], [`DisconnectReason`], [`Policies`]; the state machine every connection runs and the socket driver that performs it |
 //! | `net/` | endpoints and listeners: [`Endpoint`] parsing, binding, the accept loop, TLS, TCP clients, UDP |
 //! | `clock.rs` | timers: [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
-//! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], the doorbell that wakes a parked shard |
+//! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], [`Rpc`] (request/response between shards), the doorbell that wakes a parked shard |
 //! | `blocking.rs` | blocking work: [`BlockingPool`], [`defer_to_thread`] |
 //! | `metrics/` | Prometheus metrics: [`metrics::Metrics`], latency histograms recorded without locks, the reactor-lag probe |
 //! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`] |
@@ -99,7 +99,7 @@ pub use server::stats;
 pub use shard::{cores, pinned, task};
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
-pub use bus::{Bus, BusError, BusHandle, BusShardStats, ManualBus};
+pub use bus::{Bus, BusError, BusHandle, BusShardStats, ManualBus, Rpc, RpcMessage};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};

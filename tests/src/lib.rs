@@ -275,6 +275,19 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Resident memory of a process (`VmRSS`), in KiB; 0 once it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Runs `cmd` to its end and returns its stdout, asserting (with its
 /// stdout and stderr in the message) that it succeeded.
 pub fn run_ok(cmd: &mut std::process::Command) -> String {

@@ -29,6 +29,7 @@ mod error;
 pub mod int_prefixed;
 pub mod line;
 pub mod netstring;
+pub mod resp;
 pub mod testing;
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +38,7 @@ pub use error::FrameError;
 pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
 pub use line::{LineCodec, LineDelimiter};
 pub use netstring::NetstringCodec;
+pub use resp::{RespCodec, RespError};
 
 /// Longest header any encoder writes (a netstring length and its colon).
 pub const MAX_HEADER: usize = 24;

@@ -33,6 +33,12 @@
 //! the shard between connection callbacks. A panic in a handler is logged,
 //! counted and contained; the next message is delivered as usual.
 //!
+//! # Request and response
+//!
+//! [`Rpc`] (`rpc.rs`) builds calls on a bus: a shard asks another to
+//! serve a request and gets the response back in a callback on its own
+//! shard; calls between two shards are answered in order.
+//!
 //! # In tests
 //!
 //! [`ManualBus`] gives every shard of a test a handle on one thread, with no
@@ -41,6 +47,9 @@
 //! kit.
 
 pub(crate) mod doorbell;
+pub mod rpc;
+
+pub use rpc::{Rpc, RpcMessage};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

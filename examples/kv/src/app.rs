@@ -1,0 +1,87 @@
+//! `torsion-kv serve kv`: the app the runner starts.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use clap::Args;
+use torsion::{Bus, Factory, Rpc, RpcMessage, ServerHandle, ShardInfo};
+use torsion_cli::app::{App, ServeContext};
+
+use crate::connection::{KvConnection, ShardKv};
+use crate::store::{Answer, Op, Store};
+
+/// Every this many ops a shard serves, it also sweeps expired keys.
+const SWEEP_EVERY: u32 = 256;
+
+/// `serve kv` has no flags of its own.
+#[derive(Debug, Args)]
+pub struct KvFlags {}
+
+/// The key-value server.
+#[derive(Debug)]
+pub struct KvApp;
+
+/// Builds a shard's connections.
+pub struct KvFactory(Rc<ShardKv>);
+
+impl Factory for KvFactory {
+    type Protocol = KvConnection;
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<KvConnection> {
+        Some(KvConnection::new(self.0.clone()))
+    }
+}
+
+/// On a shard: its store, served to the other shards over `bus`.
+pub fn kv_factory(
+    shard: &ShardInfo,
+    bus: &Bus<RpcMessage<Op, Answer>>,
+) -> Result<KvFactory, torsion::BusError> {
+    let store = Rc::new(RefCell::new(Store::new()));
+    let served = store.clone();
+    let ops = Cell::new(0u32);
+    let rpc = Rpc::attach(bus, shard, move |_from, op| {
+        let now = Instant::now();
+        let mut store = served.borrow_mut();
+        ops.set(ops.get().wrapping_add(1));
+        if ops.get() % SWEEP_EVERY == 0 {
+            store.sweep(now);
+        }
+        store.apply(op, now)
+    })?;
+    Ok(KvFactory(Rc::new(ShardKv {
+        store,
+        rpc,
+        shards: shard.count,
+    })))
+}
+
+impl App for KvApp {
+    type Flags = KvFlags;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn about(&self) -> &'static str {
+        "A key-value server speaking RESP2 (Redis's protocol); each key owned by one shard."
+    }
+
+    fn default_listen(&self) -> &'static str {
+        "tcp:6380:interface=127.0.0.1"
+    }
+
+    fn start(&self, _flags: KvFlags, ctx: ServeContext) -> anyhow::Result<ServerHandle> {
+        if ctx.endpoint.is_datagram() {
+            anyhow::bail!("kv needs a tcp: or tls: endpoint");
+        }
+        let bus = Bus::new(ctx.builder.planned_cores()?.len())?;
+        if let Some(metrics) = &ctx.metrics {
+            metrics.register_bus("kv", &bus);
+        }
+        Ok(ctx
+            .builder
+            .try_serve(move |shard| kv_factory(shard, &bus))?)
+    }
+}
