@@ -35,6 +35,9 @@ pub enum Plan {
 /// The shard that owns `key`: FNV-1a of its bytes, modulo the shard count
 /// (fixed, so every shard and every restart agree).
 pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in key {
         h ^= u64::from(b);
@@ -74,14 +77,30 @@ fn unknown(args: &[Bytes]) -> Plan {
     error(&text.replace(['\r', '\n'], " "))
 }
 
+/// The commands served here, by their lower-case names.
+const COMMANDS: [&str; 19] = [
+    "get", "set", "del", "exists", "incr", "incrby", "mget", "mset", "expire", "ttl", "dbsize",
+    "flushall", "ping", "echo", "quit", "info", "config", "command", "unknown",
+];
+
+/// The canonical name of the command `word` names, any case (no
+/// allocation: this runs for every command).
+fn command_name(word: &[u8]) -> &'static str {
+    COMMANDS
+        .iter()
+        .find(|c| c.as_bytes().eq_ignore_ascii_case(word))
+        .copied()
+        .unwrap_or("unknown")
+}
+
 /// Plans one command (`args` not empty) for `shards` shards.
 pub fn plan(args: Vec<Bytes>, shards: usize) -> Plan {
-    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let name = command_name(&args[0]);
     let n = args.len();
     // Arity as Redis's command table has it: exact when positive, a
     // minimum when negative.
-    let want: i32 = match name.as_str() {
-        "get" | "incr" | "ttl" => 2,
+    let want: i32 = match name {
+        "get" | "incr" | "ttl" | "echo" => 2,
         "incrby" => 3,
         "dbsize" => 1,
         "set" | "mset" | "expire" => -3,
@@ -90,10 +109,10 @@ pub fn plan(args: Vec<Bytes>, shards: usize) -> Plan {
         _ => return unknown(&args),
     };
     if (want > 0 && n as i32 != want) || (n as i32) < -want {
-        return arity(&name);
+        return arity(name);
     }
     let one = |op: Op, key: &Bytes| Plan::One(shard_of(key, shards), op);
-    match name.as_str() {
+    match name {
         "ping" => match n {
             1 => Plan::Reply(Bytes::from_static(b"+PONG\r\n")),
             2 => {
@@ -104,6 +123,13 @@ pub fn plan(args: Vec<Bytes>, shards: usize) -> Plan {
             _ => arity("ping"),
         },
         "quit" => Plan::Quit,
+        // redis-cli --pipe ends its input with ECHO <random> to know when
+        // every reply is in.
+        "echo" => {
+            let mut out = BytesMut::new();
+            reply::bulk(&mut out, Some(&args[1]));
+            Plan::Reply(out.freeze())
+        }
         "get" => one(Op::Get(args[1].clone()), &args[1]),
         "set" => plan_set(args, shards),
         "incr" => one(Op::IncrBy(args[1].clone(), 1), &args[1]),
@@ -133,7 +159,7 @@ pub fn plan(args: Vec<Bytes>, shards: usize) -> Plan {
                 part.0.push(key.clone());
                 part.1.push(i);
             }
-            let (make, join): (fn(Vec<Bytes>) -> Op, Join) = match name.as_str() {
+            let (make, join): (fn(Vec<Bytes>) -> Op, Join) = match name {
                 "del" => (Op::Del, Join::Sum),
                 "exists" => (Op::Exists, Join::Sum),
                 _ => (Op::MGet, Join::Values),

@@ -129,7 +129,10 @@ impl KvConnection {
         }
     }
 
-    fn run(&self, conn: &Rc<Conn>, args: Vec<Bytes>) {
+    /// Runs one command; `now` is the time of the read it came in (one
+    /// clock reading per read, as Redis reads the clock once per event
+    /// loop turn for its expiry checks).
+    fn run(&self, conn: &Rc<Conn>, args: Vec<Bytes>, now: Instant) {
         let me = self.shard.rpc.shard_id();
         match plan(args, self.shard.shards) {
             Plan::Reply(bytes) => conn.reply_now(&bytes),
@@ -137,8 +140,13 @@ impl KvConnection {
                 conn.reply_now(b"+OK\r\n");
                 conn.closing.set(true);
             }
+            Plan::One(shard, Op::Get(key)) if shard == me && !conn.waiting() => {
+                let mut out = conn.out.borrow_mut();
+                let mut store = self.shard.store.borrow_mut();
+                store.read(&key, now, |value| reply::bulk(&mut out, value));
+            }
             Plan::One(shard, op) if shard == me && !conn.waiting() => {
-                let answer = self.shard.store.borrow_mut().apply(op, Instant::now());
+                let answer = self.shard.store.borrow_mut().apply(op, now);
                 encode(&answer, &mut conn.out.borrow_mut());
             }
             Plan::One(shard, op) => {
@@ -253,6 +261,7 @@ impl Protocol for KvConnection {
             data.clear();
             return;
         };
+        let now = Instant::now();
         while !conn.closing.get() {
             if conn.slots.borrow().len() >= MAX_WAITING || transport.is_writing_paused() {
                 conn.paused.set(true);
@@ -262,7 +271,7 @@ impl Protocol for KvConnection {
             match self.codec.decode(data) {
                 Ok(Some(args)) if args.is_empty() => {}
                 Ok(Some(args)) => {
-                    self.run(&conn, args);
+                    self.run(&conn, args, now);
                     // Hand big output to the transport as it grows, so its
                     // high-water mark (checked above) sees it.
                     if conn.out.borrow().len() >= FLUSH_AT {

@@ -25,7 +25,7 @@
 //! pending bulk length, how far a line was scanned), so input in any
 //! chunking is read once.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::{Decoder, FrameError};
 
@@ -71,19 +71,25 @@ impl RespCodec {
         RespCodec::default()
     }
 
-    /// The front line without its CRLF, consumed; `None` when its newline
-    /// has not arrived (then `too_long` if it is over the limit).
-    fn line(&mut self, buf: &mut BytesMut, too_long: &str) -> Result<Option<Bytes>, RespError> {
+    /// Where the front line ends: its length without the CR LF and the
+    /// bytes to consume with it; `None` when its newline has not arrived
+    /// (then `too_long` if it is over the limit). Consumes nothing.
+    fn line_end(
+        &mut self,
+        buf: &BytesMut,
+        too_long: &str,
+    ) -> Result<Option<(usize, usize)>, RespError> {
         let from = self.scanned.min(buf.len());
         match buf[from..].iter().position(|&b| b == b'\n') {
             Some(i) => {
                 self.scanned = 0;
-                let mut line = buf.split_to(from + i + 1);
-                line.truncate(from + i);
-                if line.last() == Some(&b'\r') {
-                    line.truncate(line.len() - 1);
-                }
-                Ok(Some(line.freeze()))
+                let end = from + i;
+                let content = if end > 0 && buf[end - 1] == b'\r' {
+                    end - 1
+                } else {
+                    end
+                };
+                Ok(Some((content, end + 1)))
             }
             None if buf.len() > MAX_INLINE => Err(RespError::protocol(too_long)),
             None => {
@@ -93,58 +99,78 @@ impl RespCodec {
         }
     }
 
+    /// The number on the front line after its type byte (`*12`, `$5`),
+    /// consumed; `None` when the line has not arrived.
+    fn number_line(
+        &mut self,
+        buf: &mut BytesMut,
+        too_long: &str,
+    ) -> Result<Option<(u8, Option<i64>)>, RespError> {
+        let Some((content, consumed)) = self.line_end(buf, too_long)? else {
+            return Ok(None);
+        };
+        let kind = if content > 0 { buf[0] } else { b'\r' };
+        let number = if content > 0 {
+            parse_i64(&buf[1..content])
+        } else {
+            None
+        };
+        buf.advance(consumed);
+        Ok(Some((kind, number)))
+    }
+
     fn multibulk(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, RespError> {
-        {
-            if self.remaining == 0 {
-                let Some(line) = self.line(buf, "too big mbulk count string")? else {
-                    return Ok(None);
-                };
-                match parse_i64(&line[1..]) {
-                    // An empty command: nothing to run.
-                    Some(n) if n <= 0 => return Ok(Some(Vec::new())),
-                    Some(n) if n <= MAX_ARRAY => self.remaining = n,
-                    _ => return Err(RespError::protocol("invalid multibulk length")),
-                }
+        if self.remaining == 0 {
+            let Some((_, count)) = self.number_line(buf, "too big mbulk count string")? else {
+                return Ok(None);
+            };
+            match count {
+                // An empty command: nothing to run.
+                Some(n) if n <= 0 => return Ok(Some(Vec::new())),
+                Some(n) if n <= MAX_ARRAY => self.remaining = n,
+                _ => return Err(RespError::protocol("invalid multibulk length")),
             }
-            while self.remaining > 0 {
-                let len = match self.bulk {
-                    Some(len) => len,
-                    None => {
-                        let Some(line) = self.line(buf, "too big bulk count string")? else {
-                            return Ok(None);
-                        };
-                        if line.first() != Some(&b'$') {
-                            let got = line.first().copied().unwrap_or(b'\r') as char;
-                            return Err(RespError::protocol(format!("expected '$', got '{got}'")));
-                        }
-                        match parse_i64(&line[1..]) {
-                            Some(n) if (0..=MAX_BULK).contains(&n) => {
-                                self.bulk = Some(n as usize);
-                                n as usize
-                            }
-                            _ => return Err(RespError::protocol("invalid bulk length")),
-                        }
-                    }
-                };
-                if buf.len() < len + 2 {
-                    return Ok(None);
-                }
-                let arg = buf.split_to(len).freeze();
-                let _ = buf.split_to(2);
-                self.args.push(arg);
-                self.bulk = None;
-                self.remaining -= 1;
-            }
-            Ok(Some(std::mem::take(&mut self.args)))
         }
+        while self.remaining > 0 {
+            let len = match self.bulk {
+                Some(len) => len,
+                None => {
+                    let Some((kind, len)) = self.number_line(buf, "too big bulk count string")?
+                    else {
+                        return Ok(None);
+                    };
+                    if kind != b'$' {
+                        let got = kind as char;
+                        return Err(RespError::protocol(format!("expected '$', got '{got}'")));
+                    }
+                    match len {
+                        Some(n) if (0..=MAX_BULK).contains(&n) => {
+                            self.bulk = Some(n as usize);
+                            n as usize
+                        }
+                        _ => return Err(RespError::protocol("invalid bulk length")),
+                    }
+                }
+            };
+            if buf.len() < len + 2 {
+                return Ok(None);
+            }
+            let arg = buf.split_to(len).freeze();
+            buf.advance(2);
+            self.args.push(arg);
+            self.bulk = None;
+            self.remaining -= 1;
+        }
+        Ok(Some(std::mem::take(&mut self.args)))
     }
 
     fn inline(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, RespError> {
-        let Some(line) = self.line(buf, "too big inline request")? else {
+        let Some((content, consumed)) = self.line_end(buf, "too big inline request")? else {
             return Ok(None);
         };
-        split_args(&line)
-            .map(Some)
+        let args = split_args(&buf[..content]);
+        buf.advance(consumed);
+        args.map(Some)
             .ok_or_else(|| RespError::protocol("unbalanced quotes in request"))
     }
 }
