@@ -185,6 +185,25 @@ fn thread_affinity(tid: u64) -> Vec<usize> {
 }
 
 #[test]
+fn shard_threads_carry_the_builders_name() {
+    let server = Server::builder()
+        .listen_on(LOOPBACK)
+        .unwrap()
+        .shards(1)
+        .thread_name("my\0app")
+        .serve(|_shard| EchoFactory)
+        .unwrap();
+    let tid = server.stats()[0].thread_id;
+    let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim_end(),
+        "myapp-0",
+        "the NUL is dropped, not a panic"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
 fn every_shard_listens_on_one_port_from_its_own_pinned_thread() {
     let server = echo_server(None);
     let n = server.shard_count();

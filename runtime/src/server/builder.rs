@@ -127,9 +127,10 @@ impl ServerBuilder {
 
     /// Names the shard threads `<prefix>-<id>` (default `torsion-shard`), as
     /// `top -H` and `/proc/<pid>/task/*/comm` show them; Linux keeps the
-    /// first 15 bytes. The metrics endpoint's shard is `torsion-metrics-0`.
+    /// first 15 bytes (NUL bytes, which no thread name may hold, are
+    /// dropped). The metrics endpoint's shard is `torsion-metrics-0`.
     pub fn thread_name(mut self, prefix: &str) -> Self {
-        self.thread_name = prefix.to_string();
+        self.thread_name = prefix.replace('\0', "");
         self
     }
 
