@@ -90,3 +90,60 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
     }
     server.stop().unwrap();
 }
+
+#[test]
+fn a_thread_that_is_no_shard_sends_in_order_and_wakes_parked_shards() {
+    let builder = Server::builder().listen_on(LOOPBACK).unwrap();
+    let shards = builder.planned_cores().unwrap().len();
+    let bus: Bus<u64> = Bus::new(shards).unwrap();
+    let sender = bus.sender();
+    let (tx, rx) = mpsc::channel::<(usize, u64)>();
+    let observer = bus.clone();
+    let server = builder
+        .serve(move |shard| {
+            let me = shard.id;
+            let tx = tx.clone();
+            let handle = bus
+                .attach(shard, move |n| {
+                    let _ = tx.send((me, n));
+                })
+                .unwrap();
+            // The factory keeps the handle (and with it the receive loop).
+            FnFactory(move |_peer| {
+                let _ = &handle;
+                Some(Echo)
+            })
+        })
+        .unwrap();
+    // Let every shard park on its doorbell first.
+    assert!(wait_until(
+        || (0..shards).all(|s| observer.wake_ups(s) == Some(0))
+    ));
+    std::thread::sleep(Duration::from_millis(50));
+    let from_thread = std::thread::spawn(move || {
+        for n in 0..N {
+            sender.broadcast_all(n).unwrap();
+        }
+        sender.send_to(shards, 0).unwrap_err()
+    });
+    let err = from_thread.join().unwrap();
+    assert_eq!(
+        err,
+        torsion::BusError::NoSuchShard {
+            shard: shards,
+            shards
+        }
+    );
+    let mut next = vec![0u64; shards];
+    for _ in 0..N * shards as u64 {
+        let (shard, n) = rx.recv_timeout(PATIENCE).expect("a message went missing");
+        assert_eq!(n, next[shard], "shard {shard}: out of order");
+        next[shard] += 1;
+    }
+    assert!(wait_until(|| observer.shard_stats().iter().all(|s| s
+        .received
+        == N
+        && s.sent == 0
+        && s.inbox_depth == 0)));
+    server.stop().unwrap();
+}

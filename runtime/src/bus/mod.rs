@@ -33,6 +33,12 @@
 //! the shard between connection callbacks. A panic in a handler is logged,
 //! counted and contained; the next message is delivered as usual.
 //!
+//! # From other threads
+//!
+//! [`Bus::sender`] gives a [`BusSender`] that any thread may use (a
+//! blocking worker, a bridge to another system): it pushes and rings
+//! exactly as a shard does.
+//!
 //! # Request and response
 //!
 //! [`Rpc`] (`rpc.rs`) builds calls on a bus: a shard asks another to
@@ -213,6 +219,13 @@ impl<M: Send + 'static> Bus<M> {
             .map(|i| i.wake_ups.load(Relaxed))
     }
 
+    /// A sender for threads that are not shards (see [`BusSender`]).
+    pub fn sender(&self) -> BusSender<M> {
+        BusSender {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Every shard's traffic (messages sent, received, waiting), in shard
     /// order: relaxed reads, for metrics.
     pub fn shard_stats(&self) -> Vec<BusShardStats> {
@@ -346,6 +359,74 @@ async fn receive_loop<M, H>(
     }
 }
 
+/// Pushes `msg` into `shard`'s inbox from another thread and rings its
+/// bell if it is parked (the sender's half of the park protocol above).
+fn deliver<M>(shared: &Shared<M>, shard: usize, msg: M) -> Result<(), BusError> {
+    let shards = shared.inboxes.len();
+    let inbox = shared
+        .inboxes
+        .get(shard)
+        .ok_or(BusError::NoSuchShard { shard, shards })?;
+    inbox
+        .tx
+        .send(msg)
+        .map_err(|_| BusError::Disconnected(shard))?;
+    fence(SeqCst);
+    if inbox.parked.swap(false, SeqCst) {
+        inbox.bell.ring();
+    }
+    Ok(())
+}
+
+/// Sends into a bus from any thread — a blocking worker, a bridge to
+/// another system — not only from a shard: the same inboxes and doorbells,
+/// so a parked shard wakes for it, and one thread's messages to a shard
+/// arrive in the order it sent them. `Send + Sync`, cheap to clone. Its
+/// messages count in the receiving shard's `received` but in no shard's
+/// `sent` (those count shards' own sends).
+pub struct BusSender<M> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M> Clone for BusSender<M> {
+    fn clone(&self) -> Self {
+        BusSender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M> fmt::Debug for BusSender<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BusSender")
+            .field("shards", &self.shared.inboxes.len())
+            .finish()
+    }
+}
+
+impl<M: Send + 'static> BusSender<M> {
+    /// Sends `msg` to `shard`.
+    pub fn send_to(&self, shard: usize, msg: M) -> Result<(), BusError> {
+        deliver(&self.shared, shard, msg)
+    }
+
+    /// Sends a copy of `msg` to every shard.
+    pub fn broadcast_all(&self, msg: M) -> Result<(), BusError>
+    where
+        M: Clone,
+    {
+        for shard in 0..self.shared.inboxes.len() {
+            deliver(&self.shared, shard, msg.clone())?;
+        }
+        Ok(())
+    }
+
+    /// How many shards the bus connects.
+    pub fn shard_count(&self) -> usize {
+        self.shared.inboxes.len()
+    }
+}
+
 enum HandleKind<M> {
     Real {
         shared: Arc<Shared<M>>,
@@ -381,24 +462,17 @@ impl<M: Send + 'static> BusHandle<M> {
             HandleKind::Real {
                 shared, me, local, ..
             } => {
-                let shards = shared.inboxes.len();
-                let inbox = shared
-                    .inboxes
-                    .get(shard)
-                    .ok_or(BusError::NoSuchShard { shard, shards })?;
-                inbox
-                    .tx
-                    .send(msg)
-                    .map_err(|_| BusError::Disconnected(shard))?;
-                shared.inboxes[*me].sent.add(1);
                 if shard == *me {
+                    shared.inboxes[*me]
+                        .tx
+                        .send(msg)
+                        .map_err(|_| BusError::Disconnected(shard))?;
+                    shared.inboxes[*me].sent.add(1);
                     local.wake();
                     return Ok(());
                 }
-                fence(SeqCst);
-                if inbox.parked.swap(false, SeqCst) {
-                    inbox.bell.ring();
-                }
+                deliver(shared, shard, msg)?;
+                shared.inboxes[*me].sent.add(1);
                 Ok(())
             }
             HandleKind::Manual { core, .. } => {
