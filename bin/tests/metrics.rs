@@ -19,11 +19,17 @@ struct Served {
 /// Starts `torsion serve <args> --metrics tcp:0:interface=127.0.0.1` and
 /// reads its two stdout lines (listening, then metrics).
 fn serve(args: &[&str]) -> Served {
+    serve_metrics_on(args, "tcp:0:interface=127.0.0.1", "http").0
+}
+
+/// Starts `torsion serve <args> --metrics <endpoint>`; the served server
+/// and the metrics line's URL.
+fn serve_metrics_on(args: &[&str], endpoint: &str, scheme: &str) -> (Served, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_torsion"))
         .env("RUST_LOG", "warn")
         .arg("serve")
         .args(args)
-        .args(["--metrics", "tcp:0:interface=127.0.0.1"])
+        .args(["--metrics", endpoint])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -38,19 +44,24 @@ fn serve(args: &[&str]) -> Served {
     let listening = rx.recv_timeout(PATIENCE).expect("no listening line");
     let (addr, shards) = torsion_tests::parse_listening_line(&listening);
     let metrics_line = rx.recv_timeout(PATIENCE).expect("no metrics line");
-    let metrics = metrics_line
-        .strip_prefix("torsion: metrics on http://")
+    let url = metrics_line
+        .strip_prefix("torsion: metrics on ")
+        .unwrap_or_else(|| panic!("unexpected metrics line {metrics_line:?}"))
+        .to_string();
+    let metrics = url
+        .strip_prefix(&format!("{scheme}://"))
         .and_then(|rest| rest.strip_suffix("/metrics"))
         .and_then(|addr| addr.parse().ok())
         .unwrap_or_else(|| panic!("unexpected metrics line {metrics_line:?}"));
-    Served {
+    let served = Served {
         server: ServerProcess {
             child,
             addr,
             shards,
         },
         metrics,
-    }
+    };
+    (served, url)
 }
 
 /// One HTTP/1.1 exchange: (status line, headers, body).
@@ -354,4 +365,34 @@ fn echo_over_udp_has_metrics_too_and_a_datagram_metrics_endpoint_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad --metrics \"tcp:notaport\""));
+}
+
+#[test]
+fn metrics_are_served_over_tls_too() {
+    if !ensure_program("curl", "curl") {
+        return;
+    }
+    let certs = torsion_tests::Certs::new("metrics");
+    let (served, url) = serve_metrics_on(
+        &[
+            "echo",
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+            "--shards",
+            "1",
+        ],
+        &certs.endpoint(&certs.key),
+        "https",
+    );
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let out = Command::new("curl")
+        .args(["-s", "--fail", "--cacert"])
+        .arg(&certs.cert)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {url}: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(total(&text, "torsion_shard_info", &[]), 1.0);
+    drop(served);
 }
