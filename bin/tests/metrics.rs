@@ -365,6 +365,27 @@ fn echo_over_udp_has_metrics_too_and_a_datagram_metrics_endpoint_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad --metrics \"tcp:notaport\""));
+
+    // A taken metrics port fails the start before any line claims the
+    // server is up.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args(["serve", "echo", "--listen", "tcp:0:interface=127.0.0.1"])
+        .args(["--metrics", &format!("tcp:{port}:interface=127.0.0.1")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "no listening line"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot serve --metrics") && err.contains("address already in use"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -214,11 +214,13 @@ fn serve<A: App>(app: &A, flags: A::Flags, common: ServeFlags) -> Result<()> {
             metrics: metrics.clone(),
         },
     )?;
-    announce(&server)?;
+    // The metrics endpoint starts before anything is announced: if its
+    // port is taken, no listening line has claimed the server is up.
     let metrics_server = match (metrics, metrics_endpoint) {
         (Some(metrics), Some(endpoint)) => Some(start_metrics(&server, metrics, endpoint)?),
         _ => None,
     };
+    announce(&server, metrics_server.as_ref())?;
     let cores = server.shards().iter().map(|s| s.core).collect::<Vec<_>>();
     let addr = server.local_addr();
     let shards = server.shard_count();
@@ -251,7 +253,7 @@ fn serve<A: App>(app: &A, flags: A::Flags, common: ServeFlags) -> Result<()> {
     let result = server.join();
     handle.close();
     let _ = signal_thread.join();
-    if let Some(metrics_server) = metrics_server {
+    if let Some((metrics_server, _)) = metrics_server {
         metrics_server.stop()?;
     }
     result?;
@@ -267,8 +269,9 @@ fn serve<A: App>(app: &A, flags: A::Flags, common: ServeFlags) -> Result<()> {
     Ok(())
 }
 
-/// The one stdout line scripts and tests read.
-fn announce(server: &ServerHandle) -> Result<()> {
+/// The stdout lines scripts and tests read: where the server listens, then
+/// (with `--metrics`) where its metrics are.
+fn announce(server: &ServerHandle, metrics: Option<&(ServerHandle, &'static str)>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let n = server.shard_count();
     writeln!(
@@ -277,17 +280,24 @@ fn announce(server: &ServerHandle) -> Result<()> {
         server.local_addr(),
         if n == 1 { "" } else { "s" }
     )?;
+    if let Some((metrics_server, scheme)) = metrics {
+        writeln!(
+            out,
+            "torsion: metrics on {scheme}://{}/metrics",
+            metrics_server.local_addr()
+        )?;
+    }
     out.flush()?;
     Ok(())
 }
 
 /// Registers the server's own collectors and starts the scrape endpoint on
-/// one shard, on the first serving shard's core; prints where it listens.
+/// one shard, on the first serving shard's core; with its URL's scheme.
 fn start_metrics(
     server: &ServerHandle,
     metrics: Metrics,
     endpoint: Endpoint,
-) -> Result<ServerHandle> {
+) -> Result<(ServerHandle, &'static str)> {
     metrics.register_server(server.stats_reader());
     metrics.register_default_blocking_pool();
     let scheme = match endpoint {
@@ -300,12 +310,5 @@ fn start_metrics(
         .shards(1)
         .cores(vec![core]);
     let metrics_server = serve_metrics(builder, metrics).context("cannot serve --metrics")?;
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "torsion: metrics on {scheme}://{}/metrics",
-        metrics_server.local_addr()
-    )?;
-    out.flush()?;
-    Ok(metrics_server)
+    Ok((metrics_server, scheme))
 }
