@@ -10,6 +10,7 @@ use torsion::{Bus, Factory, Rpc, RpcMessage, ServerHandle, ShardInfo};
 use torsion_cli::app::{App, ServeContext};
 
 use crate::connection::{KvConnection, ShardKv};
+use crate::metrics::KvMetrics;
 use crate::store::{Answer, Op, Store};
 
 /// Every this many ops a shard serves, it also sweeps expired keys.
@@ -37,9 +38,12 @@ impl Factory for KvFactory {
 pub fn kv_factory(
     shard: &ShardInfo,
     bus: &Bus<RpcMessage<Op, Answer>>,
+    metrics: &KvMetrics,
 ) -> Result<KvFactory, torsion::BusError> {
     let store = Rc::new(RefCell::new(Store::new()));
+    let stats = metrics.register(shard.id);
     let served = store.clone();
+    let counted = stats.clone();
     let ops = Cell::new(0u32);
     let rpc = Rpc::attach(bus, shard, move |_from, op| {
         let now = Instant::now();
@@ -48,12 +52,15 @@ pub fn kv_factory(
         if ops.get() % SWEEP_EVERY == 0 {
             store.sweep(now);
         }
-        store.apply(op, now)
+        let answer = store.apply(op, now);
+        counted.keys.set(store.len() as u64);
+        answer
     })?;
     Ok(KvFactory(Rc::new(ShardKv {
         store,
         rpc,
         shards: shard.count,
+        stats,
     })))
 }
 
@@ -77,11 +84,13 @@ impl App for KvApp {
             anyhow::bail!("kv needs a tcp: or tls: endpoint");
         }
         let bus = Bus::new(ctx.builder.planned_cores()?.len())?;
+        let kv_metrics = KvMetrics::default();
         if let Some(metrics) = &ctx.metrics {
             metrics.register_bus("kv", &bus);
+            metrics.register_collector(kv_metrics.clone());
         }
         Ok(ctx
             .builder
-            .try_serve(move |shard| kv_factory(shard, &bus))?)
+            .try_serve(move |shard| kv_factory(shard, &bus, &kv_metrics))?)
     }
 }

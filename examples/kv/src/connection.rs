@@ -15,6 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -23,6 +24,7 @@ use torsion_protocols::codec::resp::reply;
 use torsion_protocols::codec::{Decoder, RespCodec, RespError};
 
 use crate::command::{encode, plan, Join, Plan};
+use crate::metrics::KvShardStats;
 use crate::store::{Answer, Op, Store};
 
 /// Most replies waiting for other shards before reading pauses.
@@ -39,6 +41,8 @@ pub struct ShardKv {
     pub rpc: Rc<Rpc<Op, Answer>>,
     /// How many shards own keys.
     pub shards: usize,
+    /// This shard's counters.
+    pub stats: Arc<KvShardStats>,
 }
 
 struct Conn {
@@ -134,6 +138,7 @@ impl KvConnection {
     /// loop turn for its expiry checks).
     fn run(&self, conn: &Rc<Conn>, args: Vec<Bytes>, now: Instant) {
         let me = self.shard.rpc.shard_id();
+        self.shard.stats.commands.add(1);
         match plan(args, self.shard.shards) {
             Plan::Reply(bytes) => conn.reply_now(&bytes),
             Plan::Quit => {
@@ -146,7 +151,9 @@ impl KvConnection {
                 store.read(&key, now, |value| reply::bulk(&mut out, value));
             }
             Plan::One(shard, op) if shard == me && !conn.waiting() => {
-                let answer = self.shard.store.borrow_mut().apply(op, now);
+                let mut store = self.shard.store.borrow_mut();
+                let answer = store.apply(op, now);
+                self.shard.stats.keys.set(store.len() as u64);
                 encode(&answer, &mut conn.out.borrow_mut());
             }
             Plan::One(shard, op) => {
@@ -192,6 +199,9 @@ impl KvConnection {
         op: Op,
         on_reply: impl FnOnce(Answer) + 'static,
     ) {
+        if shard != self.shard.rpc.shard_id() {
+            self.shard.stats.remote_calls.add(1);
+        }
         if let Err(e) = self.shard.rpc.call(shard, op, on_reply) {
             let mut out = BytesMut::new();
             reply::error(&mut out, &format!("ERR shard {shard} unavailable: {e}"));

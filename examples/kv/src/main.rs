@@ -9,10 +9,12 @@
 //! | `connection.rs` | a client connection: RESP in, replies out in order |
 //! | `command.rs` | a command → which shard does what, Redis's error texts |
 //! | `store.rs` | one shard's keys and what it does when asked |
+//! | `metrics.rs` | the app's own metrics: commands, remote calls, keys per shard |
 
 mod app;
 mod command;
 mod connection;
+mod metrics;
 mod store;
 
 fn main() {

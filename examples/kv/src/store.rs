@@ -234,6 +234,11 @@ impl Store {
         }
     }
 
+    /// How many keys are held (expired ones until touched or swept).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
     /// Removes up to 64 keys whose time is up; how many it removed.
     pub fn sweep(&mut self, now: Instant) -> usize {
         let due: Vec<Blob> = self

@@ -303,3 +303,64 @@ fn a_client_that_never_reads_is_held_not_buffered() {
         b"+PONG\r\n+OK\r\n"
     );
 }
+
+#[test]
+fn the_apps_own_metrics_count_commands_remote_calls_and_keys() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_torsion-kv"))
+        .env("RUST_LOG", "warn")
+        .args([
+            "serve",
+            "kv",
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+            "--shards",
+            "2",
+        ])
+        .args(["--metrics", "tcp:0:interface=127.0.0.1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn torsion-kv");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let (addr, _) = torsion_tests::parse_listening_line(&lines.next().unwrap().unwrap());
+    let metrics_line = lines.next().unwrap().unwrap();
+    let metrics: SocketAddr = metrics_line
+        .strip_prefix("torsion: metrics on http://")
+        .and_then(|r| r.strip_suffix("/metrics"))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics_line}"));
+    let _server = ServerProcess {
+        child,
+        addr,
+        shards: 2,
+    };
+    // 20 keys spread over both shards, then one MGET of all of them.
+    let mut script = Vec::new();
+    for i in 0..20 {
+        script.extend_from_slice(format!("SET key{i} v\r\n").as_bytes());
+    }
+    script.extend_from_slice(b"MGET");
+    for i in 0..20 {
+        script.extend_from_slice(format!(" key{i}").as_bytes());
+    }
+    script.extend_from_slice(b"\r\nQUIT\r\n");
+    let reply = exchange(addr, &script);
+    assert!(reply.ends_with(b"+OK\r\n"));
+    let scrape = exchange(
+        metrics,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&scrape);
+    let total = |name: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(_, v)| v.parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(total("torsion_kv_keys"), 20, "{text}");
+    assert_eq!(total("torsion_kv_commands_total"), 22);
+    // Every key owned by the other shard cost one call; the MGET one more
+    // for the other shard's part: at least one of each.
+    assert!(total("torsion_kv_remote_calls_total") >= 2, "{text}");
+    assert!(text.contains("torsion_bus_messages_sent_total{shard=\"0\",bus=\"kv\"}"));
+}
