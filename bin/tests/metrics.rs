@@ -44,15 +44,7 @@ fn serve_metrics_on(args: &[&str], endpoint: &str, scheme: &str) -> (Served, Str
     let listening = rx.recv_timeout(PATIENCE).expect("no listening line");
     let (addr, shards) = torsion_tests::parse_listening_line(&listening);
     let metrics_line = rx.recv_timeout(PATIENCE).expect("no metrics line");
-    let url = metrics_line
-        .strip_prefix("torsion: metrics on ")
-        .unwrap_or_else(|| panic!("unexpected metrics line {metrics_line:?}"))
-        .to_string();
-    let metrics = url
-        .strip_prefix(&format!("{scheme}://"))
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected metrics line {metrics_line:?}"));
+    let (url, metrics) = torsion_tests::parse_metrics_line(&metrics_line, scheme);
     let served = Served {
         server: ServerProcess {
             child,
@@ -92,15 +84,7 @@ fn scrape(served: &Served) -> String {
 
 /// The sum over every sample of `name` whose labels include all of `with`.
 fn total(text: &str, name: &str, with: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let (n, labels) = series.split_once('{').unwrap_or((series, ""));
-            n == name && with.iter().all(|w| labels.contains(w))
-        })
-        .map(|(_, v)| v.parse::<f64>().unwrap())
-        .sum()
+    torsion_tests::metric_total(text, name, with)
 }
 
 /// Runs `cmd` with `text` on its stdin; its output.

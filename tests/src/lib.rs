@@ -196,6 +196,36 @@ pub fn parse_listening_line(line: &str) -> (SocketAddr, usize) {
     parsed.unwrap_or_else(|| panic!("unexpected listening line {line:?}"))
 }
 
+/// Parses the second line `serve --metrics` prints,
+/// `torsion: metrics on <scheme>://<ip>:<port>/metrics`, into the URL and
+/// the address; panics on anything else.
+pub fn parse_metrics_line(line: &str, scheme: &str) -> (String, SocketAddr) {
+    let url = line
+        .trim()
+        .strip_prefix("torsion: metrics on ")
+        .unwrap_or_else(|| panic!("unexpected metrics line {line:?}"));
+    let addr = url
+        .strip_prefix(&format!("{scheme}://"))
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected metrics line {line:?}"));
+    (url.to_string(), addr)
+}
+
+/// The sum of every sample of `name` in a Prometheus text scrape whose
+/// labels include all of `with` (e.g. `r#"code="2xx""#`).
+pub fn metric_total(text: &str, name: &str, with: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            let (n, labels) = series.split_once('{').unwrap_or((series, ""));
+            n == name && with.iter().all(|w| labels.contains(w))
+        })
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .sum()
+}
+
 /// Reads the listening line from a spawned `torsion serve`'s stdout.
 pub fn read_listening_line(stdout: std::process::ChildStdout) -> (SocketAddr, usize) {
     let mut line = String::new();

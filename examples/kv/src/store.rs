@@ -256,20 +256,9 @@ impl Store {
     }
 }
 
-/// A whole decimal `i64` as Redis reads one (`string2ll`: optional `-`,
-/// digits, no spaces, no `+`, no leading zeros).
-pub fn parse_i64(text: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(text).ok()?;
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || (digits.len() > 1 && digits.starts_with('0'))
-        || s == "-0"
-    {
-        return None;
-    }
-    s.parse().ok()
-}
+/// A whole decimal `i64` as Redis reads one (`string2ll`), the RESP
+/// codec's own reader.
+pub use torsion_protocols::codec::resp::parse_i64;
 
 #[cfg(test)]
 mod tests {

@@ -323,11 +323,7 @@ fn the_apps_own_metrics_count_commands_remote_calls_and_keys() {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
     let (addr, _) = torsion_tests::parse_listening_line(&lines.next().unwrap().unwrap());
     let metrics_line = lines.next().unwrap().unwrap();
-    let metrics: SocketAddr = metrics_line
-        .strip_prefix("torsion: metrics on http://")
-        .and_then(|r| r.strip_suffix("/metrics"))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("{metrics_line}"));
+    let (_, metrics) = torsion_tests::parse_metrics_line(&metrics_line, "http");
     let _server = ServerProcess {
         child,
         addr,
@@ -350,13 +346,7 @@ fn the_apps_own_metrics_count_commands_remote_calls_and_keys() {
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     let text = String::from_utf8_lossy(&scrape);
-    let total = |name: &str| -> u64 {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")))
-            .filter_map(|l| l.rsplit_once(' '))
-            .map(|(_, v)| v.parse::<u64>().unwrap())
-            .sum()
-    };
+    let total = |name: &str| torsion_tests::metric_total(&text, name, &[]) as u64;
     assert_eq!(total("torsion_kv_keys"), 20, "{text}");
     assert_eq!(total("torsion_kv_commands_total"), 22);
     // Every key owned by the other shard cost one call; the MGET one more

@@ -196,8 +196,9 @@ impl Decoder for RespCodec {
 }
 
 /// A whole decimal number, sign allowed, nothing else (Redis's
-/// `string2ll`: no spaces, no `+`, no leading zeros but `0` itself).
-fn parse_i64(text: &[u8]) -> Option<i64> {
+/// `string2ll`: no spaces, no `+`, no leading zeros but `0` itself) — how
+/// Redis reads counts, lengths and numeric arguments alike.
+pub fn parse_i64(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),

@@ -152,13 +152,6 @@ impl HistogramSnapshot {
             })
             .collect()
     }
-
-    /// Adds another snapshot's values into this one.
-    pub fn merge(&mut self, other: &HistogramSnapshot) {
-        // Same bounds on both sides: adding cannot fail.
-        let _ = self.histogram.add(&other.histogram);
-        self.sum_nanos = self.sum_nanos.saturating_add(other.sum_nanos);
-    }
 }
 
 thread_local! {
