@@ -4,6 +4,11 @@
 //! only read. The counters are relaxed atomics: a single writer needs no
 //! read-modify-write ordering, and readers want a cheap, eventually exact
 //! snapshot, not a lock on the hot path.
+//!
+//! A write is counted in `bytes_out` when the shard handles its completion,
+//! which can come after the peer has already read the bytes: a snapshot of
+//! a live server may trail the wire by the writes in flight. Once the
+//! server has stopped (every shard joined) the counters are exact.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -115,7 +120,8 @@ pub struct ShardStatsSnapshot {
     pub closed: [u64; DisconnectReason::COUNT],
     /// Bytes read from sockets.
     pub bytes_in: u64,
-    /// Bytes written to sockets.
+    /// Bytes written to sockets (counted when the shard sees the write
+    /// complete, so a live snapshot may trail what the peer has read).
     pub bytes_out: u64,
     /// Panics caught in protocol and factory code.
     pub panics: u64,
