@@ -26,7 +26,11 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
                     let _ = tx.send((me, from, n));
                 })
                 .unwrap();
+            let count = shard.count;
             torsion::spawn_local(async move {
+                // A send that cannot be queued is an error and not counted.
+                let refused = handle.send_to(count, (me, 0));
+                assert!(refused.is_err(), "{refused:?}");
                 for n in 0..N {
                     handle.broadcast((me, n)).unwrap();
                 }
@@ -67,7 +71,9 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
     );
 
     // The traffic counters (metrics) saw every message: each shard sent
-    // (shards-1)·(N+1)+1 and received as many; nothing waits.
+    // (shards-1)·(N+1)+1 and received as many; nothing waits. A message
+    // is counted before its handler runs, so this holds as soon as the
+    // last one has been handed over.
     for s in observer.shard_stats() {
         assert_eq!(s.sent, per_shard, "{s:?}");
         assert_eq!(s.received, per_shard, "{s:?}");

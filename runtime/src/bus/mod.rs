@@ -323,8 +323,10 @@ async fn receive_loop<M, H>(
         // which this loop holds.)
         let mut handled = 0;
         while let Ok(msg) = rx.try_recv() {
-            shard::run_guarded("bus handler", || handler(msg));
+            // Counted before the handler runs, so a scrape that sees the
+            // handler's effects sees the message counted.
             inbox.received.add(1);
+            shard::run_guarded("bus handler", || handler(msg));
             handled += 1;
             if handled % BATCH == 0 {
                 glommio::yield_if_needed().await;
@@ -462,18 +464,28 @@ impl<M: Send + 'static> BusHandle<M> {
             HandleKind::Real {
                 shared, me, local, ..
             } => {
-                if shard == *me {
-                    shared.inboxes[*me]
+                // Counted before the message is queued (and taken back if
+                // it cannot be): a receiver never handles a message its
+                // sender has not counted, so a quiet bus always shows
+                // sent = received + waiting.
+                let sent = &shared.inboxes[*me].sent;
+                sent.add(1);
+                let queued = if shard == *me {
+                    let queued = shared.inboxes[*me]
                         .tx
                         .send(msg)
-                        .map_err(|_| BusError::Disconnected(shard))?;
-                    shared.inboxes[*me].sent.add(1);
-                    local.wake();
-                    return Ok(());
+                        .map_err(|_| BusError::Disconnected(shard));
+                    if queued.is_ok() {
+                        local.wake();
+                    }
+                    queued
+                } else {
+                    deliver(shared, shard, msg)
+                };
+                if queued.is_err() {
+                    sent.add(u64::MAX); // wrapping: one back
                 }
-                deliver(shared, shard, msg)?;
-                shared.inboxes[*me].sent.add(1);
-                Ok(())
+                queued
             }
             HandleKind::Manual { core, .. } => {
                 let shards = core.queues.len();
