@@ -178,7 +178,7 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
     );
     let report = run_chat(
         ChatLoad {
-            target: addr,
+            targets: vec![addr],
             clients: CLIENTS,
             senders: SENDERS,
             rate,

@@ -133,7 +133,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 };
                 let report = load::run_chat(
                     ChatLoad {
-                        target,
+                        targets: vec![target],
                         clients: args.clients,
                         senders: args.senders,
                         rate: *rate,

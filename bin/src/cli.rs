@@ -216,9 +216,11 @@ pub struct LoadHttpArgs {
 /// `torsion load chat`.
 #[derive(Debug, Args)]
 pub struct LoadChatArgs {
-    /// The server's address (e.g. 127.0.0.1:8123).
-    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
-    pub target: std::net::SocketAddr,
+    /// The server's address (e.g. 127.0.0.1:8123). Repeat it for the nodes
+    /// of a chat cluster: client i connects to the (i mod n)th, and the
+    /// report adds same-node and cross-node latency.
+    #[arg(long, value_name = "ADDR", value_parser = parse_target, required = true)]
+    pub target: Vec<std::net::SocketAddr>,
 
     #[command(flatten)]
     pub common: CommonLoadArgs,

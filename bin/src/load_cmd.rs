@@ -115,7 +115,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
         LoadKind::Chat(a) => {
             let (cores, out) = common(&a.common)?;
             let l = ChatLoad {
-                target: a.target,
+                targets: a.target,
                 clients: a.clients,
                 senders: a.senders,
                 rate: a.rate,

@@ -260,7 +260,7 @@ fn chat_mode_detects_a_dropped_and_a_reordered_message() {
         .unwrap();
     let report = run_chat(
         ChatLoad {
-            target: server.local_addr(),
+            targets: vec![server.local_addr()],
             clients: 3,
             senders: 1,
             rate: 50.0,

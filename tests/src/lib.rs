@@ -411,3 +411,95 @@ fn pip_install(requirements: &str) -> io::Result<std::process::ExitStatus> {
         .env("PIP_ROOT_USER_ACTION", "ignore")
         .status()
 }
+
+/// A `redis-server` of the test's own on a free loopback port, persistence
+/// off; killed on drop. [`RedisServer::start`] installs Debian's
+/// `redis-server` when missing (as root); it returns `None` (with the
+/// reason on stderr) only when `TORSION_SKIP_REDIS=1` or it cannot be had.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<std::process::Child>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts one on a free port.
+    pub fn start() -> Option<RedisServer> {
+        if std::env::var_os("TORSION_SKIP_REDIS").is_some_and(|v| v == "1") {
+            eprintln!("skipping: TORSION_SKIP_REDIS=1");
+            return None;
+        }
+        if !ensure_program("redis-server", "redis-server") {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = RedisServer {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        r.spawn();
+        Some(r)
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.addr.port().to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let addr = self.addr;
+        assert!(
+            wait_until(|| TcpStream::connect(addr).is_ok()),
+            "redis-server did not start on {addr}"
+        );
+    }
+
+    /// Kills it (SIGKILL): everything it held is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Sends one inline command and returns the first line of the reply
+    /// (`+OK`, `:3`, `$5`…).
+    pub fn command(&self, line: &str) -> String {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        s.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        let mut r = io::BufReader::new(s);
+        let mut reply = String::new();
+        io::BufRead::read_line(&mut r, &mut reply).unwrap();
+        reply.trim_end().to_string()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use clap::Args;
 use torsion::ServerHandle;
+use torsion_protocols::chat::cluster::{start_chat_node, ClusterConfig};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, ChatMetrics, DEFAULT_MAX_OUTBOUND};
 
 use crate::app::{App, ServeContext};
-use crate::cli::{parse_duration_or_off, parse_size};
+use crate::cli::{parse_duration, parse_duration_or_off, parse_size};
 
 /// `serve chat`'s own flags.
 #[derive(Debug, Args)]
@@ -34,6 +35,26 @@ pub struct ChatFlags {
     /// latency). 0 or off: send each message at once.
     #[arg(long, value_name = "DUR", default_value = "1250us", value_parser = parse_duration_or_off)]
     pub flush_window: Duration,
+
+    /// Be one node of a chat spread over several servers, through this
+    /// Redis (6.2 or later): lines, names and /who cross nodes. Without it
+    /// the server is on its own.
+    #[arg(long, value_name = "redis://HOST:PORT[/DB]")]
+    pub cluster: Option<String>,
+
+    /// This node's name in Redis and in logs (default: host name and pid).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node_id: Option<String>,
+
+    /// How long a node's names outlive it when it dies without leaving
+    /// (e.g. kill -9); it renews them every quarter of this while it runs.
+    #[arg(long, value_name = "DUR", default_value = "10s", requires = "cluster", value_parser = parse_duration)]
+    pub cluster_lease: Duration,
+
+    /// How long a Redis outage the node rides out without losing lines;
+    /// lines it could not send for longer are dropped, counted and logged.
+    #[arg(long, value_name = "DUR", default_value = "30s", requires = "cluster", value_parser = parse_duration)]
+    pub cluster_outage: Duration,
 }
 
 /// The chat server.
@@ -70,6 +91,15 @@ impl App for ChatApp {
             .with_flush_window(flags.flush_window)
             .with_max_outbound(ctx.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND))
             .with_metrics(chat_metrics);
-        Ok(start_chat_server(ctx.builder, config)?)
+        let Some(url) = flags.cluster else {
+            return Ok(start_chat_server(ctx.builder, config)?);
+        };
+        let mut cluster = ClusterConfig::new(url)
+            .with_lease(flags.cluster_lease)
+            .with_outage(flags.cluster_outage);
+        if let Some(id) = flags.node_id {
+            cluster = cluster.with_node_id(id);
+        }
+        Ok(start_chat_node(ctx.builder, config, cluster)?)
     }
 }

@@ -6,6 +6,10 @@
 //! since the run's start, which every load shard shares). The chat server
 //! delivers it as `<name> m …`; receivers parse it back. Every client is
 //! named, so each message is due at `clients - 1` receivers.
+//!
+//! Several targets (nodes of one chat cluster): client `i` connects to
+//! target `i mod n`, and each delivery is also recorded as same-node or
+//! cross-node (sender and receiver on the same target or not).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -26,8 +30,9 @@ use super::recorder::Recorder;
 /// What `load chat` does.
 #[derive(Debug, Clone)]
 pub struct ChatLoad {
-    /// The chat server.
-    pub target: SocketAddr,
+    /// The chat servers (nodes of one cluster when several): client `i`
+    /// connects to `targets[i % targets.len()]`.
+    pub targets: Vec<SocketAddr>,
     /// Named clients in total.
     pub clients: usize,
     /// How many of them send.
@@ -47,6 +52,9 @@ pub struct ChatLoad {
 impl ChatLoad {
     /// Checks the settings before anything starts.
     pub fn validate(&self) -> Result<(), String> {
+        if self.targets.is_empty() {
+            return Err("--target: at least one server".into());
+        }
         if self.clients < 2 {
             return Err("--clients must be at least 2 (someone has to receive)".into());
         }
@@ -105,9 +113,10 @@ async fn read_line(
 }
 
 async fn register(load: &ChatLoad, index: usize) -> Result<Client, String> {
-    let stream = TcpStream::connect_timeout(load.target, load.connect_timeout)
+    let target = load.targets[index % load.targets.len()];
+    let stream = TcpStream::connect_timeout(target, load.connect_timeout)
         .await
-        .map_err(|e| format!("cannot connect to {}: {e}", load.target))?;
+        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
     let _ = stream.set_nodelay(true);
     let stream = Rc::new(RefCell::new(stream));
     let mut codec = LineCodec::lf_or_crlf().max_length(1 << 20);
@@ -278,6 +287,7 @@ async fn receive_messages(
 ) {
     let mut receiver = Receiver {
         own_index: client.index,
+        targets: load.targets.len(),
         senders: load.senders,
         next_seq: vec![0u64; load.senders],
         phases,
@@ -341,6 +351,8 @@ async fn receive_messages(
 /// What one receiving client knows: who it is and what it expects next.
 struct Receiver {
     own_index: usize,
+    /// How many targets the clients are spread over.
+    targets: usize,
     senders: usize,
     /// The next sequence number due from each sender.
     next_seq: Vec<u64>,
@@ -372,10 +384,12 @@ impl Receiver {
         let intended = self.phases.start + Duration::from_nanos(m.intended_ns);
         let sent = self.phases.start + Duration::from_nanos(m.sent_ns);
         if intended >= self.phases.measure_from {
-            r.record(
-                arrived.saturating_duration_since(intended),
-                arrived.saturating_duration_since(sent),
-            );
+            let corrected = arrived.saturating_duration_since(intended);
+            r.record(corrected, arrived.saturating_duration_since(sent));
+            if self.targets > 1 {
+                let same = m.sender % self.targets == self.own_index % self.targets;
+                r.record_node(same, corrected);
+            }
         }
         true
     }

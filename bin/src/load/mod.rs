@@ -179,7 +179,12 @@ pub fn run_chat(
     let measured = measured_secs(phases);
     let mut report = Report {
         mode: "chat".into(),
-        target: load.target.to_string(),
+        target: load
+            .targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         connections: load.clients,
         framing: "line".into(),
         offered_rate: Some(load.rate),

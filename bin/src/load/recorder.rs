@@ -97,6 +97,11 @@ pub struct Recorder {
     pub interval_completed: u64,
     /// Errors by kind.
     pub errors: ErrorCounts,
+    /// Chat over several nodes: corrected latency of deliveries whose
+    /// sender was on the receiver's node, and of the others.
+    pub same_node: Histogram<u64>,
+    /// See `same_node`.
+    pub cross_node: Histogram<u64>,
 }
 
 impl Default for Recorder {
@@ -109,6 +114,8 @@ impl Default for Recorder {
             completed: 0,
             interval_completed: 0,
             errors: ErrorCounts::default(),
+            same_node: histogram(),
+            cross_node: histogram(),
         }
     }
 }
@@ -125,6 +132,17 @@ impl Recorder {
         self.interval_completed += 1;
     }
 
+    /// Records a delivery's corrected latency as same-node or cross-node.
+    pub fn record_node(&mut self, same: bool, corrected: Duration) {
+        let c = (corrected.as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
+        let h = if same {
+            &mut self.same_node
+        } else {
+            &mut self.cross_node
+        };
+        let _ = h.record(c);
+    }
+
     /// Takes the interval histogram and count, leaving them empty.
     pub fn take_interval(&mut self) -> (Histogram<u64>, u64) {
         let h = std::mem::replace(&mut self.interval, histogram());
@@ -135,6 +153,8 @@ impl Recorder {
     pub fn merge(&mut self, other: &Recorder) {
         let _ = self.corrected.add(&other.corrected);
         let _ = self.uncorrected.add(&other.uncorrected);
+        let _ = self.same_node.add(&other.same_node);
+        let _ = self.cross_node.add(&other.cross_node);
         self.sent += other.sent;
         self.completed += other.completed;
         self.errors.add(&other.errors);

@@ -101,6 +101,10 @@ pub struct Report {
     pub corrected: Percentiles,
     /// Latency from the actual send time.
     pub uncorrected: Percentiles,
+    /// Chat over several nodes: corrected latency of same-node and of
+    /// cross-node deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_node: Option<[Percentiles; 2]>,
     /// Chat figures.
     pub chat: Option<ChatFigures>,
 }
@@ -119,6 +123,12 @@ impl Report {
         self.errors = merged.errors.clone();
         self.corrected = Percentiles::of(&merged.corrected);
         self.uncorrected = Percentiles::of(&merged.uncorrected);
+        if !merged.cross_node.is_empty() || !merged.same_node.is_empty() {
+            self.by_node = Some([
+                Percentiles::of(&merged.same_node),
+                Percentiles::of(&merged.cross_node),
+            ]);
+        }
     }
 
     /// The human report.
@@ -212,6 +222,15 @@ impl Report {
                 "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
                 p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
             );
+        }
+        if let Some([same, cross]) = &self.by_node {
+            for (name, p) in [("same node", same), ("cross node", cross)] {
+                let _ = writeln!(
+                    out,
+                    "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+                    p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
+                );
+            }
         }
         let unit = if self.chat.is_some() {
             "each delivery, from its message's"

@@ -5,11 +5,13 @@
 //! with a message only when they cannot be had).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use torsion_tests::{ensure_program, read_listening_line, rss_kib, ServerProcess, PATIENCE};
+use torsion_tests::{
+    ensure_program, read_listening_line, rss_kib, RedisServer, ServerProcess, PATIENCE,
+};
 
 fn kv(shards: usize) -> ServerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_torsion-kv"))
@@ -28,38 +30,9 @@ fn kv(shards: usize) -> ServerProcess {
     }
 }
 
-/// A `redis-server` on a free loopback port, persistence off; killed on drop.
-struct Redis {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn redis() -> Option<Redis> {
-    if !ensure_program("redis-server", "redis-server") {
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn redis-server");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let up = torsion_tests::wait_until(|| TcpStream::connect(addr).is_ok());
-    assert!(up, "redis-server did not start on {addr}");
-    Some(Redis { child, addr })
+/// A `redis-server` of the test's own (see [`RedisServer`]).
+fn redis() -> Option<RedisServer> {
+    RedisServer::start()
 }
 
 /// Sends `input` on a fresh connection and reads until the server closes.

@@ -13,6 +13,7 @@ use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
 use torsion::metrics::{encode_bus, Collector, PerShard, ShardCounter};
 use torsion::{Bus, BusShardStats};
 
+use super::cluster::ClusterStats;
 use super::message::ChatMessage;
 
 /// Reads the chat bus's per-shard traffic.
@@ -70,6 +71,8 @@ pub struct ChatMetrics {
     ///
     /// [`start_chat_server`]: super::start_chat_server
     bus: Arc<OnceLock<BusReader>>,
+    /// The node's cluster counters and its key, when it is clustered.
+    cluster: Arc<OnceLock<(Arc<ClusterStats>, String)>>,
 }
 
 impl fmt::Debug for ChatMetrics {
@@ -111,6 +114,14 @@ impl ChatMetrics {
     }
 }
 
+impl ChatMetrics {
+    /// Reports a cluster node's counters too (label `node`; the first
+    /// given is kept).
+    pub fn attach_cluster(&self, stats: Arc<ClusterStats>, node: String) {
+        let _ = self.cluster.set((stats, node));
+    }
+}
+
 impl Collector for ChatMetrics {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let shards = self.shards();
@@ -148,8 +159,11 @@ impl Collector for ChatMetrics {
             None,
             per_shard(ChatShardStats::deliveries),
         )?;
-        match self.bus.get() {
-            Some(read) => encode_bus(&mut e, "chat", &read()),
+        if let Some(read) = self.bus.get() {
+            encode_bus(&mut e, "chat", &read())?;
+        }
+        match self.cluster.get() {
+            Some((stats, node)) => stats.encode(&mut e, node),
             None => Ok(()),
         }
     }

@@ -38,6 +38,12 @@
 //! connection's driver after the current batch of bus messages, so a burst of
 //! lines to one client leaves in one `sendmsg`.
 //!
+//! # Across machines
+//!
+//! With a [`cluster`] (Redis), several nodes share one room: every named
+//! client on every node gets every line, names are unique across nodes,
+//! and `/who` lists them all. See the [`cluster`] module.
+//!
 //! # Back-pressure and slow consumers
 //!
 //! One fast sender cannot get healthy readers cut: while a reader is behind
@@ -55,6 +61,7 @@
 //! input waits in its socket meanwhile.
 
 mod client;
+pub mod cluster;
 mod message;
 mod metrics;
 mod names;
@@ -62,7 +69,7 @@ mod room;
 mod server;
 
 pub use client::ChatClient;
-pub use message::ChatMessage;
+pub use message::{ChatMessage, ClaimOutcome};
 pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
 pub use room::{fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW};

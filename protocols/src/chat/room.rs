@@ -72,7 +72,8 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use torsion::{BusHandle, DelayedCall, Transport};
 
-use super::message::ChatMessage;
+use super::cluster::ClusterLink;
+use super::message::{ChatMessage, ClaimOutcome};
 use super::metrics::{ChatMetrics, ChatShardStats};
 use super::names::{owner_shard, validate_name};
 use super::server::DEFAULT_MAX_OUTBOUND;
@@ -175,6 +176,17 @@ struct WhoGather {
     conn: u64,
     remaining: usize,
     parts: Vec<Bytes>,
+    /// Clustered, and Redis could not be asked: other nodes are missing.
+    others_unreachable: bool,
+}
+
+/// A claim this shard (the name's owner) granted locally and forwarded to
+/// Redis: who asked, to answer them when Redis does.
+struct ForwardedClaim {
+    name: String,
+    shard: usize,
+    conn: u64,
+    request: u64,
 }
 
 /// One shard's chat state.
@@ -184,6 +196,10 @@ pub struct Room {
     config: ChatConfig,
     window: usize,
     bus: OnceCell<BusHandle<ChatMessage>>,
+    /// The node's cluster bridge, when the node is part of a cluster.
+    cluster: OnceCell<ClusterLink>,
+    /// Claims forwarded to Redis, by token.
+    forwarded: RefCell<HashMap<u64, ForwardedClaim>>,
     /// Itself, for timers.
     me: Weak<Room>,
     clients: RefCell<HashMap<u64, Client>>,
@@ -267,6 +283,8 @@ impl Room {
             config,
             window,
             bus: OnceCell::new(),
+            cluster: OnceCell::new(),
+            forwarded: RefCell::new(HashMap::new()),
             me: me.clone(),
             clients: RefCell::new(HashMap::new()),
             named: RefCell::new(Vec::new()),
@@ -288,6 +306,12 @@ impl Room {
     /// Connects the room to the bus (once).
     pub fn set_bus(&self, bus: BusHandle<ChatMessage>) {
         let _ = self.bus.set(bus);
+    }
+
+    /// Makes the room part of a cluster of nodes (once, before the first
+    /// connection): lines, names and `/who` also go through `link`.
+    pub fn set_cluster(&self, link: ClusterLink) {
+        let _ = self.cluster.set(link);
     }
 
     /// The settings.
@@ -431,6 +455,20 @@ impl Room {
 
     /// Takes `id` off the recipients and tells the name's owner.
     fn release_name(&self, id: u64, name: String) {
+        self.unname(id);
+        let owner = owner_shard(&name, self.shards);
+        self.send(
+            owner,
+            ChatMessage::Release {
+                name,
+                shard: self.shard,
+                conn: id,
+            },
+        );
+    }
+
+    /// Takes `id` off the recipients (its name is no longer shown).
+    fn unname(&self, id: u64) {
         let removed = {
             let mut named = self.named.borrow_mut();
             let removed = named
@@ -449,15 +487,6 @@ impl Room {
             }
         }
         self.names_cache.borrow_mut().take();
-        let owner = owner_shard(&name, self.shards);
-        self.send(
-            owner,
-            ChatMessage::Release {
-                name,
-                shard: self.shard,
-                conn: id,
-            },
-        );
     }
 
     /// A line from client `id`.
@@ -557,7 +586,10 @@ impl Room {
     /// to every other shard.
     fn deliver_from(&self, from: u64, line: Bytes) {
         self.stats.message_sent();
-        self.write_to_named(Some(from), &line);
+        self.write_to_named(Some(from), &line, 1);
+        if let Some(cluster) = self.cluster.get() {
+            cluster.line(line.clone());
+        }
         if self.shards > 1 {
             if let Some(bus) = self.bus.get() {
                 if let Err(e) = bus.broadcast(ChatMessage::Deliver {
@@ -586,9 +618,10 @@ impl Room {
         }
     }
 
-    /// Queues `line` for every named client here but `except`; marks the
-    /// ones it takes above their high-water mark congested.
-    fn write_to_named(&self, except: Option<u64>, line: &Bytes) {
+    /// Queues `line` (which holds `lines` lines) for every named client
+    /// here but `except`; marks the ones it takes above their high-water
+    /// mark congested.
+    fn write_to_named(&self, except: Option<u64>, line: &Bytes, lines: usize) {
         let windowed = !self.config.flush_window.is_zero();
         let mut newly_congested = Vec::new();
         let mut clock = None;
@@ -607,7 +640,7 @@ impl Room {
                 newly_congested.push(r.id);
             }
         }
-        self.stats.delivered(readers);
+        self.stats.delivered(readers * lines);
         if let Some(clock) = clock {
             self.open_window(&clock);
         }
@@ -735,14 +768,19 @@ impl Room {
             c.who_pending = true;
         }
         self.update_reading(id);
+        let cluster = self.cluster.get();
         self.whos.borrow_mut().insert(
             request,
             WhoGather {
                 conn: id,
-                remaining: self.shards,
+                remaining: self.shards + usize::from(cluster.is_some()),
                 parts: Vec::new(),
+                others_unreachable: false,
             },
         );
+        if let Some(cluster) = cluster {
+            cluster.who(self.shard, request);
+        }
         if let Some(bus) = self.bus.get() {
             if let Err(e) = bus.broadcast_all(ChatMessage::WhoAsk {
                 shard: self.shard,
@@ -773,13 +811,14 @@ impl Room {
             .clone()
     }
 
-    fn who_answered(&self, request: u64, names: Bytes) {
+    fn who_answered(&self, request: u64, names: Bytes, reachable: bool) {
         let done = {
             let mut whos = self.whos.borrow_mut();
             let Some(g) = whos.get_mut(&request) else {
                 return;
             };
             g.parts.push(names);
+            g.others_unreachable |= !reachable;
             g.remaining -= 1;
             if g.remaining == 0 {
                 whos.remove(&request)
@@ -796,7 +835,10 @@ impl Room {
             .collect();
         all.sort_unstable();
         let list = all.join(&b' ');
-        let text = format!("Users: {}", String::from_utf8_lossy(&list));
+        let mut text = format!("Users: {}", String::from_utf8_lossy(&list));
+        if g.others_unreachable {
+            text.push_str(" (other servers unreachable)");
+        }
         if let Some(c) = self.clients.borrow_mut().get_mut(&g.conn) {
             c.who_pending = false;
         }
@@ -813,24 +855,84 @@ impl Room {
                 conn,
                 request,
             } => {
-                let granted = match self.owned.borrow_mut().entry(name) {
+                let free = match self.owned.borrow_mut().entry(name.clone()) {
                     Entry::Occupied(_) => false,
                     Entry::Vacant(slot) => {
                         slot.insert((shard, conn));
                         true
                     }
                 };
-                self.send(shard, ChatMessage::ClaimResult { request, granted });
+                match (free, self.cluster.get()) {
+                    // Free here; clustered, Redis decides across nodes
+                    // (the name stays taken here until it answers).
+                    (true, Some(cluster)) => {
+                        let token = self.next_id();
+                        cluster.claim(name.clone(), self.shard, token);
+                        self.forwarded.borrow_mut().insert(
+                            token,
+                            ForwardedClaim {
+                                name,
+                                shard,
+                                conn,
+                                request,
+                            },
+                        );
+                    }
+                    (true, None) => self.send(
+                        shard,
+                        ChatMessage::ClaimResult {
+                            request,
+                            outcome: ClaimOutcome::Granted,
+                        },
+                    ),
+                    (false, _) => self.send(
+                        shard,
+                        ChatMessage::ClaimResult {
+                            request,
+                            outcome: ClaimOutcome::Taken,
+                        },
+                    ),
+                }
             }
-            ChatMessage::ClaimResult { request, granted } => self.claim_answered(request, granted),
+            ChatMessage::ClusterClaim { token, outcome } => {
+                let Some(claim) = self.forwarded.borrow_mut().remove(&token) else {
+                    return;
+                };
+                if outcome != ClaimOutcome::Granted {
+                    let mut owned = self.owned.borrow_mut();
+                    if owned.get(&claim.name) == Some(&(claim.shard, claim.conn)) {
+                        owned.remove(&claim.name);
+                    }
+                }
+                self.send(
+                    claim.shard,
+                    ChatMessage::ClaimResult {
+                        request: claim.request,
+                        outcome,
+                    },
+                );
+            }
+            ChatMessage::ClaimResult { request, outcome } => self.claim_answered(request, outcome),
             ChatMessage::Release { name, shard, conn } => {
                 let mut owned = self.owned.borrow_mut();
                 if owned.get(&name) == Some(&(shard, conn)) {
                     owned.remove(&name);
+                    drop(owned);
+                    if let Some(cluster) = self.cluster.get() {
+                        cluster.release(name);
+                    }
                 }
             }
+            ChatMessage::NameLost { name } => {
+                let holder = self.owned.borrow_mut().remove(&name);
+                if let Some((shard, conn)) = holder {
+                    self.send(shard, ChatMessage::Revoke { name, conn });
+                }
+            }
+            ChatMessage::Revoke { name, conn } => self.revoke(conn, &name),
+            ChatMessage::Remote { lines, count } => self.write_to_named(None, &lines, count),
             ChatMessage::Deliver { line, from } => {
-                self.write_to_named(None, &line);
+                self.write_to_named(None, &line, 1);
                 let mut owed = self.owed.borrow_mut();
                 if let Some(n) = owed.get_mut(from) {
                     *n += line.len();
@@ -865,11 +967,44 @@ impl Room {
                 let names = self.names();
                 self.send(shard, ChatMessage::WhoReply { request, names });
             }
-            ChatMessage::WhoReply { request, names } => self.who_answered(request, names),
+            ChatMessage::WhoReply { request, names } => self.who_answered(request, names, true),
+            ChatMessage::WhoRemote {
+                request,
+                names,
+                reachable,
+            } => self.who_answered(request, names, reachable),
         }
     }
 
-    fn claim_answered(&self, request: u64, granted: bool) {
+    /// Client `id` loses `name` (another node took it while this one was
+    /// cut off from Redis past its lease): it is nameless again.
+    fn revoke(&self, id: u64, name: &str) {
+        let named = matches!(
+            self.clients.borrow().get(&id).map(|c| &c.state),
+            Some(State::Named(n)) if n == name
+        );
+        if !named {
+            return;
+        }
+        self.unname(id);
+        if let Some(c) = self.clients.borrow_mut().get_mut(&id) {
+            c.state = State::Nameless;
+        }
+        tracing::warn!(
+            shard = self.shard,
+            conn = id,
+            name,
+            "chat name lost to another node after an outage"
+        );
+        self.reply(
+            id,
+            "Your name was taken on another server while this one was cut off; please choose another.",
+        );
+        self.update_reading(id);
+    }
+
+    fn claim_answered(&self, request: u64, outcome: ClaimOutcome) {
+        let granted = outcome == ClaimOutcome::Granted;
         let Some((id, name)) = self.claims.borrow_mut().remove(&request) else {
             return;
         };
@@ -911,8 +1046,13 @@ impl Room {
             self.stats.set_users(self.named.borrow().len());
             self.names_cache.borrow_mut().take();
             self.reply(id, &format!("Welcome, {name}!"));
-        } else {
+        } else if outcome == ClaimOutcome::Taken {
             self.reply(id, "Name taken, please choose another.");
+        } else {
+            self.reply(
+                id,
+                "Names cannot be checked across servers right now, please try again.",
+            );
         }
         // Reading resumes (unless the room holds): lines that arrived while
         // the claim was in flight are delivered next, in order.
@@ -1042,6 +1182,88 @@ mod tests {
         other.receive(b"hi alice\n");
         w.pump();
         assert_eq!(text(&mut alice), "<bob> hi alice\r\n");
+    }
+
+    #[test]
+    fn clustered_claims_wait_for_redis_and_lines_names_and_who_go_to_the_bridge() {
+        use crate::chat::cluster::{ClusterLink, Request};
+        let w = World::new(2, ChatConfig::default());
+        let (link, bridge) = ClusterLink::manual();
+        for r in &w.rooms {
+            r.set_cluster(link.clone());
+        }
+        let owner = owner_shard("ann", 2);
+        let mut ann = w.connect(0);
+        text(&mut ann);
+        let claim = |ann: &mut Client, outcome| {
+            ann.receive(b"ann\r\n");
+            w.bus.pump();
+            assert_eq!(text(ann), "", "no answer before Redis's");
+            let Ok(Request::Claim {
+                name,
+                owner: o,
+                token,
+            }) = bridge.try_recv()
+            else {
+                panic!("the claim goes to the bridge");
+            };
+            assert_eq!((name.as_str(), o), ("ann", owner));
+            w.rooms[owner].on_message(ChatMessage::ClusterClaim { token, outcome });
+            w.pump();
+            text(ann)
+        };
+        assert_eq!(
+            claim(&mut ann, ClaimOutcome::Unavailable),
+            "Names cannot be checked across servers right now, please try again.\r\n"
+        );
+        assert_eq!(
+            claim(&mut ann, ClaimOutcome::Taken),
+            "Name taken, please choose another.\r\n"
+        );
+        assert_eq!(claim(&mut ann, ClaimOutcome::Granted), "Welcome, ann!\r\n");
+        ann.receive(b"hello\r\n");
+        w.pump();
+        assert_eq!(
+            bridge.try_recv(),
+            Ok(Request::Line(Bytes::from_static(b"<ann> hello\r\n")))
+        );
+        // Other nodes' lines reach every named client here.
+        w.rooms[0].on_message(ChatMessage::Remote {
+            lines: Bytes::from_static(b"<bob> one\r\n<bob> two\r\n"),
+            count: 2,
+        });
+        w.pump();
+        assert_eq!(text(&mut ann), "<bob> one\r\n<bob> two\r\n");
+        // /who waits for the other nodes' names too.
+        ann.receive(b"/who\r\n");
+        w.pump();
+        let Ok(Request::Who { shard: 0, request }) = bridge.try_recv() else {
+            panic!("/who asks the bridge");
+        };
+        assert_eq!(text(&mut ann), "");
+        w.rooms[0].on_message(ChatMessage::WhoRemote {
+            request,
+            names: Bytes::from_static(b"bob zed"),
+            reachable: true,
+        });
+        w.pump();
+        assert_eq!(text(&mut ann), "Users: ann bob zed\r\n");
+        // A name another node took during an outage is revoked.
+        w.rooms[owner].on_message(ChatMessage::NameLost { name: "ann".into() });
+        w.pump();
+        assert_eq!(
+            text(&mut ann),
+            "Your name was taken on another server while this one was cut off; please choose another.\r\n"
+        );
+        assert_eq!(w.rooms[0].named_count(), 0);
+        assert!(bridge.try_recv().is_err(), "a revoked name is not released");
+        assert_eq!(claim(&mut ann, ClaimOutcome::Granted), "Welcome, ann!\r\n");
+        ann.receive(b"/quit\r\n");
+        w.pump();
+        assert_eq!(
+            bridge.try_recv(),
+            Ok(Request::Release { name: "ann".into() })
+        );
     }
 
     #[test]
