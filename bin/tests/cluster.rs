@@ -445,3 +445,40 @@ fn a_node_whose_redis_cannot_be_reached_does_not_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster"));
 }
+
+#[test]
+fn a_redis_that_refuses_writes_holds_lines_back_until_it_takes_them() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis, "a", 1, &[]);
+    let b = Node::start(&redis, "b", 1, &[]);
+    let mut ann = Client::named(a.addr(), "ann");
+    let mut bob = Client::named(b.addr(), "bob");
+    // Out of memory: every write command is refused ("-OOM …").
+    assert_eq!(redis.command("CONFIG SET maxmemory 1"), "+OK");
+    for i in 0..20 {
+        ann.send(&format!("x {i}"));
+    }
+    assert!(wait_until(|| a.counter("backlog_lines") == 20.0));
+    assert_eq!(redis.command("CONFIG SET maxmemory 0"), "+OK");
+    expect_in_order(&mut bob, "ann", "x", 20);
+    assert_eq!(a.counter("lines_dropped_total"), 0.0);
+}
+
+#[test]
+fn lines_refused_past_the_outage_bound_are_dropped_and_counted() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Node::start(&redis, "a", 1, &["--cluster-outage", "1s"]);
+    let mut ann = Client::named(a.addr(), "ann");
+    assert_eq!(redis.command("CONFIG SET maxmemory 1"), "+OK");
+    for i in 0..20 {
+        ann.send(&format!("x {i}"));
+    }
+    // A refusing Redis is an outage like an absent one: the bound applies.
+    assert!(wait_until(|| a.counter("lines_dropped_total") == 20.0));
+    assert_eq!(redis.command("CONFIG SET maxmemory 0"), "+OK");
+    assert!(wait_until(|| a.counter("link_up") == 2.0));
+}

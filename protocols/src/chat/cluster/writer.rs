@@ -16,7 +16,8 @@
 //!
 //! # When Redis is away
 //!
-//! A failed round marks the link down; reconnecting is tried every 100 ms
+//! A failed round (or a refused `XADD`: Redis out of memory, say) marks
+//! the link down; reconnecting is tried every 100 ms
 //! at first, backing off to once a second. Meanwhile: lines queue (in
 //! batches of at most 256 KiB), and those queued longer than the outage
 //! bound, or past 64 MiB in all, are dropped — counted in
@@ -175,6 +176,8 @@ pub(crate) struct Writer {
     last_entry_ms: Option<u64>,
     /// When this outage began (for the log), if the link is down.
     down_since: Option<Instant>,
+    /// Redis answered this round's `XADD` with an error.
+    refused: bool,
 }
 
 impl Writer {
@@ -222,6 +225,7 @@ impl Writer {
             backoff: RECONNECT_FIRST,
             last_entry_ms: None,
             down_since: None,
+            refused: false,
         })
     }
 
@@ -429,6 +433,13 @@ impl Writer {
                 for (op, v) in ops.into_iter().zip(values) {
                     self.answered(op, v);
                 }
+                if std::mem::take(&mut self.refused) {
+                    let e = redis::RedisError::from((
+                        redis::ErrorKind::ResponseError,
+                        "Redis refused XADD",
+                    ));
+                    self.link_lost(&e);
+                }
             }
             Err(e) => {
                 self.link_lost(&e);
@@ -453,9 +464,12 @@ impl Writer {
                         self.stats.entries_written.add(1);
                     }
                     self.stats.backlog.set(self.backlog_lines());
+                } else {
+                    // Refused (out of memory, say): an outage like any
+                    // other — the batch stays first, the link is dropped and
+                    // retried with back-off, and the outage bound applies.
+                    self.refused = true;
                 }
-                // Refused (out of memory, say): the batch stays first and
-                // is tried again next round, until the outage bound.
             }
             Op::Renew => {
                 let lapsed = matches!(v, Value::Nil) && self.renewed_once;
@@ -613,6 +627,12 @@ impl Writer {
                 Request::Line(_) => unreachable!("lines are batched, not controls"),
             }
         }
+        self.drop_expired();
+    }
+
+    /// Drops the lines queued longer than the outage bound (or past the
+    /// backlog's size), counted and logged.
+    fn drop_expired(&mut self) {
         self.seal();
         let now = Instant::now();
         let mut dropped = 0;
@@ -642,6 +662,9 @@ impl Writer {
             self.down_since = Some(Instant::now());
         }
         self.stats.writer_up.set(0);
+        // A link that keeps coming back only to fail again is an outage
+        // too: the bound applies however it fails.
+        self.drop_expired();
         self.backoff = RECONNECT_FIRST;
         self.next_connect = Instant::now() + self.backoff;
     }
