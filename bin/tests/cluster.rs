@@ -6,11 +6,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Barrier};
+use std::process::Command;
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use torsion_tests::{metric_total, wait_until, RedisServer, ServerProcess, PATIENCE};
+use torsion_tests::{
+    metric_total, spawn_reading_lines, wait_until, RedisServer, ServerProcess, PATIENCE,
+};
 
 /// A chat node: the process, where it listens, where its metrics are.
 struct Node {
@@ -20,29 +22,19 @@ struct Node {
 
 impl Node {
     fn start(redis: &RedisServer, id: &str, shards: usize, extra: &[&str]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_torsion"))
-            .env("RUST_LOG", "warn")
-            .args(["serve", "chat", "--listen", "tcp:0:interface=127.0.0.1"])
-            .args(["--shards", &shards.to_string()])
-            .args(["--cluster", &redis.url(), "--node-id", id])
-            .args(["--metrics", "tcp:0:interface=127.0.0.1"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn torsion");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let listening = rx.recv_timeout(PATIENCE).expect("no listening line");
-        let (addr, n) = torsion_tests::parse_listening_line(&listening);
+        let (child, lines) = spawn_reading_lines(
+            Command::new(env!("CARGO_BIN_EXE_torsion"))
+                .env("RUST_LOG", "warn")
+                .args(["serve", "chat", "--listen", "tcp:0:interface=127.0.0.1"])
+                .args(["--shards", &shards.to_string()])
+                .args(["--cluster", &redis.url(), "--node-id", id])
+                .args(["--metrics", "tcp:0:interface=127.0.0.1"])
+                .args(extra),
+            2,
+        );
+        let (addr, n) = torsion_tests::parse_listening_line(&lines[0]);
         assert_eq!(n, shards);
-        let metrics_line = rx.recv_timeout(PATIENCE).expect("no metrics line");
-        let (_, metrics) = torsion_tests::parse_metrics_line(&metrics_line, "http");
+        let (_, metrics) = torsion_tests::parse_metrics_line(&lines[1], "http");
         Node {
             server: ServerProcess {
                 child,

@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 
 use torsion_tests::{ensure_program, ensure_python_module, wait_until, ServerProcess, PATIENCE};
 
@@ -25,26 +24,16 @@ fn serve(args: &[&str]) -> Served {
 /// Starts `torsion serve <args> --metrics <endpoint>`; the served server
 /// and the metrics line's URL.
 fn serve_metrics_on(args: &[&str], endpoint: &str, scheme: &str) -> (Served, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_torsion"))
-        .env("RUST_LOG", "warn")
-        .arg("serve")
-        .args(args)
-        .args(["--metrics", endpoint])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn torsion");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let listening = rx.recv_timeout(PATIENCE).expect("no listening line");
-    let (addr, shards) = torsion_tests::parse_listening_line(&listening);
-    let metrics_line = rx.recv_timeout(PATIENCE).expect("no metrics line");
-    let (url, metrics) = torsion_tests::parse_metrics_line(&metrics_line, scheme);
+    let (child, lines) = torsion_tests::spawn_reading_lines(
+        Command::new(env!("CARGO_BIN_EXE_torsion"))
+            .env("RUST_LOG", "warn")
+            .arg("serve")
+            .args(args)
+            .args(["--metrics", endpoint]),
+        2,
+    );
+    let (addr, shards) = torsion_tests::parse_listening_line(&lines[0]);
+    let (url, metrics) = torsion_tests::parse_metrics_line(&lines[1], scheme);
     let served = Served {
         server: ServerProcess {
             child,

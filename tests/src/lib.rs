@@ -503,3 +503,31 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// Spawns `cmd` with its stdout piped and returns the child with its first
+/// `n` stdout lines (waiting at most [`PATIENCE`] for each; panics, naming
+/// the line, when one does not come). The rest of stdout is read and
+/// dropped in the background, so the child never blocks on a full pipe.
+pub fn spawn_reading_lines(
+    cmd: &mut std::process::Command,
+    n: usize,
+) -> (std::process::Child, Vec<String>) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the program");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let lines = (0..n)
+        .map(|i| {
+            rx.recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("{cmd:?}: stdout line {} never came", i + 1))
+        })
+        .collect();
+    (child, lines)
+}

@@ -30,11 +30,6 @@ fn kv(shards: usize) -> ServerProcess {
     }
 }
 
-/// A `redis-server` of the test's own (see [`RedisServer`]).
-fn redis() -> Option<RedisServer> {
-    RedisServer::start()
-}
-
 /// Sends `input` on a fresh connection and reads until the server closes.
 fn exchange(addr: SocketAddr, input: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -133,7 +128,9 @@ fn scripts() -> Vec<Vec<u8>> {
 
 #[test]
 fn replies_are_byte_identical_to_redis_server() {
-    let Some(redis) = redis() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
     for shards in [1, 2] {
         let server = kv(shards);
         let _ = exchange(redis.addr, b"FLUSHALL\r\nQUIT\r\n");

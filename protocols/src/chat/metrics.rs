@@ -112,9 +112,7 @@ impl ChatMetrics {
         let bus = bus.clone();
         let _ = self.bus.set(Box::new(move || bus.shard_stats()));
     }
-}
 
-impl ChatMetrics {
     /// Reports a cluster node's counters too (label `node`; the first
     /// given is kept).
     pub fn attach_cluster(&self, stats: Arc<ClusterStats>, node: String) {

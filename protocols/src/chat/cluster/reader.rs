@@ -130,7 +130,8 @@ impl Reader {
             let now = Instant::now();
             let mut lines = 0;
             for e in entries {
-                self.last_id = e.id.clone();
+                let age = e.age();
+                self.last_id = e.id;
                 self.stats.entries_read.add(1);
                 if e.node == self.keys.me.as_bytes() {
                     continue;
@@ -146,7 +147,7 @@ impl Reader {
                                 "chat cluster: lines from another node never arrived"
                             );
                         }
-                        lag.record_at(e.age(), now);
+                        lag.record_at(age, now);
                         lines += e.count;
                         let count = e.count as usize;
                         let msg = ChatMessage::Remote {

@@ -158,7 +158,9 @@ pub(crate) struct Writer {
     /// Batches waiting for their `XADD`, oldest first, with the time their
     /// first line was queued.
     pending: VecDeque<(Batch, Instant)>,
+    /// Bytes and lines in `pending`.
     pending_bytes: usize,
+    pending_lines: u64,
     next_line: u64,
     /// Claims, releases and `/who`s waiting for the next round.
     controls: VecDeque<Request>,
@@ -213,6 +215,7 @@ impl Writer {
             open_since: now,
             pending: VecDeque::new(),
             pending_bytes: 0,
+            pending_lines: 0,
             next_line: 0,
             controls: VecDeque::new(),
             held: HashSet::new(),
@@ -318,7 +321,7 @@ impl Writer {
     }
 
     fn backlog_lines(&self) -> u64 {
-        self.open_count + self.pending.iter().map(|(b, _)| b.count).sum::<u64>()
+        self.open_count + self.pending_lines
     }
 
     /// Makes the open lines a numbered batch.
@@ -334,7 +337,16 @@ impl Writer {
         self.next_line += self.open_count;
         self.open_count = 0;
         self.pending_bytes += batch.lines.len();
+        self.pending_lines += batch.count;
         self.pending.push_back((batch, self.open_since));
+    }
+
+    /// Takes the oldest waiting batch off the queue.
+    fn pop_pending(&mut self) -> Option<Batch> {
+        let (batch, _) = self.pending.pop_front()?;
+        self.pending_bytes -= batch.lines.len();
+        self.pending_lines -= batch.count;
+        Some(batch)
     }
 
     /// One pipeline: the oldest batch, the renewal if due, every control.
@@ -458,8 +470,7 @@ impl Writer {
                     self.last_entry_ms = std::str::from_utf8(id)
                         .ok()
                         .and_then(|id| id.split('-').next()?.parse().ok());
-                    if let Some((batch, _)) = self.pending.pop_front() {
-                        self.pending_bytes -= batch.lines.len();
+                    if let Some(batch) = self.pop_pending() {
                         self.stats.lines_sent.add(batch.count);
                         self.stats.entries_written.add(1);
                     }
@@ -575,26 +586,36 @@ impl Writer {
                 Op::Claim { name, owner, token } => {
                     // It may have been granted: give it back when we can.
                     self.to_release.push(name);
-                    self.stats.claims_unavailable.add(1);
-                    self.tell(
-                        owner,
-                        ChatMessage::ClusterClaim {
-                            token,
-                            outcome: ClaimOutcome::Unavailable,
-                        },
-                    );
+                    self.refuse_claim(owner, token);
                 }
                 Op::Release(name) => self.to_release.push(name),
-                Op::Who { shard, request } => self.tell(
-                    shard,
-                    ChatMessage::WhoRemote {
-                        request,
-                        names: Bytes::new(),
-                        reachable: false,
-                    },
-                ),
+                Op::Who { shard, request } => self.who_unreachable(shard, request),
             }
         }
+    }
+
+    /// Answers a claim `Unavailable`: Redis cannot be asked.
+    fn refuse_claim(&self, owner: usize, token: u64) {
+        self.stats.claims_unavailable.add(1);
+        self.tell(
+            owner,
+            ChatMessage::ClusterClaim {
+                token,
+                outcome: ClaimOutcome::Unavailable,
+            },
+        );
+    }
+
+    /// Answers a `/who` with no other node's names, marked incomplete.
+    fn who_unreachable(&self, shard: usize, request: u64) {
+        self.tell(
+            shard,
+            ChatMessage::WhoRemote {
+                request,
+                names: Bytes::new(),
+                reachable: false,
+            },
+        );
     }
 
     /// While the link is down: refuse claims, answer `/who` with nothing,
@@ -602,28 +623,12 @@ impl Writer {
     fn while_down(&mut self) {
         while let Some(c) = self.controls.pop_front() {
             match c {
-                Request::Claim { owner, token, .. } => {
-                    self.stats.claims_unavailable.add(1);
-                    self.tell(
-                        owner,
-                        ChatMessage::ClusterClaim {
-                            token,
-                            outcome: ClaimOutcome::Unavailable,
-                        },
-                    );
-                }
+                Request::Claim { owner, token, .. } => self.refuse_claim(owner, token),
                 Request::Release { name } => {
                     self.held.remove(&name);
                     self.to_release.push(name);
                 }
-                Request::Who { shard, request } => self.tell(
-                    shard,
-                    ChatMessage::WhoRemote {
-                        request,
-                        names: Bytes::new(),
-                        reachable: false,
-                    },
-                ),
+                Request::Who { shard, request } => self.who_unreachable(shard, request),
                 Request::Line(_) => unreachable!("lines are batched, not controls"),
             }
         }
@@ -642,8 +647,7 @@ impl Writer {
                 break;
             }
             dropped += batch.count;
-            self.pending_bytes -= batch.lines.len();
-            self.pending.pop_front();
+            self.pop_pending();
         }
         if dropped > 0 {
             self.stats.lines_dropped.add(dropped);
