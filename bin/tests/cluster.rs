@@ -4,7 +4,7 @@
 //! when missing and root; the tests skip, saying so, only with
 //! `TORSION_SKIP_REDIS=1`).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
@@ -55,15 +55,7 @@ impl Node {
 
     /// The node's cluster counter `name` (without `torsion_cluster_`).
     fn counter(&self, name: &str) -> f64 {
-        let mut s = TcpStream::connect(self.metrics).unwrap();
-        s.set_read_timeout(Some(PATIENCE)).unwrap();
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let (_, _, text) = torsion_tests::http_get(self.metrics, "/metrics");
         metric_total(&text, &format!("torsion_cluster_{name}"), &[])
     }
 }

@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 
-use torsion_tests::{ensure_program, ensure_python_module, wait_until, ServerProcess, PATIENCE};
+use torsion_tests::{
+    ensure_program, ensure_python_module, http_get as get, wait_until, ServerProcess, PATIENCE,
+};
 
 /// A `torsion serve` with `--metrics`, and where its scrapes go.
 struct Served {
@@ -43,22 +45,6 @@ fn serve_metrics_on(args: &[&str], endpoint: &str, scheme: &str) -> (Served, Str
         metrics,
     };
     (served, url)
-}
-
-/// One HTTP/1.1 exchange: (status line, headers, body).
-fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a whole response");
-    let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_string(), headers.to_lowercase(), body.to_string())
 }
 
 fn scrape(served: &Served) -> String {
