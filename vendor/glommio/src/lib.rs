@@ -446,7 +446,8 @@ pub use crate::{
         ResourceType, Result,
     },
     executor::{
-        allocate_dma_buffer, allocate_dma_buffer_global, executor, spawn_local, spawn_local_into,
+        allocate_dma_buffer, allocate_dma_buffer_global, coalesce_wakeups_until, executor,
+        spawn_local, spawn_local_into,
         spawn_scoped_local, spawn_scoped_local_into,
         stall::{DefaultStallDetectionHandler, StallDetectionHandler},
         yield_if_needed, CpuSet, ExecutorJoinHandle, ExecutorProxy, ExecutorStats, LocalExecutor,

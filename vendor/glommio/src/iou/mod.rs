@@ -219,6 +219,63 @@ impl IoUring {
         self.sq().submit_and_wait_with_timeout(wait_for, duration)
     }
 
+    /// (torsion) Submits all prepared [`SQE`]s, then waits until the
+    /// completion queue is full or `duration` has passed (a timeout is not
+    /// an error), without a timeout SQE. With `DEFER_TASKRUN` the kernel
+    /// does not wake the thread meanwhile for completions it queues
+    /// "lazily" — polls (socket readiness), reads and writes — and runs
+    /// them all when the wait ends; others (an io_uring timeout request,
+    /// for one) still end the wait at once. `None` when the kernel lacks
+    /// `IORING_FEAT_EXT_ARG` (the caller waits as usual).
+    pub fn submit_sqes_and_wait_until_full(
+        &mut self,
+        duration: Duration,
+    ) -> Option<io::Result<u32>> {
+        if self.ring.features & uring_sys::IORING_FEAT_EXT_ARG == 0 {
+            return None;
+        }
+        let ts = uring_sys::__kernel_timespec {
+            tv_sec: duration.as_secs() as _,
+            tv_nsec: duration.subsec_nanos() as _,
+        };
+        let arg = uring_sys::io_uring_getevents_arg {
+            sigmask: 0,
+            sigmask_sz: 8, // _NSIG / 8, as liburing passes it (no mask here)
+            pad: 0,
+            ts: &ts as *const _ as u64,
+        };
+        // One `io_uring_enter` that submits and waits, called directly:
+        // liburing's `io_uring_wait_cqes` enters again, with the whole
+        // timeout, when the kernel ends a timed-out wait with completions
+        // ready (it returns 0 then, not -ETIME), which made a shard sleep
+        // up to twice the requested time.
+        // SAFETY: the ring is ours (SINGLE_ISSUER); `arg` and `ts` outlive
+        // the call; the kernel only reads them.
+        let ret = unsafe {
+            let to_submit = uring_sys::__io_uring_flush_sq(&mut self.ring);
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring.ring_fd,
+                to_submit as libc::c_uint,
+                *self.ring.cq.kring_entries,
+                uring_sys::IORING_ENTER_GETEVENTS | uring_sys::IORING_ENTER_EXT_ARG,
+                &arg as *const uring_sys::io_uring_getevents_arg,
+                std::mem::size_of::<uring_sys::io_uring_getevents_arg>(),
+            )
+        };
+        if ret >= 0 {
+            return Some(Ok(ret as u32));
+        }
+        let err = io::Error::last_os_error();
+        Some(match err.raw_os_error() {
+            // Timed out or interrupted: nothing more was submitted than
+            // before the call (the kernel submits before it waits, and
+            // reports a submission count rather than a wait's error).
+            Some(libc::ETIME) | Some(libc::EINTR) => Ok(0),
+            _ => Err(err),
+        })
+    }
+
     /// Peek for any [`CQE`] that is already completed, without blocking. This
     /// will consume that CQE.
     pub fn peek_for_cqe(&mut self) -> Option<CQE> {
@@ -346,6 +403,65 @@ fn resultify(x: i32) -> io::Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::resultify;
+    use super::sqe::PollFlags;
+    use super::{IoUring, SetupFeatures, SetupFlags};
+    use std::time::Duration;
+
+    /// This thread's voluntary context switches so far: one per sleep.
+    fn sleeps_so_far() -> i64 {
+        // SAFETY: getrusage only writes the struct it is given.
+        unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+            usage.ru_nvcsw
+        }
+    }
+
+    /// (torsion) A wait "until full" whose timeout passes with completions
+    /// ready sleeps once. Through liburing's `io_uring_wait_cqes` it slept
+    /// twice (the kernel answers such a wait with 0, not -ETIME, and liburing
+    /// then waits again with the whole timeout), so a coalescing shard slept
+    /// up to twice its window.
+    #[test]
+    fn wait_until_full_sleeps_once_when_its_timeout_finds_completions() {
+        let flags = SetupFlags::DEFER_TASKRUN | SetupFlags::SINGLE_ISSUER;
+        let Ok(mut ring) = IoUring::new_with_flags(8, flags, SetupFeatures::empty()) else {
+            eprintln!("skipped: this kernel has no DEFER_TASKRUN (Linux 6.1+)");
+            return;
+        };
+        // A poll on a timerfd that fires 1 ms into the wait: socket
+        // readiness comes the same way, and, being one of eight, it does
+        // not end the wait.
+        // SAFETY: plain timerfd calls on a descriptor we own.
+        let timer = unsafe {
+            let fd = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC);
+            assert!(fd >= 0);
+            let mut spec: libc::itimerspec = std::mem::zeroed();
+            spec.it_value.tv_nsec = 1_000_000;
+            assert_eq!(libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()), 0);
+            fd
+        };
+        // SAFETY: the descriptor stays open until the poll has completed.
+        unsafe {
+            let mut sq = ring.sq();
+            let mut sqe = sq.prepare_sqe().unwrap();
+            sqe.prep_poll_add(timer, PollFlags::POLLIN);
+            sqe.set_user_data(7);
+        }
+        let before = sleeps_so_far();
+        let Some(submitted) = ring.submit_sqes_and_wait_until_full(Duration::from_millis(50))
+        else {
+            eprintln!("skipped: this kernel has no IORING_FEAT_EXT_ARG");
+            return;
+        };
+        let sleeps = sleeps_so_far() - before;
+        assert_eq!(submitted.unwrap(), 1);
+        let cqe = ring.peek_for_cqe().expect("the poll's completion");
+        assert_eq!(cqe.user_data(), 7);
+        assert_eq!(sleeps, 1, "one wait, one sleep");
+        // SAFETY: ours, and no request uses it any more.
+        unsafe { libc::close(timer) };
+    }
 
     #[test]
     fn test_resultify() {

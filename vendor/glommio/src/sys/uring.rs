@@ -1137,7 +1137,15 @@ impl SleepableRing {
     /// wait). `link` is the `POLL_ADD` on the latency ring's fd that wakes
     /// this wait for latency-ring events; it is armed here only when it is
     /// not in the kernel already (it stays armed across turns).
-    fn sleep(&mut self, link: &RefCell<Option<Source>>, link_fd: RawFd) -> io::Result<usize> {
+    /// Sleeps until a completion (or, with `coalesce`, until the
+    /// completion queue fills or `coalesce` has passed: see
+    /// `Reactor::coalesce_wakeups_until`).
+    fn sleep(
+        &mut self,
+        link: &RefCell<Option<Source>>,
+        link_fd: RawFd,
+        coalesce: Option<Duration>,
+    ) -> io::Result<usize> {
         let mut link = link.borrow_mut();
         if !link.as_ref().is_some_and(Source::is_in_flight) {
             let src = Source::new(
@@ -1174,7 +1182,16 @@ impl SleepableRing {
         // If the submission fails (EBUSY/EAGAIN: too many completions
         // pending) the kernel did not wait either and the SQEs stay queued
         // for the next enter; the caller then consumes and tries again.
-        let submitted = self.ring.submit_sqes_and_wait(1)? as usize;
+        let coalesced = match coalesce {
+            Some(d) if self.task_run == TaskRun::Deferred => {
+                self.ring.submit_sqes_and_wait_until_full(d)
+            }
+            _ => None,
+        };
+        let submitted = match coalesced {
+            Some(r) => r?,
+            None => self.ring.submit_sqes_and_wait(1)?,
+        } as usize;
         self.in_kernel += submitted;
         Ok(submitted)
     }
@@ -1339,6 +1356,10 @@ pub(crate) struct Reactor {
 
     link_fd: RawFd,
 
+    /// (torsion) Until when a sleep may ignore single completions: see
+    /// `coalesce_wakeups_until`.
+    coalesce_until: Cell<Option<Instant>>,
+
     // This keeps the `eventfd` alive. Drop will close it when we're done
     notifier: Arc<sys::SleepNotifier>,
     // This is the source used to handle the notifications into the ring.
@@ -1481,6 +1502,7 @@ impl Reactor {
             link_rings_src: RefCell::new(None),
             blocking_thread,
             link_fd,
+            coalesce_until: Cell::new(None),
             notifier,
             eventfd_src,
             source_map,
@@ -1490,6 +1512,36 @@ impl Reactor {
 
     pub(crate) fn id(&self) -> usize {
         self.notifier.id()
+    }
+
+    /// (torsion) Until `deadline`, a sleep of this reactor waits for the
+    /// deadline (or for the earlier next timer, or a full completion queue)
+    /// instead of waking for each completion: socket readiness, other
+    /// executors' messages (the notifier's eventfd read), blocking-pool
+    /// results and latency-ring events (through the ring link's poll) that
+    /// arrive meanwhile are handled together when it wakes. A later
+    /// deadline extends an earlier one. Only on a main ring with
+    /// `DEFER_TASKRUN` (elsewhere the kernel wakes the thread per
+    /// completion anyway) and `IORING_FEAT_EXT_ARG`.
+    pub(crate) fn coalesce_wakeups_until(&self, deadline: Instant) {
+        if self.coalesce_until.get().is_none_or(|t| t < deadline) {
+            self.coalesce_until.set(Some(deadline));
+        }
+    }
+
+    /// How long the sleep about to start may ignore single completions:
+    /// until the coalescing deadline or the next timer, whichever is first
+    /// (a timer's completion alone would not end such a sleep). `None`
+    /// when not coalescing; a deadline that has passed is forgotten.
+    fn coalescing(&self, user_timer: Option<Instant>) -> Option<Duration> {
+        let until = self.coalesce_until.get()?;
+        let now = Instant::now();
+        if until <= now {
+            self.coalesce_until.set(None);
+            return None;
+        }
+        let wake = user_timer.map_or(until, |t| t.min(until));
+        wake.checked_duration_since(now).filter(|d| !d.is_zero())
     }
 
     pub(crate) fn ring_depth(&self) -> usize {
@@ -1863,8 +1915,12 @@ impl Reactor {
     ///
     /// Errors that only mean "can't sleep now" (EBUSY, EAGAIN, EINTR) are not
     /// errors: we return and the executor comes back here.
-    fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
-        ring.sleep(&self.link_rings_src, self.link_fd)
+    fn link_rings_and_sleep(
+        &self,
+        ring: &mut SleepableRing,
+        coalesce: Option<Duration>,
+    ) -> io::Result<()> {
+        ring.sleep(&self.link_rings_src, self.link_fd, coalesce)
             .or_else(Self::busy_ok)
             .or_else(Self::again_ok)
             .or_else(Self::intr_ok)
@@ -2018,7 +2074,7 @@ impl Reactor {
             atomic::fence(Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 && lat_ring.can_sleep() && self.eventfd_src.is_installed().unwrap() {
-                self.link_rings_and_sleep(&mut main_ring)?;
+                self.link_rings_and_sleep(&mut main_ring, self.coalescing(user_timer))?;
                 consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
             }
             // Woke up, so no need to notify us anymore.

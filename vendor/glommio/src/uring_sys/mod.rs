@@ -102,6 +102,23 @@ pub const IORING_FEAT_RW_CUR_POS: libc::__u32 = 1 << 3;
 pub const IORING_FEAT_CUR_PERSONALITY: libc::__u32 = 1 << 4;
 pub const IORING_FEAT_FAST_POLL: libc::__u32 = 1 << 5;
 pub const IORING_FEAT_POLL_32BITS: libc::__u32 = 1 << 6;
+/// (torsion) `io_uring_enter` takes `IORING_ENTER_EXT_ARG` (a wait's
+/// timeout without a timeout SQE): Linux 5.11+.
+pub const IORING_FEAT_EXT_ARG: libc::__u32 = 1 << 8;
+/// (torsion) `io_uring_enter`'s last two arguments are an
+/// [`io_uring_getevents_arg`] and its size: Linux 5.11+.
+pub const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
+
+/// (torsion) The argument of `io_uring_enter` with `IORING_ENTER_EXT_ARG`:
+/// a signal mask and a wait's timeout (a `__kernel_timespec` pointer).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct io_uring_getevents_arg {
+    pub sigmask: u64,
+    pub sigmask_sz: u32,
+    pub pad: u32,
+    pub ts: u64,
+}
 
 // io_uring_register opcodes and arguments
 pub const IORING_REGISTER_BUFFERS: libc::c_uint = 0;
@@ -323,6 +340,10 @@ extern "C" {
         cqes: *mut *mut io_uring_cqe,
         count: libc::c_uint,
     ) -> libc::c_uint;
+
+    /// (torsion) Moves the prepared SQEs into the kernel's submission
+    /// ring and returns how many are pending there (liburing's own helper).
+    pub fn __io_uring_flush_sq(ring: *mut io_uring) -> libc::c_int;
 
     pub fn io_uring_wait_cqes(
         ring: *mut io_uring,
