@@ -127,6 +127,25 @@ impl Clock {
         }
     }
 
+    /// For the next `window`, lets the shard sleep through single
+    /// wake-ups: when it has nothing to run it waits for the end of the
+    /// window (or its next timer, if earlier) instead of waking for each
+    /// socket that becomes readable or each message from another shard or
+    /// the blocking pool, and handles what came meanwhile together (our
+    /// vendored glommio's `coalesce_wakeups_until`, `TORSION.md` item 13).
+    /// For a protocol that holds its output for the window anyway (the chat
+    /// room's flush window): the wake-ups per input go and the latency
+    /// stays the window's. Everything on the shard waits with it, other
+    /// protocols' connections too, so only call it on shards that serve
+    /// such a protocol. A later call extends the window, an earlier one
+    /// does not shorten it. A manual clock ignores it; on Linux before 6.1
+    /// the shard sleeps as usual.
+    pub fn coalesce_wakeups_for(&self, window: Duration) {
+        if let ClockKind::Real = self.kind {
+            glommio::coalesce_wakeups_until(later(Instant::now(), window));
+        }
+    }
+
     /// Runs `f` once, `delay` from now, on this shard (Twisted's `callLater`).
     ///
     /// # Panics
