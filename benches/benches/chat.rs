@@ -22,7 +22,9 @@
 //!
 //! `--flush-window-us N` sets torsion's chat flush window (default: the
 //! server's, 1.25 ms; 0 turns it off). `--servers torsion,tokio,twisted`
-//! picks the servers (also `twisted-nodelay`: the docs server with
+//! picks the servers (also `torsion-coalesce-off`: torsion with
+//! `--coalesce-wakeups off`, compared with torsion like a peer; and
+//! `twisted-nodelay`: the docs server with
 //! TCP_NODELAY, which the capacity search uses by default because the docs
 //! server's Nagle delays alone put its p99 over 10 ms at any rate).
 //! Twisted is skipped, with a note, when `python3 -c "import twisted"` fails.
@@ -211,6 +213,9 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Torsion,
+    /// torsion with `--coalesce-wakeups off`: the shard wakes for each
+    /// readable socket while a flush window is open.
+    TorsionWakePerRead,
     Tokio,
     /// The docs server as written (Nagle's algorithm on).
     Twisted,
@@ -222,6 +227,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Torsion => "torsion (1 shard)",
+            Kind::TorsionWakePerRead => "torsion --coalesce-wakeups off",
             Kind::Tokio => "tokio examples/chat.rs design",
             Kind::Twisted => "Twisted docs chat (epoll)",
             Kind::TwistedNoDelay => "Twisted docs chat + TCP_NODELAY",
@@ -231,6 +237,7 @@ impl Kind {
     fn by_name(name: &str) -> Option<Kind> {
         match name {
             "torsion" => Some(Kind::Torsion),
+            "torsion-coalesce-off" => Some(Kind::TorsionWakePerRead),
             "tokio" => Some(Kind::Tokio),
             "twisted" => Some(Kind::Twisted),
             "twisted-nodelay" => Some(Kind::TwistedNoDelay),
@@ -243,12 +250,14 @@ impl Kind {
 /// `rate` messages/s for `secs`, stops it. `None` when Twisted is missing.
 fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Option<Row> {
     match kind {
-        Kind::Torsion => {
+        Kind::Torsion | Kind::TorsionWakePerRead => {
             let builder = Server::builder()
                 .listen_on("tcp:0:interface=127.0.0.1")
                 .unwrap()
                 .cores(vec![SERVER_CORE]);
-            let config = ChatConfig::default().with_flush_window(flush_window);
+            let config = ChatConfig::default()
+                .with_flush_window(flush_window)
+                .with_coalesce_wakeups(kind == Kind::Torsion);
             let server = start_chat_server(builder, config).unwrap();
             let tid = server.stats()[0].thread_id;
             let row = measure(
@@ -452,8 +461,8 @@ fn main() {
     }
     for &rate in &rates {
         let at: Vec<&Row> = rows.iter().filter(|r| r.rate == rate).collect();
-        let t = at.iter().find(|r| r.server.starts_with("torsion"));
-        for peer in at.iter().filter(|r| !r.server.starts_with("torsion")) {
+        let t = at.iter().find(|r| r.server == Kind::Torsion.name());
+        for peer in at.iter().filter(|r| r.server != Kind::Torsion.name()) {
             if !peer.kept_up() {
                 println!(
                     "at {rate:.0} msgs/s: {} fell behind (delivered {:.1}% of what was due, p99 {:.0} ms): CPU per delivery not compared",

@@ -390,6 +390,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses a switch: `on` or `off`.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected on or off, not \"{s}\"")),
+    }
+}
+
 /// Parses a duration where zero (`0`, `0s` or `off`) turns the thing off;
 /// otherwise 1ms to 365d.
 pub fn parse_duration_or_off(s: &str) -> Result<Duration, String> {

@@ -8,7 +8,7 @@ use torsion_protocols::chat::cluster::{start_chat_node, ClusterConfig};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, ChatMetrics, DEFAULT_MAX_OUTBOUND};
 
 use crate::app::{App, ServeContext};
-use crate::cli::{parse_duration, parse_duration_or_off, parse_size};
+use crate::cli::{parse_duration, parse_duration_or_off, parse_on_off, parse_size};
 
 /// `serve chat`'s own flags.
 #[derive(Debug, Args)]
@@ -35,6 +35,14 @@ pub struct ChatFlags {
     /// latency). 0 or off: send each message at once.
     #[arg(long, value_name = "DUR", default_value = "1250us", value_parser = parse_duration_or_off)]
     pub flush_window: Duration,
+
+    /// While a flush window is open, sleep through single wake-ups (each
+    /// readable socket) and read what came together when it closes: less
+    /// CPU per delivery, the same latency bound. Other work on the shard
+    /// waits with it, up to one window. No effect without a window.
+    #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
+          value_parser = parse_on_off)]
+    pub coalesce_wakeups: bool,
 
     /// Be one node of a chat spread over several servers, through this
     /// Redis (6.2 or later): lines, names and /who cross nodes. Without it
@@ -89,6 +97,7 @@ impl App for ChatApp {
             .with_register_timeout(flags.register_timeout)
             .with_stall_timeout(flags.stall_timeout)
             .with_flush_window(flags.flush_window)
+            .with_coalesce_wakeups(flags.coalesce_wakeups)
             .with_max_outbound(ctx.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND))
             .with_metrics(chat_metrics);
         let Some(url) = flags.cluster else {
