@@ -179,6 +179,7 @@ fn bad_start_up_input_is_a_clear_error() {
         ("serve chat --max-outbound 0", "must be greater than zero"),
         ("serve chat --max-line lots", "invalid size"),
         ("serve chat --register-timeout forever", "invalid duration"),
+        ("serve chat --coalesce-wakeups maybe", "expected on or off, not \"maybe\""),
         ("serve echo --listen tcp:0:interface=127.0.0.1 --idle-timeout 18446744073709551615s", "out of range (1ms to 365d)"),
         ("serve chat --listen tcp:0:interface=127.0.0.1 --register-timeout 18446744073709551615s", "out of range (1ms to 365d)"),
         ("serve echo --drain-timeout 366d", "out of range (1ms to 365d)"),
@@ -362,6 +363,38 @@ fn serve_chat_greets_and_times_out_nameless_clients() {
     let mut all = String::new();
     c.read_to_string(&mut all).unwrap();
     assert_eq!(all, "What's your name?\r\nRegistration timed out.\r\n");
+}
+
+/// Reads exactly `want` from `c`.
+fn expect_text(c: &mut TcpStream, want: &str) {
+    let mut got = vec![0u8; want.len()];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
+#[test]
+fn serve_chat_delivers_lines_with_wake_up_coalescing_on_and_off() {
+    for setting in ["on", "off"] {
+        let server = start(torsion().args([
+            "serve",
+            "chat",
+            "--listen",
+            "tcp:0:interface=127.0.0.1",
+            "--coalesce-wakeups",
+            setting,
+        ]));
+        let (mut alice, mut bob) = (client(server.addr), client(server.addr));
+        for (c, name) in [(&mut alice, "alice"), (&mut bob, "bob")] {
+            c.write_all(format!("{name}\n").as_bytes()).unwrap();
+            expect_text(c, &format!("What's your name?\r\nWelcome, {name}!\r\n"));
+        }
+        for i in 0..20 {
+            alice.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        for i in 0..20 {
+            expect_text(&mut bob, &format!("<alice> line {i}\r\n"));
+        }
+    }
 }
 
 #[test]

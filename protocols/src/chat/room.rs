@@ -40,7 +40,7 @@
 //! Every line goes to every named client, so at a steady rate a reader gets
 //! one line every few hundred microseconds, and sending each on its own
 //! costs one `send` (and one wake-up of its connection) per line per
-//! reader: the bulk of the room's CPU. With a flush window (default 1.25 ms,
+//! reader: the bulk of the room's CPU. With a flush window (default 1 ms,
 //! `--flush-window`), the first line written opens the window, every
 //! reader's transport is *corked* (`Transport::cork`), and when the window
 //! closes the room uncorks them all: each reader's lines of the whole window
@@ -49,11 +49,15 @@
 //! it is sent. A cork gives way at the high-water mark, so a burst is never
 //! held back and back-pressure works as below. Zero turns the window off.
 //!
-//! The default is the widest window that kept the corrected p99 of 100
-//! clients under 5 ms at 20,000 msgs/s in BENCHMARKS.md's measurement
-//! (1.5 ms did not). Closing a window early once it held a number of lines
-//! (Kafka's `batch.size`) was tried and measured worse on both counts: the
-//! early uncork of every reader mid-turn cost more sends and a longer tail.
+//! The default, 1 ms, was chosen with the shard sleeping through the
+//! window (below) from 0.75, 1 and 1.25 ms interleaved (BENCHMARKS.md):
+//! 1.25 ms spent about 9% less CPU per delivery at 10,000 msgs/s, but its
+//! corrected p99 (100 clients) crossed 5 ms in a quarter of the rounds;
+//! 1 ms kept every round under 4.1 ms up to 40,000 msgs/s, and 0.75 ms
+//! gained no latency that mattered for 15% more CPU. Closing a window early
+//! once it held a number of lines (Kafka's `batch.size`) was tried and
+//! measured worse on both counts: the early uncork of every reader mid-turn
+//! cost more sends and a longer tail.
 //!
 //! # Sleeping through the window
 //!
@@ -65,14 +69,13 @@
 //! meanwhile, other shards' lines and cluster lines too, are read together
 //! when it wakes at the window's end, join that window and leave with it.
 //! A line still waits at most about the window (plus the time to read what
-//! came), so the latency bound is the same; what changes is that the window
-//! no longer sees its lines one by one, and a line read at the window's end
-//! waits less after it is read. Everything else on the shard (a metrics
-//! scrape, a protocol a library user serves beside chat) waits with the
-//! window too, by at most one window: turn it off when that matters.
-//! BENCHMARKS.md ("Chat: sleeping
-//! through the window") measured 1.15–1.35× less CPU per delivery from
-//! 10,000 msgs/s up and a lower p99, hence the default.
+//! came), so the latency bound is the same; what goes is a wake-up, a
+//! reactor turn and a read per line. Everything else on the shard (a
+//! metrics scrape, a protocol a library user serves beside chat) waits with
+//! the window too, by at most one window: turn it off when that matters.
+//! BENCHMARKS.md ("Chat: sleeping through the window") measured it against
+//! `--coalesce-wakeups off` in the same runs: 1.04–1.3× less CPU per
+//! delivery at every rate, and a higher capacity.
 //!
 //! # Bounded work per client
 //!
@@ -159,7 +162,7 @@ torsion::with_setters!(ChatConfig {
 });
 
 /// The default flush window (see the module docs for how it was chosen).
-pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_micros(1250);
+pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_millis(1);
 
 /// Smallest cross-shard window: a few whole lines.
 const MIN_WINDOW: usize = 16 * 1024;
