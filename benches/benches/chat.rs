@@ -21,7 +21,7 @@
 //! msgs/s until a rate fails, then bisecting), and prints torsion ÷ peer.
 //!
 //! `--flush-window-us N` sets torsion's chat flush window (default: the
-//! server's, 1 ms; 0 turns it off). `--servers torsion,tokio,twisted`
+//! server's, 1.25 ms; 0 turns it off). `--servers torsion,tokio,twisted`
 //! picks the servers (also `torsion-coalesce-off`: torsion with
 //! `--coalesce-wakeups off`, compared with torsion like a peer; and
 //! `twisted-nodelay`: the docs server with

@@ -33,7 +33,7 @@ pub struct ChatFlags {
     /// How long lines to a reader may wait so that several messages' lines
     /// leave in one send (less CPU per delivery, up to this much more
     /// latency). 0 or off: send each message at once.
-    #[arg(long, value_name = "DUR", default_value = "1ms", value_parser = parse_duration_or_off)]
+    #[arg(long, value_name = "DUR", default_value = "1250us", value_parser = parse_duration_or_off)]
     pub flush_window: Duration,
 
     /// While a flush window is open, sleep through single wake-ups (each

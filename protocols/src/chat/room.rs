@@ -40,7 +40,7 @@
 //! Every line goes to every named client, so at a steady rate a reader gets
 //! one line every few hundred microseconds, and sending each on its own
 //! costs one `send` (and one wake-up of its connection) per line per
-//! reader: the bulk of the room's CPU. With a flush window (default 1 ms,
+//! reader: the bulk of the room's CPU. With a flush window (default 1.25 ms,
 //! `--flush-window`), the first line written opens the window, every
 //! reader's transport is *corked* (`Transport::cork`), and when the window
 //! closes the room uncorks them all: each reader's lines of the whole window
@@ -49,15 +49,17 @@
 //! it is sent. A cork gives way at the high-water mark, so a burst is never
 //! held back and back-pressure works as below. Zero turns the window off.
 //!
-//! The default, 1 ms, was chosen with the shard sleeping through the
-//! window (below) from 0.75, 1 and 1.25 ms interleaved (BENCHMARKS.md):
-//! 1.25 ms spent about 9% less CPU per delivery at 10,000 msgs/s, but its
-//! corrected p99 (100 clients) crossed 5 ms in a quarter of the rounds;
-//! 1 ms kept every round under 4.1 ms up to 40,000 msgs/s, and 0.75 ms
-//! gained no latency that mattered for 15% more CPU. Closing a window early
-//! once it held a number of lines (Kafka's `batch.size`) was tried and
-//! measured worse on both counts: the early uncork of every reader mid-turn
-//! cost more sends and a longer tail.
+//! The default, 1.25 ms, was chosen with the shard sleeping through the
+//! window (below), against 1 ms, with Twisted in the same runs
+//! (BENCHMARKS.md, third pass): at 10,000 msgs/s 1.25 ms spent 1/3.28 of
+//! Twisted's CPU per delivery and 1 ms 1/2.92 (medians of 3 interleaved
+//! rounds), and the corrected p99 of 100 clients was no better with 1 ms
+//! (its advantage in a run without Twisted did not reproduce). With
+//! 1.25 ms the median p99 stayed under 5 ms at every rate up to 20,000
+//! msgs/s; single rounds cross it at times. Closing a window early once it
+//! held a number of lines (Kafka's `batch.size`) was tried and measured
+//! worse on both counts: the early uncork of every reader mid-turn cost
+//! more sends and a longer tail.
 //!
 //! # Sleeping through the window
 //!
@@ -162,7 +164,7 @@ torsion::with_setters!(ChatConfig {
 });
 
 /// The default flush window (see the module docs for how it was chosen).
-pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_millis(1);
+pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_micros(1250);
 
 /// Smallest cross-shard window: a few whole lines.
 const MIN_WINDOW: usize = 16 * 1024;
