@@ -39,7 +39,8 @@ pub struct ChatFlags {
     /// While a flush window is open, sleep through single wake-ups (each
     /// readable socket) and read what came together when it closes: less
     /// CPU per delivery, the same latency bound. Other work on the shard
-    /// waits with it, up to one window. No effect without a window.
+    /// (a new client's greeting) waits with it: up to one window, at most
+    /// 5 ms. No effect without a window.
     #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
           value_parser = parse_on_off)]
     pub coalesce_wakeups: bool,

@@ -72,5 +72,7 @@ pub use client::ChatClient;
 pub use message::{ChatMessage, ClaimOutcome};
 pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
-pub use room::{fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW};
+pub use room::{
+    fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW, MAX_COALESCED_SLEEP,
+};
 pub use server::{chat_factory, start_chat_server, ChatFactory, DEFAULT_MAX_OUTBOUND};

@@ -72,10 +72,12 @@
 //! when it wakes at the window's end, join that window and leave with it.
 //! A line still waits at most about the window (plus the time to read what
 //! came), so the latency bound is the same; what goes is a wake-up, a
-//! reactor turn and a read per line. Everything else on the shard (a
-//! metrics scrape, a protocol a library user serves beside chat) waits with
-//! the window too, by at most one window: turn it off when that matters.
-//! BENCHMARKS.md ("Chat: sleeping through the window") measured it against
+//! reactor turn and a read per line. Everything else on the shard (a new
+//! client's greeting, `/who` answers, a metrics scrape, a protocol a
+//! library user serves beside chat) waits with the window too, by at most
+//! one window and never more than [`MAX_COALESCED_SLEEP`] (5 ms: a longer
+//! window is slept through for its first 5 ms only); turn it off when
+//! that matters. BENCHMARKS.md ("Chat, third pass") measured it against
 //! `--coalesce-wakeups off` in the same runs: 1.04–1.3× less CPU per
 //! delivery at every rate, and a higher capacity.
 //!
@@ -162,6 +164,12 @@ torsion::with_setters!(ChatConfig {
     #[doc = "(register the same set with a `torsion::metrics::Metrics` to scrape it)"]
     with_metrics => metrics: ChatMetrics,
 });
+
+/// The longest a shard sleeps through wake-ups for one flush window (see
+/// "Sleeping through the window" in the module docs): with a longer window
+/// it wakes per input again for the rest of it, so a new client's greeting
+/// or a `/who` answer never waits longer than this for the window.
+pub const MAX_COALESCED_SLEEP: Duration = Duration::from_millis(5);
 
 /// The default flush window (see the module docs for how it was chosen).
 pub const DEFAULT_FLUSH_WINDOW: Duration = Duration::from_micros(1250);
@@ -689,7 +697,7 @@ impl Room {
             return;
         }
         if self.config.coalesce_wakeups {
-            clock.coalesce_wakeups_for(self.config.flush_window);
+            clock.coalesce_wakeups_for(self.config.flush_window.min(MAX_COALESCED_SLEEP));
         }
         let room = self.me.clone();
         // The window closes by itself; the handle is not needed.
