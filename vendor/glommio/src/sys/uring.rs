@@ -1132,14 +1132,13 @@ impl SleepableRing {
         }
     }
 
-    /// Submits every prepared SQE and waits for one completion, in a single
-    /// `io_uring_enter` (torsion: glommio 0.9 entered twice, submit then
-    /// wait). `link` is the `POLL_ADD` on the latency ring's fd that wakes
-    /// this wait for latency-ring events; it is armed here only when it is
-    /// not in the kernel already (it stays armed across turns).
-    /// Sleeps until a completion (or, with `coalesce`, until the
-    /// completion queue fills or `coalesce` has passed: see
-    /// `Reactor::coalesce_wakeups_until`).
+    /// Submits every prepared SQE and waits, in a single `io_uring_enter`
+    /// (torsion: glommio 0.9 entered twice, submit then wait), for one
+    /// completion — or, with `coalesce`, until the completion queue fills
+    /// or `coalesce` has passed (see `Reactor::coalesce_wakeups_until`).
+    /// `link` is the `POLL_ADD` on the latency ring's fd that wakes this
+    /// wait for latency-ring events; it is armed here only when it is not
+    /// in the kernel already (it stays armed across turns).
     fn sleep(
         &mut self,
         link: &RefCell<Option<Source>>,
