@@ -301,14 +301,29 @@ impl Row {
     fn sustained(&self) -> bool {
         let c = self.report.chat.as_ref().unwrap();
         c.deliveries_received == c.deliveries_expected
-            && self.report.corrected.p99_us <= CAPACITY_P99_MS * 1000.0
+            && self.p99_ms().is_some_and(|p99| p99 <= CAPACITY_P99_MS)
     }
 
     /// Whether the server kept up with the rate: every delivery made and
     /// no queue growing (p99 under [`BEHIND_P99_MS`]). CPU per delivery is
     /// compared only between servers that kept up.
     fn kept_up(&self) -> bool {
-        self.delivered() >= 1.0 && self.report.corrected.p99_us <= BEHIND_P99_MS * 1000.0
+        self.delivered() >= 1.0 && self.p99_ms().is_some_and(|p99| p99 <= BEHIND_P99_MS)
+    }
+
+    /// Corrected p99 in ms; `None` when no delivery of a message sent in
+    /// the measured period arrived (a server far behind), which an empty
+    /// histogram would otherwise read as 0 ms.
+    fn p99_ms(&self) -> Option<f64> {
+        self.report.corrected.p99_ms()
+    }
+
+    /// The p99 for a sentence: "3.21 ms", or what an empty histogram means.
+    fn p99_text(&self) -> String {
+        match self.p99_ms() {
+            Some(p99) => format!("{p99:.2} ms"),
+            None => "none: no delivery of the measured period arrived".into(),
+        }
     }
 
     /// Share of the due deliveries made.
@@ -326,11 +341,11 @@ fn capacity(kind: Kind, secs: u64, flush_window: Duration, steps: usize) -> Opti
         let row = run_server(kind, rate, secs, flush_window)?;
         let ok = row.sustained();
         println!(
-            "  {:<30} {:>8.0} msgs/s: delivered {:>6.2}%, p99 {:>9.2} ms, server {:>5.1} µs/dlv, load generator {:>3.0}% of its core → {}",
+            "  {:<30} {:>8.0} msgs/s: delivered {:>6.2}%, p99 {:>12}, server {:>5.1} µs/dlv, load generator {:>3.0}% of its core → {}",
             kind.name(),
             rate,
             row.delivered() * 100.0,
-            row.report.corrected.p99_us / 1000.0,
+            row.p99_text(),
             row.cpu_us_per_delivery,
             row.load_cpu_share * 100.0,
             if ok {
@@ -446,16 +461,21 @@ fn main() {
     );
     for r in &rows {
         let c = r.report.chat.as_ref().unwrap();
+        // "-": nothing measured (an empty histogram reads 0 ms).
+        let measured = |us: f64| match r.p99_ms() {
+            Some(_) => format!("{:.2}", us / 1000.0),
+            None => "-".into(),
+        };
         println!(
-            "{:<30} {:>8.0} {:>13.0} {:>10} / {:>8} {:>12.3} {:>11.2} {:>11.2} {:>7.0}",
+            "{:<30} {:>8.0} {:>13.0} {:>10} / {:>8} {:>12.3} {:>11} {:>11} {:>7.0}",
             r.server,
             r.rate,
             r.report.achieved_rate,
             c.deliveries_received,
             c.deliveries_expected,
             r.cpu_us_per_delivery,
-            r.report.corrected.p50_us / 1000.0,
-            r.report.corrected.p99_us / 1000.0,
+            measured(r.report.corrected.p50_us),
+            measured(r.report.corrected.p99_us),
             r.load_cpu_share * 100.0
         );
     }
@@ -465,20 +485,20 @@ fn main() {
         for peer in at.iter().filter(|r| r.server != Kind::Torsion.name()) {
             if !peer.kept_up() {
                 println!(
-                    "at {rate:.0} msgs/s: {} fell behind (delivered {:.1}% of what was due, p99 {:.0} ms): CPU per delivery not compared",
+                    "at {rate:.0} msgs/s: {} fell behind (delivered {:.1}% of what was due, p99 {}): CPU per delivery not compared",
                     peer.server,
                     peer.delivered() * 100.0,
-                    peer.report.corrected.p99_us / 1000.0
+                    peer.p99_text()
                 );
                 continue;
             }
-            if let Some(t) = t {
+            if let Some((t, t_p99)) = t.and_then(|t| Some((t, t.p99_ms()?))) {
                 println!(
                     "at {rate:.0} msgs/s: {} CPU per delivery ÷ torsion's = {:.2}x; p99 {} ÷ torsion = {:.2}x",
                     peer.server,
                     peer.cpu_us_per_delivery / t.cpu_us_per_delivery,
                     peer.server,
-                    peer.report.corrected.p99_us / t.report.corrected.p99_us.max(1.0)
+                    peer.p99_ms().unwrap_or(0.0) / t_p99.max(0.001)
                 );
             }
         }

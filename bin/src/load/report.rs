@@ -32,6 +32,13 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// The 99th percentile in milliseconds, or `None` when nothing was
+    /// measured (no samples: every field then reads 0, which is not a
+    /// latency).
+    pub fn p99_ms(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.p99_us / 1000.0)
+    }
+
     /// Reads the percentiles off a nanosecond histogram.
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         let us = |ns: u64| ns as f64 / 1000.0;
@@ -213,24 +220,26 @@ impl Report {
             out,
             "  latency (µs)        p50        p90        p99      p99.9     p99.99        max"
         );
-        for (name, p) in [
+        let mut rows = vec![
             ("corrected", &self.corrected),
             ("uncorrected", &self.uncorrected),
-        ] {
+        ];
+        if let Some([same, cross]) = &self.by_node {
+            rows.extend([("same node", same), ("cross node", cross)]);
+        }
+        for (name, p) in rows {
+            if p.count == 0 {
+                let _ = writeln!(
+                    out,
+                    "  {name:<12} nothing measured (no {what} timed in the measured period)"
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
                 p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
             );
-        }
-        if let Some([same, cross]) = &self.by_node {
-            for (name, p) in [("same node", same), ("cross node", cross)] {
-                let _ = writeln!(
-                    out,
-                    "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
-                    p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
-                );
-            }
         }
         let unit = if self.chat.is_some() {
             "each delivery, from its message's"
@@ -249,5 +258,46 @@ impl Report {
         let text = serde_json::to_string_pretty(self)?;
         std::fs::write(path, text + "\n")
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn histogram(samples_us: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for us in samples_us {
+            h.record(us * 1000).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn no_samples_is_not_a_latency_of_zero() {
+        let empty = Percentiles::of(&histogram(&[]));
+        assert_eq!(empty.count, 0);
+        assert_eq!(empty.p99_ms(), None);
+        let some = Percentiles::of(&histogram(&[100; 1000]));
+        let p99 = some.p99_ms().unwrap();
+        assert!((0.0999..0.1001).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn a_run_that_measured_nothing_says_so_instead_of_printing_zeros() {
+        let report = Report {
+            mode: "chat".into(),
+            target: "127.0.0.1:1".into(),
+            ..Report::default()
+        };
+        let text = report.render();
+        for name in ["corrected", "uncorrected"] {
+            let row = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .unwrap_or_else(|| panic!("no {name} row in:\n{text}"));
+            assert!(row.contains("nothing measured"), "{row}");
+            assert!(!row.contains("0.0"), "{row}");
+        }
     }
 }
