@@ -56,7 +56,12 @@
 //! rounds), and the corrected p99 of 100 clients was no better with 1 ms
 //! (its advantage in a run without Twisted did not reproduce). With
 //! 1.25 ms the median p99 stayed under 5 ms at every rate up to 20,000
-//! msgs/s; single rounds cross it at times. Closing a window early once it
+//! msgs/s; single rounds cross it at times. That tail is the machine's, not
+//! the window's: on the project's VM a sleeping thread now and then wakes
+//! 2–5 ms late (`scripts/timer-lateness`), and windows close late by as
+//! much, with coalescing on or off (BENCHMARKS.md, "where its tail comes
+//! from"); when nothing wakes late, p99 is 2–3 ms at every rate from
+//! 2,000 to 40,000 msgs/s. Closing a window early once it
 //! held a number of lines (Kafka's `batch.size`) was tried and measured
 //! worse on both counts: the early uncork of every reader mid-turn cost
 //! more sends and a longer tail.
@@ -77,9 +82,10 @@
 //! library user serves beside chat) waits with the window too, by at most
 //! one window and never more than [`MAX_COALESCED_SLEEP`] (5 ms: a longer
 //! window is slept through for its first 5 ms only); turn it off when
-//! that matters. BENCHMARKS.md ("Chat, third pass") measured it against
-//! `--coalesce-wakeups off` in the same runs: 1.04–1.3× less CPU per
-//! delivery at every rate, and a higher capacity.
+//! that matters. BENCHMARKS.md measured it against `--coalesce-wakeups
+//! off` in the same runs (two sets of 3 rounds): with it off, CPU per
+//! delivery was 1.01–1.04× at 2,000 msgs/s and 1.14–1.35× from 10,000 up
+//! (medians), and the capacity lower.
 //!
 //! # Bounded work per client
 //!
