@@ -104,6 +104,30 @@ impl<T> Recorder<T> {
             .collect()
     }
 
+    /// Every event up to and including the `n`-th one for which `wanted`
+    /// holds, waiting at most `PATIENCE` for each (panics, with what came,
+    /// if they do not arrive). For tests about some events (say, ten
+    /// connections lost) among others whose number depends on timing
+    /// (pause and resume notices): wait for the ones the test is about,
+    /// never for a count of all of them.
+    pub fn take_until(&self, n: usize, mut wanted: impl FnMut(&T) -> bool) -> Vec<T>
+    where
+        T: std::fmt::Debug,
+    {
+        let mut events = Vec::new();
+        let mut seen = 0;
+        while seen < n {
+            let event = self.next().unwrap_or_else(|| {
+                panic!("only {seen} of {n} awaited events arrived; all events: {events:?}")
+            });
+            if wanted(&event) {
+                seen += 1;
+            }
+            events.push(event);
+        }
+        events
+    }
+
     /// Events already delivered, without waiting.
     pub fn drain(&self) -> Vec<T> {
         self.rx.try_iter().collect()

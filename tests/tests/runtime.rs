@@ -570,9 +570,24 @@ fn a_half_close_reaches_the_protocol_and_writes_still_arrive() {
         data.len(),
         want.len()
     );
-    let events = rec.take(3);
-    assert_eq!(events[1], Event::Eof);
-    assert_eq!(lost_reasons(&events), vec![DisconnectReason::Closed]);
+    // The echo may pass the high-water mark (pause and resume notices in
+    // between, as many as the kernel's pace decides): wait for the end.
+    let events = rec.take_until(1, |e| matches!(e, Event::Lost(_)));
+    let order: Vec<_> = events
+        .iter()
+        .filter(|e| !matches!(e, Event::PauseWriting | Event::ResumeWriting))
+        .collect();
+    assert!(
+        matches!(
+            order[..],
+            [
+                Event::Made(_),
+                Event::Eof,
+                Event::Lost(DisconnectReason::Closed)
+            ]
+        ),
+        "{events:?}"
+    );
     server.stop().unwrap();
 }
 
@@ -627,7 +642,10 @@ fn a_peer_reset_mid_write_ends_the_connection_once() {
         sock.set_linger(Some(Duration::ZERO)).unwrap();
         drop(c);
     }
-    let events = rec.take(20);
+    // Each connection reports Made and Lost, and between them PauseWriting
+    // and ResumeWriting as many times as the kernel's pace decides: wait
+    // for the ten ends, whatever else came.
+    let events = rec.take_until(10, |e| matches!(e, Event::Lost(_)));
     let reasons = lost_reasons(&events);
     assert_eq!(reasons.len(), 10, "{events:?}");
     assert!(
@@ -638,7 +656,11 @@ fn a_peer_reset_mid_write_ends_the_connection_once() {
     let total = server.total_stats();
     assert_eq!(total.closed_by(&DisconnectReason::Reset), 10);
     assert_eq!(total.panics, 0);
-    assert!(rec.drain().is_empty(), "no second connection_lost");
+    let later = rec.drain();
+    assert!(
+        !later.iter().any(|e| matches!(e, Event::Lost(_))),
+        "no second connection_lost: {later:?}"
+    );
     server.stop().unwrap();
 }
 
