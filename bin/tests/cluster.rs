@@ -55,8 +55,17 @@ impl Node {
 
     /// The node's cluster counter `name` (without `torsion_cluster_`).
     fn counter(&self, name: &str) -> f64 {
-        let (_, _, text) = torsion_tests::http_get(self.metrics, "/metrics");
-        metric_total(&text, &format!("torsion_cluster_{name}"), &[])
+        Node::counter_in(&self.scrape(), name)
+    }
+
+    /// One `/metrics` scrape, to read several counters from the same moment.
+    fn scrape(&self) -> String {
+        torsion_tests::http_get(self.metrics, "/metrics").2
+    }
+
+    /// `torsion_cluster_<name>` in a scrape.
+    fn counter_in(scrape: &str, name: &str) -> f64 {
+        metric_total(scrape, &format!("torsion_cluster_{name}"), &[])
     }
 }
 
@@ -332,7 +341,16 @@ fn a_redis_restart_within_the_outage_bound_loses_no_line_sent_meanwhile() {
     expect_in_order(&mut bob, "ann", "x", 50);
     // Redis came back empty: each node finds its lease gone and claims its
     // names again; then they are taken across nodes as before.
+    // Wait for what the rival's claim needs, not for a's lapse alone: a's
+    // names back in Redis (a counts its lapse before its script lands), and
+    // b's own writer on the new Redis (it notices the restart at its next
+    // renewal, which may come well after a's: until then b cannot check
+    // names and says so).
     assert!(wait_until(|| a.counter("lease_lapses_total") >= 1.0));
+    assert!(wait_until(|| redis
+        .command("HEXISTS torsion:chat:names ann")
+        == ":1"));
+    assert!(wait_until(|| b.counter("lease_lapses_total") >= 1.0));
     let mut rival = Client::connect(b.addr());
     assert_eq!(rival.ask("ann"), "Name taken, please choose another.");
     assert_eq!(newcomer.ask("newcomer"), "Welcome, newcomer!");
@@ -358,8 +376,13 @@ fn lines_held_past_the_outage_bound_are_dropped_and_counted() {
         ann.send(&format!("old {i}"));
     }
     // Not a timing assertion: the bound must pass before Redis is back.
-    assert!(wait_until(|| a.counter("lines_dropped_total") == 20.0));
-    assert_eq!(a.counter("backlog_lines"), 0.0);
+    // One scrape for both: the writer counts the drop before it empties
+    // the backlog gauge.
+    assert!(wait_until(|| {
+        let scrape = a.scrape();
+        Node::counter_in(&scrape, "lines_dropped_total") == 20.0
+            && Node::counter_in(&scrape, "backlog_lines") == 0.0
+    }));
     redis.restart();
     assert!(wait_until(|| a.counter("link_up") == 2.0));
     ann.send("new 0");
@@ -389,7 +412,8 @@ fn a_node_cut_off_past_its_lease_gets_its_names_back_or_says_they_were_taken() {
         "Your name was taken on another server while this one was cut off; please choose another."
     );
     assert!(wait_until(|| a.counter("names_lost_total") == 1.0));
-    assert_eq!(a.counter("lease_lapses_total"), 1.0);
+    // At least once: a 1 s lease on a busy machine may lapse again later.
+    assert!(a.counter("lease_lapses_total") >= 1.0);
     let mut rival = Client::connect(b.addr());
     assert_eq!(rival.ask("kim"), "Name taken, please choose another.");
     assert_eq!(ann.ask("ann2"), "Welcome, ann2!");

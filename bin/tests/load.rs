@@ -105,10 +105,13 @@ fn a_stalling_server_shows_in_the_corrected_latency() {
         "corrected p99 {} µs must show the 200 ms stalls",
         report.corrected.p99_us
     );
+    // Most requests miss the stalls: their latency stays far below the
+    // stalls' (compared with the run's own figure, not a fixed speed).
     assert!(
-        report.uncorrected.p50_us < 50_000.0,
-        "uncorrected p50 {} µs stays small",
-        report.uncorrected.p50_us
+        report.uncorrected.p50_us * 2.0 < report.corrected.p99_us,
+        "uncorrected p50 {} µs stays well under the corrected p99 {} µs",
+        report.uncorrected.p50_us,
+        report.corrected.p99_us
     );
     server.stop().unwrap();
 }
@@ -476,7 +479,12 @@ fn ctrl_c_ends_the_run_early_and_prints_the_results_so_far() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupt a run under way: both connections open and echoing (so the
+    // generator is past its start-up and has something to report).
+    assert!(torsion_tests::wait_until(|| {
+        let t = server.total_stats();
+        t.open_connections == 2 && t.bytes_out > 0
+    }));
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let started = std::time::Instant::now();

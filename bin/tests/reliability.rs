@@ -387,9 +387,11 @@ fn sigterm_under_load_refuses_new_connections_flushes_and_exits_zero() {
     let server = serve(&["echo", "--drain-timeout", "3s"], None);
     let addr = server.addr;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (echoing, first_echoes) = std::sync::mpsc::channel();
     let workers: Vec<_> = (0..8)
         .map(|i| {
             let stop = stop.clone();
+            let echoing = echoing.clone();
             std::thread::spawn(move || {
                 let mut c = client(addr);
                 let msg = format!("worker {i} says hello");
@@ -408,12 +410,20 @@ fn sigterm_under_load_refuses_new_connections_flushes_and_exits_zero() {
                         }
                     }
                     rounds += 1;
+                    if rounds == 1 {
+                        let _ = echoing.send(i);
+                    }
                 }
                 rounds
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // The signal comes under load: once every worker has had an echo back.
+    for _ in 0..8 {
+        first_echoes
+            .recv_timeout(PATIENCE)
+            .expect("every worker is connected and echoing before SIGTERM");
+    }
     let mut child = server;
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(child.child.id() as libc::pid_t, libc::SIGTERM) };

@@ -197,9 +197,18 @@ pub type NetstringReceiver<H> = Framed<NetstringCodec, H>;
 pub type IntNStringReceiver<H> = Framed<IntPrefixedCodec, H>;
 
 impl<H> Framed<LineCodec, H> {
-    /// `\r\n` lines of at most 16384 bytes (Twisted's defaults).
+    /// `\r\n` lines of at most 16384 bytes (Twisted's defaults). A bare
+    /// `\n` does not end a line here (what `nc` and most scripts send):
+    /// for those, [`Framed::lf_or_crlf`]. The codec logs a warning the first
+    /// time it meets one.
     pub fn new(handler: H) -> Self {
         Self::with_codec(handler, LineCodec::new())
+    }
+
+    /// Lines ending with `\n` or `\r\n` (sent with `\r\n`), of at most
+    /// 16384 bytes: Twisted's `delimiter = b"\n"` that also takes `\r\n`.
+    pub fn lf_or_crlf(handler: H) -> Self {
+        Self::with_codec(handler, LineCodec::lf_or_crlf())
     }
 }
 

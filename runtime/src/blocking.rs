@@ -312,17 +312,26 @@ mod tests {
                 }))
             })
             .collect();
-        // Poll each once: the first runs (blocked on the gate), two fit the
+        // Poll each: the first is queued and taken by the pool's thread
+        // (then blocked on the gate); once it runs, poll again: two fit the
         // queue, the other three wait for a slot.
         let waker = futures_lite::future::block_on(futures_lite::future::poll_fn(|cx| {
             Poll::Ready(cx.waker().clone())
         }));
         let mut cx = Context::from_waker(&waker);
-        for _ in 0..3 {
-            for c in calls.iter_mut() {
-                let _ = c.as_mut().poll(&mut cx);
-            }
-            std::thread::sleep(Duration::from_millis(30));
+        for c in calls.iter_mut() {
+            let _ = c.as_mut().poll(&mut cx);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while started.load(Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first job never ran"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for c in calls.iter_mut() {
+            let _ = c.as_mut().poll(&mut cx);
         }
         // One job runs (held by the gate), two wait in the queue, and the
         // other three callers are held back: nothing else was queued.

@@ -457,17 +457,24 @@ impl RedisServer {
         if !ensure_program("redis-server", "redis-server") {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut r = RedisServer {
-            child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        r.spawn();
-        Some(r)
+        // A free port is picked, then redis-server binds it: another
+        // program may take it in between. Then redis-server exits at once
+        // ("address already in use") and another port is tried.
+        for _ in 0..10 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut r = RedisServer {
+                child: None,
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            };
+            if r.try_spawn() {
+                return Some(r);
+            }
+        }
+        panic!("redis-server did not start on any of 10 free ports");
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -475,7 +482,15 @@ impl RedisServer {
         format!("redis://{}", self.addr)
     }
 
+    /// Starts redis-server on `addr` (asserting that it did).
     fn spawn(&mut self) {
+        let addr = self.addr;
+        assert!(self.try_spawn(), "redis-server did not start on {addr}");
+    }
+
+    /// Starts redis-server on `addr`; false if it exited instead (the port
+    /// was taken) or never answered `PING`.
+    fn try_spawn(&mut self) -> bool {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -488,11 +503,33 @@ impl RedisServer {
             .spawn()
             .expect("spawn redis-server");
         self.child = Some(child);
-        let addr = self.addr;
-        assert!(
-            wait_until(|| TcpStream::connect(addr).is_ok()),
-            "redis-server did not start on {addr}"
-        );
+        let mut exited = false;
+        // Ours answers PING; anything else on the port, or nothing, does not.
+        let up = wait_until(|| {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                exited = true;
+                return true;
+            }
+            self.ping()
+        });
+        if exited || !up {
+            self.kill();
+            return false;
+        }
+        true
+    }
+
+    /// Whether a server on `addr` answers `PING` with `+PONG`.
+    fn ping(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(self.addr) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(PATIENCE));
+        if s.write_all(b"PING\r\n").is_err() {
+            return false;
+        }
+        let mut reply = String::new();
+        io::BufReader::new(s).read_line(&mut reply).is_ok() && reply.trim_end() == "+PONG"
     }
 
     /// Kills it (SIGKILL): everything it held is gone.

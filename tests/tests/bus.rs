@@ -21,6 +21,7 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
         .serve(move |shard| {
             let me = shard.id;
             let tx = tx.clone();
+            let tx_done = tx.clone();
             let handle = bus
                 .attach(shard, move |(from, n)| {
                     let _ = tx.send((me, from, n));
@@ -36,6 +37,8 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
                 }
                 // And one to everyone, this shard included.
                 handle.broadcast_all((me, N)).unwrap();
+                // Every send (and its ring) is done.
+                let _ = tx_done.send((me, usize::MAX, 0));
                 // Keep the handle (and its receive loop) alive.
                 std::future::pending::<()>().await;
             })
@@ -55,12 +58,19 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
                 .collect()
         })
         .collect();
-    for _ in 0..total {
+    let mut senders_done = 0;
+    let mut received = 0;
+    while received < total || senders_done < shards {
         let (to, from, n) = rx
             .recv_timeout(PATIENCE)
             .expect("a bus message went missing");
+        if from == usize::MAX {
+            senders_done += 1;
+            continue;
+        }
         assert_eq!(n, next[to][from], "shard {to} from {from}: out of order");
         next[to][from] += 1;
+        received += 1;
     }
     for row in &next {
         assert!(row.iter().all(|&n| n == N + 1), "{next:?}");
@@ -82,9 +92,9 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
 
     // Idle: parked on the doorbell, a shard that nobody sends to does not
     // wake (a polling loop would wake thousands of times a second). Counted,
-    // not timed: without a send the count can move by at most one — a ring
-    // whose message an earlier drain already took leaves a byte in the
-    // bell, and one read drains every such byte.
+    // not timed: every sender has finished (its last ring included), so the
+    // count can move by at most one — rings whose messages an earlier drain
+    // already took leave bytes in the bell, and one wake-up reads them all.
     let woken: Vec<u64> = (0..shards).map(|s| observer.wake_ups(s).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(500));
     for (s, before) in woken.iter().enumerate() {

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 use torsion::{DisconnectReason, Server, ServerHandle};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, DEFAULT_MAX_OUTBOUND};
@@ -14,11 +13,17 @@ fn chat_server(max_outbound: usize) -> ServerHandle {
 }
 
 fn chat_server_on(shards: usize, max_outbound: usize) -> ServerHandle {
+    chat_server_with(
+        shards,
+        ChatConfig::default().with_max_outbound(max_outbound),
+    )
+}
+
+fn chat_server_with(shards: usize, config: ChatConfig) -> ServerHandle {
     let builder = Server::builder()
         .listen_on(LOOPBACK)
         .unwrap()
         .shards(shards);
-    let config = ChatConfig::default().with_max_outbound(max_outbound);
     start_chat_server(builder, config).unwrap()
 }
 
@@ -113,17 +118,15 @@ fn the_transcript_holds_across_shards() {
     drop(alice);
     let mut again = client_on_shard(&server, 1);
     assert_eq!(again.line(), "What's your name?");
-    let mut welcomed = false;
-    for _ in 0..200 {
+    let welcomed = wait_until(|| {
         again.send("alice");
         let reply = again.line();
-        if reply == "Welcome, alice!" {
-            welcomed = true;
-            break;
-        }
-        assert_eq!(reply, "Name taken, please choose another.");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        assert!(
+            reply == "Welcome, alice!" || reply == "Name taken, please choose another.",
+            "{reply}"
+        );
+        reply == "Welcome, alice!"
+    });
     assert!(welcomed, "the name never became free");
     again.send("/quit");
     let mut rest = String::new();
@@ -290,7 +293,13 @@ fn a_client_that_never_reads_is_cut_while_the_others_get_everything() {
 /// can; a third writes 8 MB of 3,000-byte lines as fast as its socket takes
 /// them. Both readers get every line, in order; nobody is cut.
 fn blast(shards: usize) {
-    let server = chat_server_on(shards, DEFAULT_MAX_OUTBOUND);
+    // The stall timeout (2 s by default) is how long the room waits for a
+    // reader before it may cut it: a reader thread that a busy machine
+    // leaves unscheduled that long is not what this test is about.
+    let config = ChatConfig::default()
+        .with_max_outbound(DEFAULT_MAX_OUTBOUND)
+        .with_stall_timeout(PATIENCE);
+    let server = chat_server_with(shards, config);
     let lines = 2666;
     let readers: Vec<_> = (0..2)
         .map(|r| {

@@ -15,6 +15,12 @@
 //! Scanning is linear: the codec remembers how far it has searched, looks
 //! only for the delimiter's last byte (with `memchr`) and checks the few
 //! bytes before a hit, so no byte is scanned twice.
+//!
+//! A `\r\n` codec that meets a bare `\n` (what `nc`, `echo` and most
+//! scripts send) keeps it in the line, as Twisted does, and says so in the
+//! log, so a server that seems to ignore its input explains itself: once
+//! per thread at `warn` (naming [`LineCodec::lf_or_crlf`], which accepts
+//! both), then once per connection at `debug`.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -44,6 +50,8 @@ pub struct LineCodec {
     scanned: usize,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+    /// A bare `\n` in a `\r\n` stream was reported (once per codec).
+    bare_lf_reported: bool,
     #[cfg(test)]
     examined: usize,
 }
@@ -80,6 +88,7 @@ impl LineCodec {
             max_length: DEFAULT_MAX_LINE_LENGTH,
             scanned: 0,
             discarding: false,
+            bare_lf_reported: false,
             #[cfg(test)]
             examined: 0,
         }
@@ -150,6 +159,27 @@ impl LineCodec {
     }
 }
 
+thread_local! {
+    /// Whether this thread has logged the bare-`\n` warning yet.
+    static BARE_LF_WARNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Says that a `\r\n` codec met a bare `\n`: at `warn` the first time on
+/// this thread, at `debug` after that.
+#[cold]
+fn report_bare_lf() {
+    if BARE_LF_WARNED.with(|w| w.replace(true)) {
+        tracing::debug!("a line holds a bare \\n, which this \\r\\n line codec keeps in the line");
+    } else {
+        tracing::warn!(
+            "a line holds a bare \\n: this line codec ends lines with \\r\\n only (Twisted's \
+             default), so the \\n stays in the line and no line ends there; to accept \\n as well, \
+             frame with LineCodec::lf_or_crlf() (LineReceiver::lf_or_crlf(handler)); \
+             later connections that do the same are logged at debug level"
+        );
+    }
+}
+
 impl Decoder for LineCodec {
     type Item = Bytes;
     type Error = FrameError;
@@ -192,6 +222,10 @@ impl Decoder for LineCodec {
                 Some(p) => {
                     let Some((line_end, frame_end)) = self.match_at(buf, p) else {
                         // The last byte alone, not a delimiter: keep going.
+                        if self.delimiter == LineDelimiter::CrLf && !self.bare_lf_reported {
+                            self.bare_lf_reported = true;
+                            report_bare_lf();
+                        }
                         self.scanned = p + 1;
                         continue;
                     };
@@ -277,6 +311,61 @@ mod tests {
             got,
             vec![Ok(b"a".to_vec()), Ok(b"b\nc".to_vec()), Ok(vec![])]
         );
+    }
+
+    /// Log lines written while `f` runs on this thread.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone)]
+        struct Sink(std::sync::mpsc::Sender<Vec<u8>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                let _ = self.0.send(b.to_vec());
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Sink(tx);
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(rx.try_iter().flatten().collect()).unwrap()
+    }
+
+    #[test]
+    fn a_bare_lf_in_a_crlf_stream_is_reported_once_per_connection() {
+        // Its own thread: the warning is once per thread.
+        let log = std::thread::spawn(|| {
+            logged(|| {
+                let mut first = LineCodec::new();
+                let mut buf = BytesMut::from(&b"GET x\nGET y\n"[..]);
+                assert_eq!(first.decode(&mut buf), Ok(None), "no line ends at \\n");
+                let mut second = LineCodec::new();
+                let mut buf = BytesMut::from(&b"ping\n"[..]);
+                assert_eq!(second.decode(&mut buf), Ok(None));
+                // Accepting both: nothing to report.
+                let mut relaxed = LineCodec::lf_or_crlf();
+                let mut buf = BytesMut::from(&b"ping\n"[..]);
+                assert_eq!(
+                    relaxed.decode(&mut buf),
+                    Ok(Some(Bytes::from_static(b"ping")))
+                );
+            })
+        })
+        .join()
+        .unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "one per connection: {log}");
+        assert!(
+            lines[0].contains("WARN") && lines[0].contains("LineCodec::lf_or_crlf()"),
+            "{log}"
+        );
+        assert!(lines[1].contains("DEBUG"), "{log}");
     }
 
     #[test]

@@ -6,8 +6,16 @@
 //! glommio (an io_uring poll, so reading it costs nothing while parked); any
 //! thread rings the bell by writing one byte to the other end. When the bell
 //! already has unread bytes the write fails with `EAGAIN` or simply adds a
-//! byte; either way one wake-up drains them all, so a burst of rings costs the
-//! shard one wake-up. Cost per ring: one `write(2)` on the ringing thread.
+//! byte; either way one wake-up drains them all (a read that fills its
+//! buffer is followed by non-blocking reads until the bell is empty), so a
+//! burst of rings costs the shard one wake-up. Cost per ring: one `write(2)`
+//! on the ringing thread.
+//!
+//! Bytes can pile up while the shard is awake: a sender that finds the
+//! shard parked rings, but the shard may have seen the message in its last
+//! look before sleeping and never slept (`bus/mod.rs`); that ring stays in
+//! the bell. However many there are, the next park reads them all at once:
+//! at most one wake-up without news.
 
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -52,6 +60,8 @@ impl Doorbell {
 /// The bell as the shard listens to it.
 pub(crate) struct DoorbellListener {
     stream: glommio::net::UnixStream,
+    /// The stream's descriptor, for draining it without waiting.
+    fd: std::os::fd::RawFd,
     failures: FailurePacer,
 }
 
@@ -64,6 +74,7 @@ impl DoorbellReceiver {
         let stream = unsafe { glommio::net::UnixStream::from_raw_fd(fd) };
         DoorbellListener {
             stream,
+            fd,
             failures: FailurePacer::new(FAILURE_PAUSE),
         }
     }
@@ -82,7 +93,10 @@ impl DoorbellListener {
         loop {
             match self.stream.read(&mut buf).await {
                 Ok(0) => return false,
-                Ok(_) => {
+                Ok(n) => {
+                    if n == buf.len() {
+                        self.drain(&mut buf);
+                    }
                     if let Some(n) = self.failures.succeeded() {
                         tracing::info!(failures = n, "doorbell readable again");
                     }
@@ -104,6 +118,30 @@ impl DoorbellListener {
     }
 }
 
+impl DoorbellListener {
+    /// Reads what is left in the bell without waiting, so rings that piled
+    /// up cost one wake-up, not one per buffer's worth.
+    fn drain(&self, buf: &mut [u8]) {
+        loop {
+            // SAFETY: fd is the bell's open socket (owned by `stream`); buf
+            // is valid for writes of its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            // Short, empty (EAGAIN) or failed: nothing more to take now
+            // (a failure shows again on the next wait, which handles it).
+            if n < buf.len() as isize {
+                return;
+            }
+        }
+    }
+}
+
 impl Drop for Doorbell {
     fn drop(&mut self) {
         // Closing the write end makes the listener see end-of-file.
@@ -115,6 +153,40 @@ impl Drop for Doorbell {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn rings_that_piled_up_cost_one_wake_up() {
+        let (bell, receiver) = doorbell().unwrap();
+        // More rings than one read's buffer holds, all before the shard
+        // listens (as while it was awake and never slept).
+        for _ in 0..1000 {
+            bell.ring();
+        }
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(64 * 1024)
+            .spawn(move || async move {
+                let mut listener = receiver.listen();
+                assert!(listener.rung().await);
+                // Nothing left: the next wait would sleep. Ring once more
+                // and exactly that ring is what the next wait finds.
+                let mut probe = [0u8; 1];
+                // SAFETY: the bell's fd is open; probe is valid for 1 byte.
+                let left = unsafe {
+                    libc::recv(
+                        listener.fd,
+                        probe.as_mut_ptr().cast(),
+                        1,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                assert_eq!(left, -1, "the bell was drained by one wake-up");
+                bell.ring();
+                assert!(listener.rung().await);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 
     #[test]
     fn a_bell_that_cannot_be_read_is_polled_not_spun_on() {

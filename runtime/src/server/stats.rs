@@ -10,7 +10,7 @@
 //! a live server may trail the wire by the writes in flight. Once the
 //! server has stopped (every shard joined) the counters are exact.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use crate::connection::reason::DisconnectReason;
 use crate::metrics::LatencyHistogram;
@@ -45,8 +45,11 @@ impl ShardStats {
         self.open.fetch_add(1, Relaxed);
     }
     pub(crate) fn connection_closed(&self, reason: &DisconnectReason) {
-        self.open.fetch_sub(1, Relaxed);
+        // Counted closed before it stops counting as open (and the open
+        // count released after), so a reader that sees it gone from `open`
+        // sees why it closed.
         self.closed[reason.index()].fetch_add(1, Relaxed);
+        self.open.fetch_sub(1, Release);
     }
     pub(crate) fn add_bytes_in(&self, n: usize) {
         self.bytes_in.fetch_add(n as u64, Relaxed);
@@ -77,6 +80,9 @@ impl ShardStats {
 
     /// A point-in-time copy of the counters.
     pub fn snapshot(&self, shard_id: usize, core: usize) -> ShardStatsSnapshot {
+        // `open` first (acquiring what its release published): every
+        // connection that has left it is in `closed` below.
+        let open_connections = self.open.load(Acquire);
         let mut closed = [0u64; DisconnectReason::COUNT];
         for (slot, counter) in closed.iter_mut().zip(&self.closed) {
             *slot = counter.load(Relaxed);
@@ -85,7 +91,7 @@ impl ShardStats {
             shard_id,
             core,
             thread_id: self.thread_id.load(Relaxed),
-            open_connections: self.open.load(Relaxed),
+            open_connections,
             accepted: self.accepted.load(Relaxed),
             refused: self.refused.load(Relaxed),
             closed,
