@@ -289,33 +289,6 @@ fn eof_after_complete_requests_answers_them_then_closes() {
     assert!(!h.is_open());
 }
 
-/// The README's HTTP example is the module docs' example, which rustdoc
-/// compiles (`cargo test --doc`): the same tokens, whitespace aside.
-#[test]
-fn the_readme_example_is_the_compiled_module_example() {
-    let squash = |s: &str| s.split_whitespace().collect::<String>();
-    let readme = include_str!("../../README.md");
-    let block = readme
-        .split("### HTTP services")
-        .nth(1)
-        .and_then(|s| s.split("```rust\n").nth(1))
-        .and_then(|s| s.split("```").next())
-        .expect("the README's HTTP services example");
-    let docs: String = include_str!("../src/http/mod.rs")
-        .lines()
-        .filter_map(|l| l.strip_prefix("//!"))
-        .map(|l| l.strip_prefix(' ').unwrap_or(l))
-        .filter(|l| !l.starts_with("# "))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let example = docs
-        .split("```no_run\n")
-        .nth(1)
-        .and_then(|s| s.split("```").next())
-        .expect("the module docs' example");
-    assert_eq!(squash(block), squash(example));
-}
-
 #[test]
 fn metrics_count_responses_by_class_and_time_requests_on_the_transport_clock() {
     use torsion::Factory;

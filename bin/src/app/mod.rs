@@ -116,32 +116,3 @@ pub trait App: Send + Sync + 'static {
     /// metrics, and drains it on a signal.
     fn start(&self, flags: Self::Flags, ctx: ServeContext) -> anyhow::Result<ServerHandle>;
 }
-
-#[cfg(test)]
-mod tests {
-    /// The README's app-runner example is this module's doc example (which
-    /// rustdoc compiles), line for line.
-    #[test]
-    fn the_readme_example_is_the_doc_example() {
-        let doc: String = include_str!("mod.rs")
-            .lines()
-            .filter_map(|l| l.strip_prefix("//!"))
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let example = doc
-            .split_once("```no_run\n")
-            .and_then(|(_, rest)| rest.split_once("```"))
-            .map(|(code, _)| code)
-            .expect("the doc example");
-        let readme = include_str!("../../../README.md");
-        let block = readme
-            .split_once(
-                "Depend on `torsion-cli` (`bin/`), `torsion`, `clap` and `anyhow`:\n\n```rust\n",
-            )
-            .and_then(|(_, rest)| rest.split_once("```"))
-            .map(|(code, _)| code)
-            .expect("the README's app-runner example");
-        assert_eq!(block, example);
-    }
-}

@@ -2,6 +2,7 @@ use bytes::BytesMut;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use torsion::{FnFactory, Protocol, Server, Transport};
+use tracing_subscriber::EnvFilter;
 
 struct Echo;
 
@@ -12,6 +13,11 @@ impl Protocol for Echo {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // torsion logs through `tracing`: without a subscriber its warnings (a
+    // slow consumer cut, a contained panic, a lost reply) go nowhere.
+    // RUST_LOG=debug for more.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let listen = std::env::args().nth(1);
     let listen = listen.as_deref().unwrap_or("tcp:7000:interface=127.0.0.1");
     // Block SIGINT/SIGTERM before the shards start, so they reach this thread.

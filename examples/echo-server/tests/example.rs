@@ -14,7 +14,7 @@ fn the_readme_shows_this_program_exactly() {
         .nth(1)
         .expect("the README has a library section");
     let block = section
-        .split("```rust\n")
+        .split("```rust,no_run\n")
         .nth(1)
         .and_then(|b| b.split("```").next())
         .expect("the section opens with a rust block");
