@@ -48,7 +48,7 @@ use torsion::{DisconnectReason, Protocol, Transport};
 use crate::codec::{
     Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
 };
-use crate::send::{send_frame, send_frame_bytes, SendError};
+use torsion::codec::{send_frame, send_frame_bytes, SendError};
 
 /// The code that handles a framed connection. `F` is what the codec's
 /// decoder yields (`Bytes` for every codec here), `E` its error.

@@ -8,7 +8,6 @@
 //! | [`chat`] | the sharded chat server: [`chat::Room`] per shard, names and fan-out over the bus | the docs' `chat.py` |
 //! | [`codec`] | pure framing codecs over `BytesMut`: line, netstring, int8/16/32 | the parsing inside `basic` |
 //! | [`framed`] | [`Framed`]`<codec, handler>` + one [`FrameHandler`] trait: whole frames from any decoder, raw mode; [`LineReceiver`], [`NetstringReceiver`], [`IntNStringReceiver`] are its aliases | `basic.LineReceiver`, `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
-//! | [`send`] | framing a payload onto a transport | `sendLine`, `sendString` |
 //! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
 //! | [`metrics_endpoint`] | [`metrics_endpoint::serve_metrics`]: `GET /metrics` (Prometheus) over torsion's HTTP | — |
@@ -25,11 +24,11 @@ pub mod framed;
 pub mod framing;
 pub mod http;
 pub mod metrics_endpoint;
-pub mod send;
 
 pub use echo::{Echo, EchoFactory};
 pub use framed::{
     FrameHandler, Framed, FramedConnection, IntNStringReceiver, LineReceiver, NetstringReceiver,
 };
 pub use framing::Framing;
-pub use send::SendError;
+/// Why a frame was not sent (the runtime's, where sending a frame lives).
+pub use torsion::codec::SendError;

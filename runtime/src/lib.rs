@@ -85,6 +85,7 @@
 pub mod blocking;
 pub mod bus;
 pub mod clock;
+pub mod codec;
 mod connection;
 pub mod metrics;
 mod net;
@@ -93,6 +94,11 @@ mod setters;
 pub mod shard;
 pub mod testing;
 
+pub use connection::async_conn::Connection;
+pub use connection::async_protocol::{
+    AsyncProtocol, ConnectionFn, ConnectionHandler, ConnectionOutcome,
+};
+pub use connection::frames::Frames;
 pub use connection::{policy, protocol, reason, transport};
 pub use net::{client, datagram, endpoint, tls};
 pub use server::stats;
@@ -104,6 +110,7 @@ pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep}
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
 pub use net::listener::ACCEPT_BACKOFF;
+pub use pinned::block_on;
 pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};
 pub use reason::DisconnectReason;
@@ -113,4 +120,4 @@ pub use server::{
 pub use shard::ShardInfo;
 pub use stats::ShardStatsSnapshot;
 pub use task::{spawn_local, JoinHandle};
-pub use transport::{FlowLimits, Transport, WriteError};
+pub use transport::{FlowLimits, InFlight, Transport, WriteError};

@@ -8,7 +8,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Encoder, FrameError, LengthFramed, MAX_HEADER};
+use super::{decode_length_framed, Decoder, Encoder, FrameError, LengthFramed, MAX_HEADER};
 
 /// Twisted's `IntNStringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_PREFIXED_LENGTH: usize = 99999;
@@ -74,6 +74,20 @@ impl IntPrefixedCodec {
     /// The prefix width.
     pub fn width(&self) -> PrefixWidth {
         self.width
+    }
+}
+
+impl Decoder for IntPrefixedCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        decode_length_framed(self, buf)
+    }
+
+    fn reset(&mut self) {
+        self.forget_frame();
+        *self.failed() = false;
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pure framing codecs over `BytesMut` (Twisted's `protocols.basic`, as
-//! synchronous functions).
+//! synchronous functions), for the runtime's [`Decoder`] and [`Encoder`]
+//! traits (re-exported here).
 //!
 //! The [`Decoder`] trait has tokio-util's shape: `decode` takes the bytes
 //! received so far and returns `Ok(Some(item))` for a whole frame
@@ -25,7 +26,6 @@
 //! [`testing`] feeds a decoder its input in every chunking (the codecs' own
 //! tests and the fuzz targets use it; so can a codec of yours).
 
-mod error;
 pub mod int_prefixed;
 pub mod line;
 pub mod netstring;
@@ -34,80 +34,13 @@ pub mod testing;
 
 use bytes::{Bytes, BytesMut};
 
-pub use error::FrameError;
 pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
 pub use line::{LineCodec, LineDelimiter};
 pub use netstring::NetstringCodec;
 pub use resp::{RespCodec, RespError};
-
-/// Longest header any encoder writes (a netstring length and its colon).
-pub const MAX_HEADER: usize = 24;
-
-/// Splits whole frames off a byte stream.
-pub trait Decoder {
-    /// What one frame decodes to.
-    type Item;
-    /// Why input cannot be framed (the end of the stream inside a frame is
-    /// one such reason, hence the conversion from [`FrameError`]).
-    type Error: From<FrameError>;
-
-    /// One whole frame from the front of `buf`, `Ok(None)` for "need more
-    /// bytes", or an error for input that cannot be framed.
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
-
-    /// Like `decode`, when no more bytes will come (the peer's EOF): a
-    /// whole frame, `Ok(None)` once `buf` is used up, or an error. The
-    /// default decodes what it can and reports bytes left over as
-    /// [`FrameError::Truncated`] (clearing them).
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
-        match self.decode(buf)? {
-            Some(item) => Ok(Some(item)),
-            None if buf.is_empty() => Ok(None),
-            None => {
-                let remaining = buf.len();
-                buf.clear();
-                self.reset();
-                Err(FrameError::Truncated { remaining }.into())
-            }
-        }
-    }
-
-    /// Forgets what the decoder knows about the buffer it was given (how far
-    /// it scanned, a frame it was skipping, an error it stopped at): call it
-    /// when that buffer's bytes are taken away by something else (raw
-    /// mode). The default does nothing (for decoders that keep no state).
-    fn reset(&mut self) {}
-}
-
-/// Wraps payloads into frames.
-pub trait Encoder {
-    /// Writes the bytes that go before a payload of `len` bytes into
-    /// `header`; returns how many. Errors if the payload cannot be framed.
-    fn header(&self, len: usize, header: &mut [u8; MAX_HEADER]) -> Result<usize, FrameError>;
-
-    /// The bytes that go after every payload.
-    fn trailer(&self) -> &[u8];
-
-    /// Checks a payload before framing (e.g. a line must not contain the
-    /// delimiter). The default accepts everything.
-    fn check_payload(&self, payload: &[u8]) -> Result<(), FrameError> {
-        let _ = payload;
-        Ok(())
-    }
-
-    /// Appends the whole frame for `payload` to `dst`.
-    fn encode(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.check_payload(payload)?;
-        let mut header = [0u8; MAX_HEADER];
-        let n = self.header(payload.len(), &mut header)?;
-        let trailer = self.trailer();
-        dst.reserve(n + payload.len() + trailer.len());
-        dst.extend_from_slice(&header[..n]);
-        dst.extend_from_slice(payload);
-        dst.extend_from_slice(trailer);
-        Ok(())
-    }
-}
+/// The framing traits and error, which live in the runtime (both kinds of
+/// connection frame with them).
+pub use torsion::codec::{Decoder, Encoder, FrameError, MAX_HEADER};
 
 /// A codec whose frames are announced by a length (netstrings, length
 /// prefixes). After an error the stream cannot be resynchronised, so its
@@ -123,22 +56,17 @@ pub(crate) trait LengthFramed {
     fn decode_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError>;
 }
 
-impl<T: LengthFramed> Decoder for T {
-    type Item = Bytes;
-    type Error = FrameError;
-
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        if *self.failed() {
-            buf.clear();
-            return Ok(None);
-        }
-        let result = self.decode_frame(buf);
-        *self.failed() = result.is_err();
-        result
+/// [`Decoder::decode`] of a [`LengthFramed`] codec: one frame, or nothing
+/// once the stream failed.
+pub(crate) fn decode_length_framed<T: LengthFramed>(
+    codec: &mut T,
+    buf: &mut BytesMut,
+) -> Result<Option<Bytes>, FrameError> {
+    if *codec.failed() {
+        buf.clear();
+        return Ok(None);
     }
-
-    fn reset(&mut self) {
-        self.forget_frame();
-        *self.failed() = false;
-    }
+    let result = codec.decode_frame(buf);
+    *codec.failed() = result.is_err();
+    result
 }

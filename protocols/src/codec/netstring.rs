@@ -12,7 +12,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Encoder, FrameError, LengthFramed, MAX_HEADER};
+use super::{decode_length_framed, Decoder, Encoder, FrameError, LengthFramed, MAX_HEADER};
 
 /// Twisted's `NetstringReceiver.MAX_LENGTH`.
 pub const DEFAULT_MAX_NETSTRING_LENGTH: usize = 99999;
@@ -98,6 +98,20 @@ impl NetstringCodec {
             }
         }
         Ok(None)
+    }
+}
+
+impl Decoder for NetstringCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        decode_length_framed(self, buf)
+    }
+
+    fn reset(&mut self) {
+        self.forget_frame();
+        *self.failed() = false;
     }
 }
 

@@ -137,7 +137,12 @@ pub(crate) async fn drive<P: Protocol, H: ConnectionHost>(
         Action::Finish(reason) => reason,
         _ => futures_lite::future::poll_fn(|cx| driver.poll_drive(cx)).await,
     };
-    driver.finish(reason);
+    let machine = driver.finish(reason);
+    // A future the protocol runs goes on after the connection (its reads
+    // see the end); on this task, which holds nothing else any more.
+    if machine.future_running() {
+        machine.run_out().await;
+    }
 }
 
 impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
@@ -147,6 +152,7 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
 
     fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
         self.core().set_waker(cx.waker());
+        self.machine.woken();
         for _ in 0..BUDGET {
             match self.step(cx) {
                 Action::Continue => continue,
@@ -162,6 +168,9 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
     /// `Continue`, `Wait` (pending: a waker is registered) or `Finish`.
     fn step(&mut self, cx: &mut Context<'_>) -> Action {
         if let Some(action) = self.machine.before_flush() {
+            return action;
+        }
+        if let Some(action) = self.machine.poll_if_due(cx) {
             return action;
         }
         let flushed = if !self.machine.flush_allowed() {
@@ -342,7 +351,10 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
         }
     }
 
-    fn finish(mut self, reason: DisconnectReason) {
+    /// Ends the connection: closes the socket, tells the host and the
+    /// protocol; gives back the machine (its protocol's future may still
+    /// run).
+    fn finish(mut self, reason: DisconnectReason) -> Machine<P> {
         let abortive = !matches!(
             reason,
             DisconnectReason::Closed | DisconnectReason::Reset | DisconnectReason::Io { .. }
@@ -360,6 +372,7 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
             "connection ended"
         );
         self.machine.connection_lost(&reason);
+        self.machine
     }
 }
 

@@ -34,6 +34,22 @@
 //! [`Machine::end`] picks the final reason (a clean close during shutdown is
 //! [`DisconnectReason::Shutdown`]) and [`Machine::connection_lost`] tells
 //! the protocol, exactly once.
+//!
+//! # A protocol's own future
+//!
+//! A protocol may run a future on the connection's task
+//! ([`Protocol::poll_future`]; the async connection does). The machine
+//! polls it, first thing in a step, whenever a poll is due: after
+//! `connection_made`, after every other callback (it may have handed the
+//! future input, EOF, a resume or a shutdown) and whenever the driver's task
+//! was woken ([`Machine::woken`]: a timer, a reply from another shard or a
+//! blocking thread the future waits on wakes that task). So the future and
+//! the callbacks share one task, one flush per turn, no hand-off between
+//! tasks. Once `poll_future` returns `Ready` it is not polled again; if it
+//! is still pending when the connection ends, [`Machine::run_out`] polls it
+//! until it is done (its reads see the end).
+
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 
@@ -76,6 +92,10 @@ pub(crate) struct Machine<P: Protocol> {
     shutdown_notified: bool,
     /// Why the connection ended, once `connection_lost` was called.
     lost: Option<DisconnectReason>,
+    /// The protocol's future has not finished (`poll_future` not `Ready`).
+    future_running: bool,
+    /// `poll_future` is due: something may have moved the future on.
+    poll_due: bool,
 }
 
 impl<P: Protocol> Machine<P> {
@@ -90,6 +110,8 @@ impl<P: Protocol> Machine<P> {
             offer_buffered: false,
             shutdown_notified: false,
             lost: None,
+            future_running: true,
+            poll_due: true,
         }
     }
 
@@ -213,8 +235,65 @@ impl<P: Protocol> Machine<P> {
         action
     }
 
+    /// The driver's task was woken: whatever woke it may be something the
+    /// protocol's future waits on.
+    pub(crate) fn woken(&mut self) {
+        self.poll_due = self.future_running;
+    }
+
+    /// Polls the protocol's future if a poll is due: `None` when not due,
+    /// else `Continue` (take another step: it may have written or closed)
+    /// or `Finish(Panic)`.
+    pub(crate) fn poll_if_due(&mut self, cx: &mut Context<'_>) -> Option<Action> {
+        if !self.poll_due {
+            return None;
+        }
+        self.poll_due = false;
+        let mut ready = false;
+        let action = self.callback("the connection's future", |p, t, _| {
+            ready = p.poll_future(t, cx).is_ready();
+        });
+        // A callback sets a poll due; this one is the poll.
+        self.poll_due = false;
+        if ready {
+            self.future_running = false;
+        }
+        Some(action)
+    }
+
+    /// After the connection ended: polls the protocol's future until it is
+    /// done (`Ready`, or a panic, which is contained and counted).
+    pub(crate) fn poll_after_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.future_running {
+            return Poll::Ready(());
+        }
+        let mut ready = false;
+        let transport = &self.transport;
+        let protocol = &mut self.protocol;
+        let ok = shard::run_guarded("the connection's future", || {
+            ready = protocol.poll_future(transport, cx).is_ready();
+        });
+        if ready || !ok {
+            self.future_running = false;
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    /// After the connection ended: resolves once the protocol's future is
+    /// done (at once for a protocol without one).
+    pub(crate) async fn run_out(mut self) {
+        futures_lite::future::poll_fn(|cx| self.poll_after_end(cx)).await
+    }
+
+    /// True while the protocol's future has not finished.
+    pub(crate) fn future_running(&self) -> bool {
+        self.future_running
+    }
+
     /// Runs one protocol callback with the transport marked as driven (so
-    /// writes wait for the driver's flush), containing a panic.
+    /// writes wait for the driver's flush), containing a panic. The
+    /// protocol's future is due a poll after it.
     fn callback(
         &mut self,
         what: &str,
@@ -226,9 +305,11 @@ impl<P: Protocol> Machine<P> {
             f(&mut self.protocol, &self.transport, &mut self.input)
         });
         self.transport.core.set_driving(false);
+        self.poll_due = self.future_running;
         if ok {
             Action::Continue
         } else {
+            self.future_running = false;
             Action::Finish(DisconnectReason::Panic)
         }
     }

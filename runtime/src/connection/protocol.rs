@@ -11,6 +11,7 @@
 //! per-shard state (a room, a cache) needs no locks either.
 
 use std::net::SocketAddr;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 
@@ -66,14 +67,33 @@ pub trait Protocol: 'static {
     /// The server is shutting down: no new connections are accepted. Say
     /// goodbye if the protocol has something to say; pending writes are
     /// flushed until the drain deadline, then the connection is aborted. The
-    /// default closes (flushing first).
+    /// default stops reading and closes (flushing first) as soon as no work
+    /// marked with [`Transport::in_flight`] is left
+    /// ([`Transport::close_when_idle`]): at once for a protocol that marks
+    /// none.
     fn shutdown_requested(&mut self, transport: &Transport) {
-        transport.close();
+        transport.close_when_idle();
     }
 
     /// The connection ended (Twisted's `connectionLost`). Called exactly once.
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         let _ = reason;
+    }
+
+    /// Polls work the protocol runs on its connection's own task (the
+    /// async connection's future runs here, see [`AsyncProtocol`]): called
+    /// with that task's context after `connection_made`, after every other
+    /// callback and whenever the task is woken, until it returns
+    /// `Ready`; if it is still `Pending` when the connection ends, the
+    /// polls go on (after `connection_lost`) until it is `Ready`. Writes
+    /// made here are sent when it returns, as from any callback; a panic
+    /// here ends the connection with [`DisconnectReason::Panic`]. The
+    /// default has nothing to run.
+    ///
+    /// [`AsyncProtocol`]: crate::AsyncProtocol
+    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = (transport, cx);
+        Poll::Ready(())
     }
 }
 
@@ -100,6 +120,9 @@ impl<P: Protocol + ?Sized> Protocol for Box<P> {
     }
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         (**self).connection_lost(reason)
+    }
+    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
+        (**self).poll_future(transport, cx)
     }
 }
 

@@ -192,6 +192,10 @@ pub(crate) struct TransportCore {
     driving: Cell<bool>,
     waker: RefCell<Option<Waker>>,
     idle: RefCell<IdleTimer>,
+    /// Work in flight on this connection ([`Transport::in_flight`] guards).
+    in_flight: Cell<usize>,
+    /// Close once no work is in flight ([`Transport::close_when_idle`]).
+    close_when_idle: Cell<bool>,
 }
 
 /// The idle timeout: a period, the last activity, and one pending call that
@@ -254,7 +258,40 @@ impl Transport {
                 driving: Cell::new(false),
                 waker: RefCell::new(None),
                 idle: RefCell::new(IdleTimer::default()),
+                in_flight: Cell::new(0),
+                close_when_idle: Cell::new(false),
             }),
+        }
+    }
+
+    /// Marks work in flight on this connection (a request being served on
+    /// a timer, another shard or the blocking pool) until the returned
+    /// guard is dropped. A shutdown then lets it finish: the default
+    /// `shutdown_requested` ([`Transport::close_when_idle`]) stops reading
+    /// at once but closes only when no guard is left (and what was written
+    /// is flushed), up to the drain deadline.
+    pub fn in_flight(&self) -> InFlight {
+        self.core.in_flight.set(self.core.in_flight.get() + 1);
+        InFlight {
+            core: self.core.clone(),
+        }
+    }
+
+    /// Work marked with [`Transport::in_flight`] and not finished yet.
+    pub fn in_flight_count(&self) -> usize {
+        self.core.in_flight.get()
+    }
+
+    /// Stops reading now and closes (flushing first) once no work is in
+    /// flight ([`Transport::in_flight`]): at once when there is none. What
+    /// a protocol's `shutdown_requested` does by default, so a request
+    /// being served when the server stops still gets its answer.
+    pub fn close_when_idle(&self) {
+        self.pause_reading();
+        if self.core.in_flight.get() == 0 {
+            self.close();
+        } else {
+            self.core.close_when_idle.set(true);
         }
     }
 
@@ -509,6 +546,34 @@ impl Transport {
         let value: libc::c_int = on.into();
         // fd is this connection's open socket (cleared before it is closed).
         crate::connection::sockopt::set(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, &value)
+    }
+}
+
+/// Work in flight on a connection, from [`Transport::in_flight`] until
+/// dropped.
+#[must_use = "the work counts as in flight only while the guard is held"]
+pub struct InFlight {
+    core: Rc<TransportCore>,
+}
+
+impl fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InFlight")
+            .field("in_flight", &self.core.in_flight.get())
+            .finish()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let left = self.core.in_flight.get() - 1;
+        self.core.in_flight.set(left);
+        if left == 0 && self.core.close_when_idle.replace(false) {
+            Transport {
+                core: self.core.clone(),
+            }
+            .close();
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! TCP clients (Twisted's `connectTCP`, `clientFromString`) and a
 //! reconnecting client with Twisted's back-off (`ReconnectingClientFactory`).
 //!
+//! [`connect`] gives an async [`Connection`] (read and write with
+//! `.await`); [`connect_tcp`] runs a callback [`Protocol`] instead.
+//!
 //! [`connect_tcp`] connects from the current shard and runs the same
 //! [`Protocol`] trait over the connection, driven by the same connection
 //! driver as server connections (batching, flow control, panics contained).
@@ -25,6 +28,8 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use crate::clock::Clock;
+use crate::connection::async_conn::Connection;
+use crate::connection::async_protocol::PassiveProtocol;
 use crate::connection::protocol::Protocol;
 use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::{FlowLimits, Transport};
@@ -45,32 +50,84 @@ pub async fn connect_tcp<P: Protocol>(
     timeout: Duration,
     protocol: P,
 ) -> io::Result<Transport> {
+    let stream = open(addr, timeout).await?;
+    let transport = new_transport(&stream, addr)?;
+    spawn_driver(stream, protocol, transport.clone());
+    Ok(transport)
+}
+
+/// A TCP connection to `addr` (Nagle off).
+async fn open(addr: SocketAddr, timeout: Duration) -> io::Result<glommio::net::TcpStream> {
     let stream = glommio::net::TcpStream::connect_timeout(addr, timeout)
         .await
         .map_err(io::Error::from)?;
     let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The transport of a client connection on `stream`.
+fn new_transport(stream: &glommio::net::TcpStream, peer: SocketAddr) -> io::Result<Transport> {
     let local = stream.local_addr()?;
     // glommio's connect makes its socket with SOCK_CLOEXEC: no child
     // process inherits it.
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-    let host = ClientHost::current();
-    let transport = Transport::new(
-        addr,
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    Ok(Transport::new(
+        peer,
         local,
-        host.shard_id(),
+        ClientHost::current().shard_id(),
         Clock::real(),
         FlowLimits::default(),
         Some(fd),
-    );
+    ))
+}
+
+/// Runs `protocol` on `stream` on a task of this shard.
+fn spawn_driver<P: Protocol>(stream: glommio::net::TcpStream, protocol: P, transport: Transport) {
     glommio::spawn_local(connection::drive(
         0,
         connection::Wire::Plain(stream),
         protocol,
-        transport.clone(),
-        host,
+        transport,
+        ClientHost::current(),
     ))
     .detach();
-    Ok(transport)
+}
+
+/// Connects to `endpoint` from the current shard and returns the
+/// connection to read and write with `.await` (the client side of
+/// [`Connection`]: the same transport, driver and flow control as a
+/// server's connections). Fails with the OS error (e.g.
+/// `ConnectionRefused`) or `TimedOut` after the endpoint's timeout.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// use torsion::client::connect;
+/// use torsion::ClientEndpoint;
+///
+/// let endpoint = ClientEndpoint::parse("tcp:127.0.0.1:7000:timeout=5").unwrap();
+/// let mut conn = connect(&endpoint).await?;
+/// conn.write(b"hello\r\n").await.ok();
+/// let reply = conn.read().await; // None if the server closed first
+/// # Ok(()) }
+/// ```
+///
+/// # Panics
+/// When called off a shard (no glommio executor on this thread): run a
+/// client program with [`crate::block_on`] or [`crate::pinned::run_on_cores`].
+pub async fn connect(endpoint: &crate::net::endpoint::ClientEndpoint) -> io::Result<Connection> {
+    connect_addr(endpoint.addr, endpoint.timeout).await
+}
+
+/// [`connect`] to an address, with a connect timeout.
+///
+/// # Panics
+/// When called off a shard.
+pub async fn connect_addr(addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
+    let stream = open(addr, timeout).await?;
+    let transport = new_transport(&stream, addr)?;
+    let (protocol, conn) = PassiveProtocol::passive(&transport);
+    spawn_driver(stream, protocol, transport);
+    Ok(conn)
 }
 
 /// Connects to a client endpoint string (Twisted's `clientFromString`,

@@ -226,6 +226,25 @@ impl ServerBuilder {
         self.try_serve(move |shard| make_factory(shard, &bus))
     }
 
+    /// Starts the shards with every connection running `handler(conn)`,
+    /// an async function of its [`Connection`](crate::Connection): the
+    /// connection's logic written top to bottom (see
+    /// [`Connection`](crate::Connection)). The handler is shared by every
+    /// shard; for per-shard state, give [`ServerBuilder::serve`] a
+    /// [`ConnectionFn`](crate::ConnectionFn) built on each shard.
+    pub fn serve_fn<H, Fut>(self, handler: H) -> Result<ServerHandle, ServerError>
+    where
+        H: Fn(crate::Connection) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future + 'static,
+        Fut::Output: crate::ConnectionOutcome,
+    {
+        let handler = Arc::new(handler);
+        self.serve(move |_shard| {
+            let handler = handler.clone();
+            crate::ConnectionFn::new(move |conn| handler(conn))
+        })
+    }
+
     /// Starts the shards of a datagram (UDP) server: each shard binds its own
     /// `SO_REUSEPORT` socket and runs the protocol `make_protocol` builds on
     /// its thread (Twisted's `listenUDP`).

@@ -1,10 +1,14 @@
-//! Running async work on pinned shards that are not servers.
+//! Running async work on executors that are not servers: a client
+//! program's `main`.
 //!
-//! [`run_on_cores`] starts one thread per core, each running a glommio
-//! `LocalExecutor` pinned to its core (as server shards are), runs
-//! `task(shard)` to completion on each, and returns the results in shard
-//! order. The load generator uses it to drive many client connections per
-//! core, event-driven.
+//! [`block_on`] runs one future to its end on an executor on the calling
+//! thread — `#[tokio::main]` for a program that is only a client: connect,
+//! ask, await, print. [`run_on_cores`] starts one thread per core, each
+//! running a glommio `LocalExecutor` pinned to its core (as server shards
+//! are), runs `task(shard)` to completion on each, and returns the results
+//! in shard order; the load generator uses it to drive many client
+//! connections per core, event-driven. On both, everything a shard has
+//! works: [`crate::client::connect`], timers, [`crate::defer_to_thread`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +21,53 @@ use crate::shard::{self, ShardInfo};
 
 /// Registered memory per pool shard (no storage I/O here either).
 const IO_MEMORY: usize = 64 * 1024;
+
+/// Runs `future` to its end on an executor on this thread and returns its
+/// output (Twisted's `react`, tokio's `block_on`): the way into torsion for
+/// a program that is only a client. The thread is not pinned (use
+/// [`run_on_cores`] for pinned executors, one per core); code inside sees
+/// itself as shard 0 of 1.
+///
+/// ```no_run
+/// use torsion::{client, ClientEndpoint};
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let answer = torsion::block_on(async {
+///         let server = ClientEndpoint::parse("tcp:127.0.0.1:7000")?;
+///         let mut conn = client::connect(&server).await?;
+///         conn.write(b"hello\r\n").await?;
+///         Ok::<_, Box<dyn std::error::Error>>(conn.read().await)
+///     })??;
+///     println!("{answer:?}");
+///     Ok(())
+/// }
+/// ```
+///
+/// Fails (without running the future) if the executor cannot start, e.g.
+/// when this thread already runs one.
+pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, ServerError> {
+    let ex = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("torsion-main")
+        .io_memory(IO_MEMORY)
+        .make()
+        .map_err(|e| {
+            ServerError::shard_start(0, "cannot start its executor", std::io::Error::from(e))
+        })?;
+    let info = ShardInfo {
+        id: 0,
+        count: 1,
+        core: crate::shard::cores::allowed_cores()
+            .ok()
+            .and_then(|c| c.first().copied())
+            .unwrap_or(0),
+    };
+    Ok(ex.run(async move {
+        shard::enter(info, Arc::new(ShardStats::default()));
+        let out = future.await;
+        shard::leave();
+        out
+    }))
+}
 
 /// Runs `task` once on each core in `cores` (one pinned executor per core)
 /// and returns each shard's result, in order. A panic in a task is returned

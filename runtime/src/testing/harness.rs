@@ -1,6 +1,9 @@
 //! One protocol on an in-memory transport (Twisted's `StringTransport`).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -54,6 +57,10 @@ crate::with_setters!(HarnessOptions {
 /// driver's own.
 pub struct ProtocolHarness<P: Protocol> {
     machine: Machine<P>,
+    /// Woken by what the protocol's future waits on (a timer of the manual
+    /// clock, a reply on a manual bus): the next settle polls it.
+    wake: Arc<WakeFlag>,
+    waker: Waker,
     clock: ManualClock,
     /// Sent by the peer, not yet read (reading paused, or closing).
     pending_input: BytesMut,
@@ -88,8 +95,11 @@ impl<P: Protocol> ProtocolHarness<P> {
             options.limits,
             None,
         );
+        let wake = Arc::new(WakeFlag::default());
         let mut h = ProtocolHarness {
             machine: Machine::new(protocol, transport),
+            waker: Waker::from(wake.clone()),
+            wake,
             clock: options.clock,
             pending_input: BytesMut::new(),
             pending_eof: false,
@@ -137,7 +147,15 @@ impl<P: Protocol> ProtocolHarness<P> {
     /// peer, runs flow-control and close logic, step by step as the driver.
     fn settle(&mut self) {
         while self.is_open() {
-            let action = match self.machine.before_flush() {
+            if self.wake.take() {
+                self.machine.woken();
+            }
+            let mut cx = Context::from_waker(&self.waker);
+            let polled = match self.machine.before_flush() {
+                Some(action) => Some(action),
+                None => self.machine.poll_if_due(&mut cx),
+            };
+            let action = match polled {
                 Some(action) => action,
                 None => {
                     let core = &self.machine.transport().core;
@@ -153,6 +171,17 @@ impl<P: Protocol> ProtocolHarness<P> {
                 }
             };
             if !self.perform(action) {
+                if self.wake.is_set() {
+                    continue;
+                }
+                return;
+            }
+        }
+        // Ended: the protocol's future (if any) runs on until it is done.
+        while self.machine.future_running() {
+            self.wake.take();
+            let mut cx = Context::from_waker(&self.waker);
+            if self.machine.poll_after_end(&mut cx).is_ready() || !self.wake.is_set() {
                 return;
             }
         }
@@ -271,6 +300,28 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     pub(crate) fn take_delivered(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.written)
+    }
+}
+
+/// A waker that raises a flag (from any thread) for the harness to see.
+#[derive(Default)]
+struct WakeFlag(AtomicBool);
+
+impl WakeFlag {
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 
@@ -415,6 +466,76 @@ mod tests {
         t.close();
         assert_eq!(h.take_written(), b"bye");
         assert_eq!(h.lost_reason(), Some(&DisconnectReason::Closed));
+    }
+
+    /// An async connection in memory: its future runs on the harness's
+    /// polls, its timers on the manual clock.
+    #[test]
+    fn an_async_connection_runs_deterministically_on_the_manual_clock() {
+        use crate::AsyncProtocol;
+        let mut h = ProtocolHarness::new(AsyncProtocol::new(
+            |mut conn: crate::Connection| async move {
+                conn.transport().write(b"hello\n").unwrap();
+                while let Some(bytes) = conn.read().await {
+                    // Think for a second, then answer in capitals.
+                    conn.clock().sleep(Duration::from_secs(1)).await;
+                    if conn.write(&bytes.to_ascii_uppercase()).await.is_err() {
+                        break;
+                    }
+                }
+                conn.transport().write(b"bye\n").unwrap();
+            },
+        ));
+        assert_eq!(h.take_written(), b"hello\n");
+        h.receive(b"abc");
+        assert!(h.take_written().is_empty(), "still thinking");
+        h.advance(Duration::from_millis(999));
+        assert!(h.take_written().is_empty());
+        h.advance(Duration::from_millis(1));
+        assert_eq!(h.take_written(), b"ABC");
+        // EOF ends the loop; returning closes (after the last write).
+        h.receive_eof();
+        assert_eq!(h.take_written(), b"bye\n");
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Closed));
+    }
+
+    #[test]
+    fn an_async_connection_stops_reading_while_busy_and_after_a_shutdown() {
+        use crate::AsyncProtocol;
+        let mut h = ProtocolHarness::new(AsyncProtocol::new(
+            |mut conn: crate::Connection| async move {
+                while let Some(bytes) = conn.read().await {
+                    conn.clock().sleep(Duration::from_secs(1)).await;
+                    let _ = conn.write(&bytes).await;
+                }
+            },
+        ));
+        h.receive(b"one");
+        // Busy (sleeping) with nothing asked for: what comes now waits.
+        h.receive(b"two");
+        assert!(h.transport().is_reading_paused());
+        h.advance(Duration::from_secs(1));
+        assert_eq!(h.take_written(), b"one");
+        h.advance(Duration::from_secs(1));
+        assert_eq!(h.take_written(), b"two");
+        // A shutdown: input ends, the loop ends, the connection closes.
+        h.request_shutdown();
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Shutdown));
+    }
+
+    #[test]
+    fn a_panicking_future_ends_its_connection_with_panic() {
+        use crate::AsyncProtocol;
+        let mut h = ProtocolHarness::new(AsyncProtocol::new(
+            |mut conn: crate::Connection| async move {
+                let _ = conn.read().await;
+                if conn.buffered_input() == 0 {
+                    panic!("deliberate");
+                }
+            },
+        ));
+        h.receive(b"x");
+        assert_eq!(h.lost_reason(), Some(&DisconnectReason::Panic));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Sending one frame through a transport, header and trailer around a
 //! payload that is queued by reference when it is large.
 
+use crate::connection::transport::{Transport, WriteError};
 use bytes::Bytes;
-use torsion::{Transport, WriteError};
 
-use crate::codec::{Encoder, FrameError, MAX_HEADER};
+use super::{Encoder, FrameError, MAX_HEADER};
 
 /// Why a frame was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
