@@ -105,7 +105,11 @@ pub use server::stats;
 pub use shard::{cores, pinned, task};
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
-pub use bus::{Bus, BusError, BusHandle, BusSender, BusShardStats, ManualBus, Rpc, RpcMessage};
+pub use bus::invoke::{invoke_on, invoke_on_all, map_reduce};
+pub use bus::{
+    Bus, BusError, BusHandle, BusSender, BusShardStats, ManualBus, Rpc, RpcCall, RpcError,
+    RpcMessage,
+};
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};

@@ -1,15 +1,14 @@
 //! `torsion-kv serve kv`: the app the runner starts.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
 use clap::Args;
-use torsion::{Bus, Factory, Rpc, RpcMessage, ServerHandle, ShardInfo};
+use torsion::{Bus, ConnectionFn, Factory, Rpc, RpcMessage, ServerHandle, ShardInfo};
 use torsion_cli::app::{App, ServeContext};
 
-use crate::connection::{KvConnection, ShardKv};
+use crate::connection::{serve, ShardKv};
 use crate::metrics::KvMetrics;
 use crate::store::{Answer, Op, Store};
 
@@ -24,22 +23,13 @@ pub struct KvFlags {}
 #[derive(Debug)]
 pub struct KvApp;
 
-/// Builds a shard's connections.
-pub struct KvFactory(Rc<ShardKv>);
-
-impl Factory for KvFactory {
-    type Protocol = KvConnection;
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<KvConnection> {
-        Some(KvConnection::new(self.0.clone()))
-    }
-}
-
-/// On a shard: its store, served to the other shards over `bus`.
+/// On a shard: its store, served to the other shards over `bus`, and the
+/// factory of its connections (each one [`serve`]s as a loop).
 pub fn kv_factory(
     shard: &ShardInfo,
     bus: &Bus<RpcMessage<Op, Answer>>,
     metrics: &KvMetrics,
-) -> Result<KvFactory, torsion::BusError> {
+) -> Result<impl Factory, torsion::BusError> {
     let store = Rc::new(RefCell::new(Store::new()));
     let stats = metrics.register(shard.id);
     let served = store.clone();
@@ -54,14 +44,15 @@ pub fn kv_factory(
         }
         let answer = store.apply(op, now);
         counted.keys.set(store.len() as u64);
-        answer
+        std::future::ready(answer)
     })?;
-    Ok(KvFactory(Rc::new(ShardKv {
+    let shard_kv = Rc::new(ShardKv {
         store,
         rpc,
         shards: shard.count,
         stats,
-    })))
+    });
+    Ok(ConnectionFn::new(move |conn| serve(conn, shard_kv.clone())))
 }
 
 impl App for KvApp {

@@ -28,6 +28,14 @@
 //! shard sends to itself go through the same inbox (keeping order) and wake
 //! the receiving task directly, without a syscall.
 //!
+//! # When a shard stops
+//!
+//! A shard's inbox closes when its receiving task ends (the shard stopped,
+//! or [`BusHandle::stop_receiving`]): sends to it fail with
+//! [`BusError::Disconnected`] from then on, and messages still queued are
+//! dropped (an [`Rpc`] answers the calls among them with
+//! [`RpcError::Stopped`] instead).
+//!
 //! Inboxes are unbounded: a shard that cannot keep up accumulates messages.
 //! Handlers should be quick (queue work, write to transports) — they run on
 //! the shard between connection callbacks. A panic in a handler is logged,
@@ -41,9 +49,9 @@
 //!
 //! # Request and response
 //!
-//! [`Rpc`] (`rpc.rs`) builds calls on a bus: a shard asks another to
-//! serve a request and gets the response back in a callback on its own
-//! shard; calls between two shards are answered in order.
+//! [`Rpc`] (`rpc.rs`) builds awaitable calls on a bus: a shard asks another
+//! to serve a request (an async function there) and awaits the response on
+//! its own shard.
 //!
 //! # In tests
 //!
@@ -53,22 +61,27 @@
 //! kit.
 
 pub(crate) mod doorbell;
+pub mod invoke;
 pub mod rpc;
 
-pub use rpc::{Rpc, RpcMessage};
+pub use rpc::{Rpc, RpcCall, RpcError, RpcMessage};
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Poll;
+use std::task::{Context, Waker};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::bus::doorbell::{doorbell, Doorbell, DoorbellReceiver};
 use crate::metrics::ShardCounter;
+use crate::shard::wake_flag::WakeFlag;
 use crate::shard::{self, ShardInfo};
 
 /// Most messages handled per turn before yielding to other tasks.
@@ -124,6 +137,9 @@ struct Inbox<M> {
     tx: Sender<M>,
     bell: Doorbell,
     parked: AtomicBool,
+    /// The shard stopped receiving (its receive loop ended: the shard
+    /// stopped, or `stop_receiving`): sends to it fail.
+    closed: AtomicBool,
     /// Times the receive loop woke from its park (written by its shard).
     wake_ups: AtomicU64,
     /// Messages this shard's handler was given (written by its shard).
@@ -192,6 +208,7 @@ impl<M: Send + 'static> Bus<M> {
                 tx,
                 bell,
                 parked: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 wake_ups: AtomicU64::new(0),
                 received: ShardCounter::default(),
                 sent: ShardCounter::default(),
@@ -253,6 +270,25 @@ impl<M: Send + 'static> Bus<M> {
     where
         H: FnMut(M) + 'static,
     {
+        self.attach_with_leftovers(shard, handler, || {}, |_| {})
+    }
+
+    /// Like [`Bus::attach`]; when the shard stops receiving, `closing`
+    /// runs, then `leftover` gets each message still in its inbox (an
+    /// [`Rpc`] answers the calls it is serving, and those among the
+    /// leftovers, with an error instead of leaving their callers waiting).
+    pub(crate) fn attach_with_leftovers<H, C, L>(
+        &self,
+        shard: &ShardInfo,
+        handler: H,
+        closing: C,
+        leftover: L,
+    ) -> Result<BusHandle<M>, BusError>
+    where
+        H: FnMut(M) + 'static,
+        C: FnOnce() + 'static,
+        L: FnMut(M) + 'static,
+    {
         let shards = self.shard_count();
         let slot = self
             .shared
@@ -268,6 +304,20 @@ impl<M: Send + 'static> Bus<M> {
             .take()
             .ok_or(BusError::AlreadyAttached(shard.id))?;
         let local = Rc::new(LocalWake::default());
+        let closer = Rc::new(InboxCloser {
+            shared: self.shared.clone(),
+            me: shard.id,
+            rx: rx.clone(),
+            closing: RefCell::new(Some(Box::new(closing))),
+            leftover: RefCell::new(Box::new(leftover)),
+            done: Cell::new(false),
+        });
+        let weak: std::rc::Weak<dyn CloseInbox> = Rc::downgrade(&closer) as _;
+        ATTACHED.with(|a| {
+            let mut a = a.borrow_mut();
+            a.retain(|w| w.strong_count() > 0);
+            a.push(weak);
+        });
         let task = glommio::spawn_local(receive_loop(
             self.shared.clone(),
             shard.id,
@@ -275,6 +325,7 @@ impl<M: Send + 'static> Bus<M> {
             bell_rx,
             local.clone(),
             handler,
+            CloseOnDrop(closer.clone()),
         ))
         .detach();
         Ok(BusHandle {
@@ -283,6 +334,7 @@ impl<M: Send + 'static> Bus<M> {
                 me: shard.id,
                 local,
                 task,
+                closer: closer as Rc<dyn CloseInbox>,
             },
         })
     }
@@ -304,6 +356,74 @@ impl LocalWake {
     }
 }
 
+/// Closes a shard's inbox: later sends fail, and what is still queued goes
+/// to the leftover handler. Done once, when the shard stops (every inbox a
+/// shard attached is closed by [`close_inboxes_here`] before its executor
+/// ends) or its receive loop ends (cancelled, `stop_receiving`).
+struct InboxCloser<M> {
+    shared: Arc<Shared<M>>,
+    me: usize,
+    rx: Receiver<M>,
+    closing: RefCell<Option<Box<dyn FnOnce()>>>,
+    leftover: RefCell<Box<dyn FnMut(M)>>,
+    done: Cell<bool>,
+}
+
+impl<M> InboxCloser<M> {
+    fn close(&self) {
+        if self.done.replace(true) {
+            return;
+        }
+        // Closed first, then drained: a sender that pushed after the drain
+        // sees the flag (it checks after pushing), so every message is
+        // either drained here or refused to its sender (or both).
+        self.shared.inboxes[self.me].closed.store(true, SeqCst);
+        fence(SeqCst);
+        if let Some(closing) = self.closing.borrow_mut().take() {
+            shard::run_guarded("bus closing handler", closing);
+        }
+        while let Ok(msg) = self.rx.try_recv() {
+            let mut leftover = self.leftover.borrow_mut();
+            shard::run_guarded("bus leftover handler", || (*leftover)(msg));
+        }
+    }
+}
+
+/// Something a shard closes when it stops.
+trait CloseInbox {
+    fn close(&self);
+}
+
+impl<M> CloseInbox for InboxCloser<M> {
+    fn close(&self) {
+        InboxCloser::close(self)
+    }
+}
+
+thread_local! {
+    /// The inboxes attached on this thread, to close when its shard stops.
+    static ATTACHED: RefCell<Vec<std::rc::Weak<dyn CloseInbox>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Closes every bus inbox the current thread's shard attached (sends to
+/// them fail from now on, calls waiting in them are answered): called by
+/// the shard thread when it stops, while its executor still runs.
+pub(crate) fn close_inboxes_here() {
+    let attached = ATTACHED.with(|a| std::mem::take(&mut *a.borrow_mut()));
+    for closer in attached.iter().filter_map(std::rc::Weak::upgrade) {
+        closer.close();
+    }
+}
+
+/// Closes the inbox when the receive loop's future is dropped.
+struct CloseOnDrop<M>(Rc<InboxCloser<M>>);
+
+impl<M> Drop for CloseOnDrop<M> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 async fn receive_loop<M, H>(
     shared: Arc<Shared<M>>,
     me: usize,
@@ -311,12 +431,17 @@ async fn receive_loop<M, H>(
     bell: DoorbellReceiver,
     local: Rc<LocalWake>,
     mut handler: H,
+    _closing: CloseOnDrop<M>,
 ) where
     M: Send + 'static,
     H: FnMut(M) + 'static,
 {
     let mut bell = bell.listen();
     let inbox = &shared.inboxes[me];
+    // glommio polls a new task inside `spawn_local`: wait for the next turn,
+    // so that `attach` has returned (and its caller stored the handle) before
+    // the first message is handled.
+    futures_lite::future::yield_now().await;
     loop {
         // Drain in batches, yielding between them.
         // (The channel cannot disconnect: its senders live in `shared`,
@@ -369,11 +494,19 @@ fn deliver<M>(shared: &Shared<M>, shard: usize, msg: M) -> Result<(), BusError> 
         .inboxes
         .get(shard)
         .ok_or(BusError::NoSuchShard { shard, shards })?;
+    if inbox.closed.load(SeqCst) {
+        return Err(BusError::Disconnected(shard));
+    }
     inbox
         .tx
         .send(msg)
         .map_err(|_| BusError::Disconnected(shard))?;
     fence(SeqCst);
+    if inbox.closed.load(SeqCst) {
+        // Closed meanwhile: nobody may ever read it (its leftover handler
+        // may have; see `CloseOnDrop`).
+        return Err(BusError::Disconnected(shard));
+    }
     if inbox.parked.swap(false, SeqCst) {
         inbox.bell.ring();
     }
@@ -435,6 +568,7 @@ enum HandleKind<M> {
         me: usize,
         local: Rc<LocalWake>,
         task: glommio::task::JoinHandle<()>,
+        closer: Rc<dyn CloseInbox>,
     },
     Manual {
         core: Rc<ManualCore<M>>,
@@ -471,10 +605,15 @@ impl<M: Send + 'static> BusHandle<M> {
                 let sent = &shared.inboxes[*me].sent;
                 sent.add(1);
                 let queued = if shard == *me {
-                    let queued = shared.inboxes[*me]
-                        .tx
-                        .send(msg)
-                        .map_err(|_| BusError::Disconnected(shard));
+                    let inbox = &shared.inboxes[*me];
+                    let queued = if inbox.closed.load(SeqCst) {
+                        Err(BusError::Disconnected(shard))
+                    } else {
+                        inbox
+                            .tx
+                            .send(msg)
+                            .map_err(|_| BusError::Disconnected(shard))
+                    };
                     if queued.is_ok() {
                         local.wake();
                     }
@@ -539,11 +678,31 @@ impl<M> BusHandle<M> {
         }
     }
 
+    /// Runs `future` on this handle's shard (on a manual bus: during
+    /// [`ManualBus::pump`]); dropping the returned task cancels it.
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + 'static) -> LocalTask {
+        match &self.kind {
+            HandleKind::Real { .. } => LocalTask::Real(glommio::spawn_local(future)),
+            HandleKind::Manual { core, .. } => {
+                let (woken, waker) = WakeFlag::raised();
+                let cancelled = Rc::new(Cell::new(false));
+                core.tasks.borrow_mut().push(ManualTask {
+                    future: Box::pin(future),
+                    woken,
+                    waker,
+                    cancelled: cancelled.clone(),
+                });
+                LocalTask::Manual(cancelled)
+            }
+        }
+    }
+
     /// Stops this shard's receiving task: no further message is handled
     /// here (those still queued are dropped). Dropping the handle does
     /// *not* do this; the shard keeps receiving.
     pub fn stop_receiving(&self) {
-        if let HandleKind::Real { task, .. } = &self.kind {
+        if let HandleKind::Real { task, closer, .. } = &self.kind {
+            closer.close();
             task.cancel();
         }
     }
@@ -554,6 +713,34 @@ type ManualHandler<M> = Box<dyn FnMut(M)>;
 struct ManualCore<M> {
     queues: Vec<RefCell<VecDeque<M>>>,
     handlers: Vec<RefCell<Option<ManualHandler<M>>>>,
+    /// Tasks spawned through the bus's handles (an [`Rpc`]'s calls that
+    /// wait), polled by [`ManualBus::pump`].
+    tasks: RefCell<Vec<ManualTask>>,
+}
+
+/// A task of a [`ManualBus`]: polled when its waker raised its flag.
+struct ManualTask {
+    future: Pin<Box<dyn Future<Output = ()>>>,
+    woken: Arc<WakeFlag>,
+    waker: Waker,
+    cancelled: Rc<Cell<bool>>,
+}
+
+/// A task started on the shard of a [`BusHandle`] ([`BusHandle::spawn`]):
+/// dropping it cancels the task.
+pub(crate) enum LocalTask {
+    /// On a real shard: glommio's task (dropping it cancels).
+    Real(#[allow(dead_code)] glommio::Task<()>),
+    /// On a manual bus: its cancelled flag.
+    Manual(Rc<Cell<bool>>),
+}
+
+impl Drop for LocalTask {
+    fn drop(&mut self) {
+        if let LocalTask::Manual(cancelled) = self {
+            cancelled.set(true);
+        }
+    }
 }
 
 /// A bus for tests: every shard's handle lives on the test's thread and
@@ -577,6 +764,7 @@ impl<M: Send + 'static> ManualBus<M> {
             core: Rc::new(ManualCore {
                 queues: (0..shards).map(|_| RefCell::new(VecDeque::new())).collect(),
                 handlers: (0..shards).map(|_| RefCell::new(None)).collect(),
+                tasks: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -604,17 +792,24 @@ impl<M: Send + 'static> ManualBus<M> {
         })
     }
 
+    /// How many pretend shards the bus connects.
+    pub fn shard_count(&self) -> usize {
+        self.core.queues.len()
+    }
+
     /// Messages waiting for delivery.
     pub fn pending(&self) -> usize {
         self.core.queues.iter().map(|q| q.borrow().len()).sum()
     }
 
     /// Delivers queued messages (and those they cause) until every inbox is
-    /// empty; returns how many were delivered.
+    /// empty and every task spawned on the bus's shards (an [`Rpc`]'s
+    /// waiting calls) has run as far as it can; returns how many messages
+    /// were delivered.
     pub fn pump(&self) -> usize {
         let mut delivered = 0;
         loop {
-            let mut moved = false;
+            let mut moved = self.run_tasks();
             for (shard, queue) in self.core.queues.iter().enumerate() {
                 let next = queue.borrow_mut().pop_front();
                 if let Some(msg) = next {
@@ -631,6 +826,30 @@ impl<M: Send + 'static> ManualBus<M> {
                 return delivered;
             }
         }
+    }
+
+    /// Polls the bus's woken tasks once each; true if any was polled.
+    fn run_tasks(&self) -> bool {
+        let mut tasks = std::mem::take(&mut *self.core.tasks.borrow_mut());
+        let mut polled = false;
+        tasks.retain_mut(|task| {
+            if task.cancelled.get() {
+                return false;
+            }
+            if !task.woken.take() {
+                return true;
+            }
+            polled = true;
+            let mut cx = Context::from_waker(&task.waker);
+            let future = &mut task.future;
+            let done = shard::call_guarded("bus task", || future.as_mut().poll(&mut cx).is_ready());
+            !matches!(done, Some(true) | None)
+        });
+        // Tasks spawned while these ran were queued meanwhile.
+        let mut queued = self.core.tasks.borrow_mut();
+        tasks.append(&mut queued);
+        *queued = tasks;
+        polled
     }
 }
 

@@ -68,6 +68,22 @@ impl<D: Decoder> Frames<D> {
         std::future::poll_fn(|cx| self.poll_frame(cx)).await
     }
 
+    /// The next frame if one was received whole already, without waiting:
+    /// `None` when the buffered input holds no whole frame. For a pipelined
+    /// protocol that takes every command a read brought before it answers.
+    pub fn try_next(&mut self) -> Option<Result<D::Item, D::Error>> {
+        let state = self.conn.state();
+        let mut input = state.input.borrow_mut();
+        if input.is_empty() {
+            return None;
+        }
+        match self.codec.decode(&mut input) {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<D::Item, D::Error>>> {
         let codec = &mut self.codec;
         self.conn.state().poll_decode(cx, &mut |buf, at_end| {

@@ -197,7 +197,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
     mut protocol: P,
     socket: OwnedFd,
     rt: Rc<ShardRuntime>,
-) {
+) -> P {
     let fd = socket.as_raw_fd();
     let local = socket2::SockRef::from(&socket)
         .local_addr()
@@ -268,6 +268,7 @@ pub(crate) async fn serve<P: DatagramProtocol>(
     shard::run_guarded("DatagramProtocol::stopped", || protocol.stopped());
     transport.closed.set(true);
     drop(udp);
+    protocol
 }
 
 #[cfg(test)]

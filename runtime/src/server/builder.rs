@@ -15,6 +15,7 @@ use crate::server::stats::ShardStats;
 use crate::shard::cores;
 use crate::shard::ShardInfo;
 
+use super::drain_barrier::DrainBarrier;
 use super::error::{BoxError, ServerError};
 use super::handle::{ServerHandle, ShardControl, ShardEntry, ShutdownTrigger};
 use super::shard_thread::{run_shard, DatagramService, ShardService, ShardStart, StreamService};
@@ -274,6 +275,8 @@ impl ServerBuilder {
             })?;
 
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(plan.len());
+        let invoke = crate::bus::invoke::InvokeBus::new(plan.len())?;
+        let barrier = DrainBarrier::new(plan.len());
         let mut shards = Vec::with_capacity(plan.len());
         let mut controls = Vec::with_capacity(plan.len());
         for (id, (core, socket)) in plan.iter().copied().zip(sockets).enumerate() {
@@ -297,6 +300,8 @@ impl ServerBuilder {
                 bell: bell_rx,
                 control: ctl_rx,
                 ready: ready_tx.clone(),
+                invoke: invoke.clone(),
+                arrival: barrier.arrival(),
             };
             let service = service.clone();
             let thread = std::thread::Builder::new()

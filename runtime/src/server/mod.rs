@@ -12,20 +12,25 @@
 //! The handle talks to each shard over a crossbeam channel and wakes it with
 //! its doorbell (see `bus/doorbell.rs`). On shutdown each shard at once stops
 //! accepting and closes its listener, calls `shutdown_requested` on every
-//! connection (default: flush and close), waits for them to end until the
-//! drain deadline, aborts the rest with [`DisconnectReason::Shutdown`], runs
-//! `Factory::stop` and exits its thread.
+//! connection (default: stop reading, let work marked in flight finish,
+//! flush and close; an async connection's input ends and its future
+//! finishes), waits for them to end until the drain deadline, aborts the
+//! rest with [`DisconnectReason::Shutdown`] and runs `Factory::stop`. Then
+//! it waits until every shard has got that far (`drain_barrier.rs`: a
+//! connection draining elsewhere may still call it) and exits its thread.
 //!
 //! The pieces: [`ServerBuilder`] (`builder.rs`: configuration and start-up),
 //! [`ServerError`] (`error.rs`), [`ServerHandle`], [`ShutdownTrigger`] and
 //! [`StatsReader`] (`handle.rs`: what the caller holds), and the shard
 //! thread (`shard_thread.rs`: the executor, the service it runs, and the
-//! control loop that takes shutdown commands); `stats.rs` holds the
-//! per-shard counters the handle reads.
+//! control loop that takes shutdown commands), the barrier shards stop at
+//! (`drain_barrier.rs`); `stats.rs` holds the per-shard counters the handle
+//! reads.
 //!
 //! [`DisconnectReason::Shutdown`]: crate::DisconnectReason::Shutdown
 
 mod builder;
+mod drain_barrier;
 mod error;
 mod handle;
 mod shard_thread;

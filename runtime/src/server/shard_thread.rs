@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, Sender};
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::bus::doorbell::DoorbellReceiver;
+use crate::bus::invoke::InvokeBus;
 use crate::connection::policy::Policies;
 use crate::connection::protocol::Factory;
 use crate::connection::reason::DisconnectReason;
@@ -23,6 +24,7 @@ use crate::server::stats::ShardStats;
 use crate::shard::runtime::ShardRuntime;
 use crate::shard::{self, ShardInfo};
 
+use super::drain_barrier::Arrival;
 use super::error::{BoxError, ServerError};
 use super::handle::ShardCommand;
 
@@ -42,6 +44,10 @@ pub(super) struct ShardStart {
     pub(super) bell: DoorbellReceiver,
     pub(super) control: Receiver<ShardCommand>,
     pub(super) ready: Sender<Result<(), ServerError>>,
+    /// The server's bus for `invoke_on` and `map_reduce`.
+    pub(super) invoke: InvokeBus,
+    /// Where the shard waits for the others after draining.
+    pub(super) arrival: Arrival,
 }
 
 fn gettid() -> u64 {
@@ -77,12 +83,16 @@ pub(super) trait ShardService: Send + Sync + 'static {
         None
     }
 
+    /// Serves until the shard is told to stop and has drained; gives back
+    /// the service's state, which the shard keeps until every shard has
+    /// drained (a factory's captured state, an `Rpc` say, may still serve
+    /// the others).
     fn run(
         local: Self::Local,
         socket: OwnedFd,
         rt: Rc<ShardRuntime>,
         drain: Rc<std::cell::Cell<Duration>>,
-    ) -> impl std::future::Future<Output = ()>;
+    ) -> impl std::future::Future<Output = Self::Local>;
 }
 
 pub(super) struct StreamService<B> {
@@ -119,7 +129,7 @@ where
         socket: OwnedFd,
         rt: Rc<ShardRuntime>,
         drain: Rc<std::cell::Cell<Duration>>,
-    ) {
+    ) -> Self::Local {
         let info = rt.info();
         listener::accept_loop(listener::adopt(socket), factory.clone(), rt.clone()).await;
         tracing::debug!(shard = info.id, "stopped accepting");
@@ -145,6 +155,7 @@ where
             rt.all_closed().await;
         }
         shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
+        factory
     }
 }
 
@@ -171,7 +182,7 @@ where
         socket: OwnedFd,
         rt: Rc<ShardRuntime>,
         _drain: Rc<std::cell::Cell<Duration>>,
-    ) {
+    ) -> P {
         datagram::serve(protocol, socket, rt).await
     }
 }
@@ -188,6 +199,8 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         bell,
         control,
         ready,
+        invoke,
+        arrival,
     } = start;
     let executor = LocalExecutorBuilder::new(Placement::Fixed(info.core))
         .name(std::thread::current().name().unwrap_or("torsion-shard"))
@@ -208,6 +221,15 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
     executor.run(async move {
         shard::enter(info, stats.clone());
         stats.set_thread_id(gettid());
+        if let Err(e) = crate::bus::invoke::attach(&invoke, info) {
+            let _ = ready.send(Err(ServerError::ShardStart {
+                shard: info.id,
+                what: "cannot attach to the invocation bus".into(),
+                source: Some(e.into()),
+            }));
+            shard::leave();
+            return;
+        }
         let rt = Rc::new(ShardRuntime::new(
             info,
             stats,
@@ -223,6 +245,8 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
                     what: failure.what,
                     source: failure.source,
                 }));
+                crate::bus::close_inboxes_here();
+                crate::bus::invoke::detach();
                 shard::leave();
                 return;
             }
@@ -236,7 +260,13 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         });
         let _ = ready.send(Ok(()));
         drop(ready);
-        S::run(local, socket, rt, drain).await;
+        let local = S::run(local, socket, rt, drain).await;
+        // Drained: serve the other shards (their connections may still call
+        // this one) until every shard has drained too.
+        arrival.arrive().all_arrived().await;
+        drop(local);
+        crate::bus::close_inboxes_here();
+        crate::bus::invoke::detach();
         control_task.cancel();
         if let Some(task) = probe_task {
             task.cancel();

@@ -20,12 +20,14 @@
 //! | `pinned.rs` | [`pinned::run_on_cores`]: pinned executors that are not servers |
 //! | `task.rs` | [`task::spawn_local`] → [`task::JoinHandle`]: what each handle does when dropped |
 //! | `local_event.rs` | a one-shot, shard-local event (stop accepting, all closed) |
+//! | `wake_flag.rs` | a waker that raises a flag, for futures polled by hand (test kit, manual bus) |
 
 pub mod cores;
 pub(crate) mod local_event;
 pub mod pinned;
 pub(crate) mod runtime;
 pub mod task;
+pub(crate) mod wake_flag;
 
 use std::any::Any;
 use std::cell::RefCell;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::bus::invoke::{self, InvokeBus};
 use crate::server::stats::ShardStats;
 use crate::server::ServerError;
 use crate::shard::{self, ShardInfo};
@@ -61,12 +62,19 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, ServerError> {
             .and_then(|c| c.first().copied())
             .unwrap_or(0),
     };
-    Ok(ex.run(async move {
+    let invoke = InvokeBus::new(1).map_err(ServerError::from)?;
+    ex.run(async move {
         shard::enter(info, Arc::new(ShardStats::default()));
-        let out = future.await;
+        let attached = invoke::attach(&invoke, info);
+        let out = match attached {
+            Ok(()) => Ok(future.await),
+            Err(e) => Err(ServerError::from(e)),
+        };
+        crate::bus::close_inboxes_here();
+        invoke::detach();
         shard::leave();
         out
-    }))
+    })
 }
 
 /// Runs `task` once on each core in `cores` (one pinned executor per core)
@@ -80,10 +88,12 @@ where
 {
     let task = Arc::new(task);
     let count = cores.len();
+    let invoke = InvokeBus::new(count).map_err(ServerError::from)?;
     let mut threads = Vec::with_capacity(count);
     for (id, &core) in cores.iter().enumerate() {
         let info = ShardInfo { id, count, core };
         let task = task.clone();
+        let invoke = invoke.clone();
         let thread = std::thread::Builder::new()
             .name(format!("torsion-pool-{id}"))
             .spawn(move || -> Result<T, ServerError> {
@@ -95,12 +105,18 @@ where
                         let what = format!("cannot start its executor on core {core}");
                         ServerError::shard_start(id, what, std::io::Error::from(e))
                     })?;
-                Ok(ex.run(async move {
+                ex.run(async move {
                     shard::enter(info, Arc::new(ShardStats::default()));
+                    if let Err(e) = invoke::attach(&invoke, info) {
+                        shard::leave();
+                        return Err(ServerError::from(e));
+                    }
                     let out = task(info).await;
+                    crate::bus::close_inboxes_here();
+                    invoke::detach();
                     shard::leave();
-                    out
-                }))
+                    Ok(out)
+                })
             })
             .map_err(|e| ServerError::shard_start(id, "cannot spawn its thread", e))?;
         threads.push(thread);

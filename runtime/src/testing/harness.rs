@@ -1,9 +1,8 @@
 //! One protocol on an in-memory transport (Twisted's `StringTransport`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -13,6 +12,7 @@ use crate::connection::machine::{Action, Machine};
 use crate::connection::protocol::Protocol;
 use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::{FlowLimits, Transport};
+use crate::shard::wake_flag::WakeFlag;
 
 /// How a [`ProtocolHarness`] is set up: `Default` and the `with_*` setters.
 #[derive(Debug, Clone)]
@@ -95,10 +95,11 @@ impl<P: Protocol> ProtocolHarness<P> {
             options.limits,
             None,
         );
-        let wake = Arc::new(WakeFlag::default());
+        let (wake, waker) = WakeFlag::raised();
+        wake.take();
         let mut h = ProtocolHarness {
             machine: Machine::new(protocol, transport),
-            waker: Waker::from(wake.clone()),
+            waker,
             wake,
             clock: options.clock,
             pending_input: BytesMut::new(),
@@ -300,28 +301,6 @@ impl<P: Protocol> ProtocolHarness<P> {
 
     pub(crate) fn take_delivered(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.written)
-    }
-}
-
-/// A waker that raises a flag (from any thread) for the harness to see.
-#[derive(Default)]
-struct WakeFlag(AtomicBool);
-
-impl WakeFlag {
-    fn take(&self) -> bool {
-        self.0.swap(false, Ordering::SeqCst)
-    }
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
     }
 }
 
