@@ -106,6 +106,7 @@ pub use shard::{cores, pinned, task};
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
 pub use bus::invoke::{invoke_on, invoke_on_all, map_reduce};
+pub use bus::oneshot;
 pub use bus::{
     Bus, BusError, BusHandle, BusSender, BusShardStats, ManualBus, Rpc, RpcCall, RpcError,
     RpcMessage,

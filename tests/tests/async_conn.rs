@@ -273,3 +273,77 @@ fn a_drain_lets_a_slow_async_handler_answer() {
         .unwrap();
     stop_while_a_request_is_served(server);
 }
+
+#[test]
+fn a_client_runs_its_logic_on_the_connection_task_over_tls() {
+    let certs = Certs::new("async-client");
+    let server = Server::builder()
+        .listen_on(&certs.endpoint(&certs.key))
+        .unwrap()
+        .shards(1)
+        .serve_fn(|mut conn| async move {
+            while let Some(bytes) = conn.read().await {
+                if conn.write_bytes(bytes).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let ca = certs.cert.clone();
+    let echoed = torsion::block_on(async move {
+        let config = torsion::tls::client_config(Some(&ca), false).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let connector = torsion::client::Connector::new(addr)
+            .timeout(Duration::from_secs(10))
+            .tls(config, name);
+        let task = connector
+            .run(|conn| async move {
+                let mut lines = conn.framed(LineCodec::new());
+                let mut got = Vec::new();
+                for i in 0..100u32 {
+                    lines.send(format!("line {i}").as_bytes()).await.unwrap();
+                    got.push(lines.next().await.unwrap().unwrap());
+                }
+                got
+            })
+            .await
+            .unwrap();
+        task.await
+    })
+    .unwrap()
+    .expect("the connection's future finished");
+    assert_eq!(echoed.len(), 100);
+    assert_eq!(echoed[99], Bytes::from("line 99"));
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_tls_client_that_does_not_trust_the_server_says_why() {
+    let certs = Certs::new("async-distrust");
+    let server = Server::builder()
+        .listen_on(&certs.endpoint(&certs.key))
+        .unwrap()
+        .shards(1)
+        .serve_fn(|_conn| async {})
+        .unwrap();
+    let addr = server.local_addr();
+    let err = torsion::block_on(async move {
+        // Trusts nothing: the platform has no roots here, and no CA given.
+        let config = torsion::tls::client_config(None, false).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        torsion::client::Connector::new(addr)
+            .tls(config, name)
+            .connect()
+            .await
+            .unwrap_err()
+    })
+    .unwrap();
+    let text = err.to_string();
+    assert!(text.starts_with("TLS handshake failed: "), "{text}");
+    assert!(
+        text.contains("issuer") || text.contains("certificate"),
+        "{text}"
+    );
+    server.stop().unwrap();
+}

@@ -39,9 +39,10 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use super::oneshot;
 use super::rpc::RpcError;
 use super::{Bus, BusError, BusHandle};
 use crate::shard::{self, ShardInfo};
@@ -85,75 +86,6 @@ pub(crate) fn detach() {
     });
 }
 
-/// The result of one invocation, filled on its shard, awaited on the
-/// caller's.
-struct Slot<T> {
-    inner: Mutex<SlotInner<T>>,
-}
-
-struct SlotInner<T> {
-    value: Option<Result<T, RpcError>>,
-    waker: Option<Waker>,
-}
-
-impl<T> Slot<T> {
-    fn put(&self, value: Result<T, RpcError>) {
-        let waker = {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if inner.value.is_none() {
-                inner.value = Some(value);
-            }
-            inner.waker.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-}
-
-/// Fills its slot with `Stopped` if it is dropped unfilled (the closure
-/// never ran, or its task was dropped with its shard).
-struct Sender<T> {
-    slot: Arc<Slot<T>>,
-    shard: usize,
-    sent: bool,
-}
-
-impl<T> Sender<T> {
-    fn send(mut self, value: Result<T, RpcError>) {
-        self.sent = true;
-        self.slot.put(value);
-    }
-}
-
-impl<T> Drop for Sender<T> {
-    fn drop(&mut self) {
-        if !self.sent {
-            self.slot.put(Err(RpcError::Stopped(self.shard)));
-        }
-    }
-}
-
-/// The future of an invocation's result.
-struct Receiver<T> {
-    slot: Arc<Slot<T>>,
-}
-
-impl<T> Future for Receiver<T> {
-    type Output = Result<T, RpcError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = self.slot.inner.lock().unwrap_or_else(|p| p.into_inner());
-        match inner.value.take() {
-            Some(v) => Poll::Ready(v),
-            None => {
-                inner.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
-    }
-}
-
 /// Runs `f` on shard `shard` of the current server (or executor pool) —
 /// it starts a future there — and resolves with that future's output on
 /// this shard. See the module docs.
@@ -166,17 +98,9 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let slot = Arc::new(Slot {
-        inner: Mutex::new(SlotInner {
-            value: None,
-            waker: None,
-        }),
-    });
-    let sender = Sender {
-        slot: slot.clone(),
-        shard,
-        sent: false,
-    };
+    // Dropped unsent (the closure never ran, or its task went with its
+    // shard): the receiver hears `Canceled`, which is `Stopped` here.
+    let (sender, receiver) = oneshot::channel::<Result<T, RpcError>>();
     let run = Invocation(Box::new(move || {
         let future = match shard::call_guarded("an invoked closure", f) {
             Some(future) => future,
@@ -202,7 +126,7 @@ where
     if let Err(e) = sent {
         return Err(e.into());
     }
-    Receiver { slot }.await
+    receiver.await.unwrap_or(Err(RpcError::Stopped(shard)))
 }
 
 /// Runs `f(shard)` on every shard of the current server (or executor

@@ -62,6 +62,7 @@
 
 pub(crate) mod doorbell;
 pub mod invoke;
+pub mod oneshot;
 pub mod rpc;
 
 pub use rpc::{Rpc, RpcCall, RpcError, RpcMessage};

@@ -73,12 +73,15 @@ const BUDGET: usize = 64;
 
 /// The socket a connection runs over: plain TCP (the fast path: vectored
 /// `sendmsg` on the fd) or TLS (rustls over the same socket, through
-/// `futures-rustls`; plaintext in, ciphertext out).
+/// `futures-rustls`; plaintext in, ciphertext out), as a server or as a
+/// client.
 pub(crate) enum Wire {
     /// Plain TCP.
     Plain(TcpStream),
-    /// TLS, after a completed handshake.
+    /// TLS, server side, after a completed handshake.
     Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+    /// TLS, client side, after a completed handshake.
+    TlsClient(Box<futures_rustls::client::TlsStream<TcpStream>>),
 }
 
 impl Wire {
@@ -86,13 +89,46 @@ impl Wire {
         match self {
             Wire::Plain(s) => s.as_raw_fd(),
             Wire::Tls(t) => t.get_ref().0.as_raw_fd(),
+            Wire::TlsClient(t) => t.get_ref().0.as_raw_fd(),
         }
+    }
+
+    fn is_tls(&self) -> bool {
+        !matches!(self, Wire::Plain(_))
     }
 
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Wire::Tls(t) => Pin::new(&mut **t).poll_read(cx, buf),
+            Wire::TlsClient(t) => Pin::new(&mut **t).poll_read(cx, buf),
+        }
+    }
+
+    /// Hands plaintext to TLS (which may send ciphertext).
+    fn poll_write_tls(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self {
+            Wire::Plain(_) => unreachable!("plain connections send with sendmsg"),
+            Wire::Tls(t) => Pin::new(&mut **t).poll_write(cx, buf),
+            Wire::TlsClient(t) => Pin::new(&mut **t).poll_write(cx, buf),
+        }
+    }
+
+    /// Sends the ciphertext TLS holds.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Wire::Plain(_) => Poll::Ready(Ok(())),
+            Wire::Tls(t) => Pin::new(&mut **t).poll_flush(cx),
+            Wire::TlsClient(t) => Pin::new(&mut **t).poll_flush(cx),
+        }
+    }
+
+    /// Queues TLS's `close_notify` (flushed by `poll_flush_tls`).
+    fn send_close_notify(&mut self) {
+        match self {
+            Wire::Plain(_) => {}
+            Wire::Tls(t) => t.get_mut().1.send_close_notify(),
+            Wire::TlsClient(t) => t.get_mut().1.send_close_notify(),
         }
     }
 }
@@ -140,7 +176,7 @@ pub(crate) async fn drive<P: Protocol, H: ConnectionHost>(
     let machine = driver.finish(reason);
     // A future the protocol runs goes on after the connection (its reads
     // see the end); on this task, which holds nothing else any more.
-    if machine.future_running() {
+    if machine.future_pending() {
         machine.run_out().await;
     }
 }
@@ -258,7 +294,7 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
 
     /// Sends the queue; `Ready(Ok)` once it is empty.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if let Some(Wire::Tls(_)) = &self.stream {
+        if self.stream.as_ref().is_some_and(Wire::is_tls) {
             return self.poll_flush_tls(cx);
         }
         let fd = self.fd;
@@ -293,10 +329,8 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
     fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let core = self.machine.transport().core.clone();
         while let Some(front) = core.front_chunk() {
-            let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
-                unreachable!("tls path")
-            };
-            match Pin::new(&mut **tls).poll_write(cx, &front) {
+            let tls = self.stream.as_mut().expect("stream open while driving");
+            match tls.poll_write_tls(cx, &front) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
                     core.consume(n);
@@ -306,19 +340,17 @@ impl<P: Protocol, H: ConnectionHost> Driver<P, H> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        let Some(Wire::Tls(tls)) = self.stream.as_mut() else {
-            unreachable!("tls path")
-        };
-        Pin::new(&mut **tls).poll_flush(cx)
+        let tls = self.stream.as_mut().expect("stream open while driving");
+        tls.poll_flush_tls(cx)
     }
 
     /// After a flushed `close`: FIN, then linger until the peer's FIN.
     fn poll_closing(&mut self, cx: &mut Context<'_>) -> Action {
-        if let Some(Wire::Tls(tls)) = self.stream.as_mut() {
+        if let Some(tls) = self.stream.as_mut().filter(|w| w.is_tls()) {
             if !self.shut_write {
                 // close_notify first, so the peer sees an orderly TLS close.
-                tls.get_mut().1.send_close_notify();
-                match Pin::new(&mut **tls).poll_flush(cx) {
+                tls.send_close_notify();
+                match tls.poll_flush_tls(cx) {
                     Poll::Pending => return Action::Wait,
                     Poll::Ready(Err(e)) => return Action::Finish(DisconnectReason::from_io(&e)),
                     Poll::Ready(Ok(())) => {}

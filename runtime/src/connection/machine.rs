@@ -45,9 +45,10 @@
 //! was woken ([`Machine::woken`]: a timer, a reply from another shard or a
 //! blocking thread the future waits on wakes that task). So the future and
 //! the callbacks share one task, one flush per turn, no hand-off between
-//! tasks. Once `poll_future` returns `Ready` it is not polled again; if it
-//! is still pending when the connection ends, [`Machine::run_out`] polls it
-//! until it is done (its reads see the end).
+//! tasks. `Ready` means nothing is running now (a callback may start
+//! something, and the next poll runs it); if the last poll said `Pending`
+//! when the connection ends, [`Machine::run_out`] polls on until `Ready`
+//! (its reads see the end). A future that panicked is never polled again.
 
 use std::task::{Context, Poll};
 
@@ -92,8 +93,10 @@ pub(crate) struct Machine<P: Protocol> {
     shutdown_notified: bool,
     /// Why the connection ended, once `connection_lost` was called.
     lost: Option<DisconnectReason>,
-    /// The protocol's future has not finished (`poll_future` not `Ready`).
-    future_running: bool,
+    /// The last `poll_future` said `Pending`: work is under way.
+    future_pending: bool,
+    /// A callback or the future panicked: the protocol is not polled again.
+    poisoned: bool,
     /// `poll_future` is due: something may have moved the future on.
     poll_due: bool,
 }
@@ -110,7 +113,8 @@ impl<P: Protocol> Machine<P> {
             offer_buffered: false,
             shutdown_notified: false,
             lost: None,
-            future_running: true,
+            future_pending: false,
+            poisoned: false,
             poll_due: true,
         }
     }
@@ -238,7 +242,7 @@ impl<P: Protocol> Machine<P> {
     /// The driver's task was woken: whatever woke it may be something the
     /// protocol's future waits on.
     pub(crate) fn woken(&mut self) {
-        self.poll_due = self.future_running;
+        self.poll_due = !self.poisoned;
     }
 
     /// Polls the protocol's future if a poll is due: `None` when not due,
@@ -255,16 +259,14 @@ impl<P: Protocol> Machine<P> {
         });
         // A callback sets a poll due; this one is the poll.
         self.poll_due = false;
-        if ready {
-            self.future_running = false;
-        }
+        self.future_pending = !ready && !self.poisoned;
         Some(action)
     }
 
     /// After the connection ended: polls the protocol's future until it is
     /// done (`Ready`, or a panic, which is contained and counted).
     pub(crate) fn poll_after_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.future_running {
+        if !self.future_pending || self.poisoned {
             return Poll::Ready(());
         }
         let mut ready = false;
@@ -274,7 +276,8 @@ impl<P: Protocol> Machine<P> {
             ready = protocol.poll_future(transport, cx).is_ready();
         });
         if ready || !ok {
-            self.future_running = false;
+            self.future_pending = false;
+            self.poisoned |= !ok;
             return Poll::Ready(());
         }
         Poll::Pending
@@ -286,9 +289,10 @@ impl<P: Protocol> Machine<P> {
         futures_lite::future::poll_fn(|cx| self.poll_after_end(cx)).await
     }
 
-    /// True while the protocol's future has not finished.
-    pub(crate) fn future_running(&self) -> bool {
-        self.future_running
+    /// True while the protocol's future has work under way (its last
+    /// poll said `Pending`).
+    pub(crate) fn future_pending(&self) -> bool {
+        self.future_pending && !self.poisoned
     }
 
     /// Runs one protocol callback with the transport marked as driven (so
@@ -305,11 +309,12 @@ impl<P: Protocol> Machine<P> {
             f(&mut self.protocol, &self.transport, &mut self.input)
         });
         self.transport.core.set_driving(false);
-        self.poll_due = self.future_running;
         if ok {
+            self.poll_due = !self.poisoned;
             Action::Continue
         } else {
-            self.future_running = false;
+            self.poisoned = true;
+            self.poll_due = false;
             Action::Finish(DisconnectReason::Panic)
         }
     }

@@ -81,14 +81,15 @@ pub trait Protocol: 'static {
     }
 
     /// Polls work the protocol runs on its connection's own task (the
-    /// async connection's future runs here, see [`AsyncProtocol`]): called
-    /// with that task's context after `connection_made`, after every other
-    /// callback and whenever the task is woken, until it returns
-    /// `Ready`; if it is still `Pending` when the connection ends, the
-    /// polls go on (after `connection_lost`) until it is `Ready`. Writes
-    /// made here are sent when it returns, as from any callback; a panic
-    /// here ends the connection with [`DisconnectReason::Panic`]. The
-    /// default has nothing to run.
+    /// async connection's future runs here, see [`AsyncProtocol`]; a
+    /// callback protocol may run a request's future here too): called with
+    /// that task's context after `connection_made`, after every other
+    /// callback and whenever the task is woken. `Ready` says nothing is
+    /// running now; `Pending` that work is under way, and if it still is
+    /// when the connection ends, the polls go on (after `connection_lost`)
+    /// until it is `Ready`. Writes made here are sent when it returns, as
+    /// from any callback; a panic here ends the connection with
+    /// [`DisconnectReason::Panic`]. The default has nothing to run.
     ///
     /// [`AsyncProtocol`]: crate::AsyncProtocol
     fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {

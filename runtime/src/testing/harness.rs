@@ -179,7 +179,7 @@ impl<P: Protocol> ProtocolHarness<P> {
             }
         }
         // Ended: the protocol's future (if any) runs on until it is done.
-        while self.machine.future_running() {
+        while self.machine.future_pending() {
             self.wake.take();
             let mut cx = Context::from_waker(&self.waker);
             if self.machine.poll_after_end(&mut cx).is_ready() || !self.wake.is_set() {
