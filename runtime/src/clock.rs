@@ -194,6 +194,12 @@ impl Clock {
     /// # Panics
     /// On a real clock, when called outside a shard.
     pub fn sleep(&self, delay: Duration) -> Sleep {
+        if let ClockKind::Real = self.kind {
+            // The shard's timer itself: no task, no callback.
+            return Sleep {
+                kind: SleepKind::Real(glommio::timer::Timer::new(delay.min(FOREVER))),
+            };
+        }
         let state = Rc::new(SleepState {
             done: Cell::new(false),
             waker: RefCell::new(None),
@@ -205,7 +211,18 @@ impl Clock {
                 w.wake();
             }
         });
-        Sleep { state, call }
+        Sleep {
+            kind: SleepKind::Manual { state, call },
+        }
+    }
+
+    /// A future that resolves at `deadline` on this clock (at once if it
+    /// has passed): for schedules of intended times.
+    ///
+    /// # Panics
+    /// On a real clock, when called outside a shard.
+    pub fn sleep_until(&self, deadline: Instant) -> Sleep {
+        self.sleep(deadline.saturating_duration_since(self.now()))
     }
 
     /// Calls `f` every `interval`, the first time one interval from now
@@ -242,17 +259,29 @@ struct SleepState {
     waker: RefCell<Option<Waker>>,
 }
 
-/// The future returned by [`Clock::sleep`].
+/// The future returned by [`Clock::sleep`]: a glommio timer on a real
+/// clock, a delayed call on a manual one. Dropping it cancels it.
 pub struct Sleep {
-    state: Rc<SleepState>,
-    call: DelayedCall,
+    kind: SleepKind,
+}
+
+enum SleepKind {
+    Real(glommio::timer::Timer),
+    Manual {
+        state: Rc<SleepState>,
+        call: DelayedCall,
+    },
 }
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sleep")
-            .field("done", &self.state.done.get())
-            .finish()
+        match &self.kind {
+            SleepKind::Real(_) => f.debug_struct("Sleep").field("clock", &"real").finish(),
+            SleepKind::Manual { state, .. } => f
+                .debug_struct("Sleep")
+                .field("done", &state.done.get())
+                .finish(),
+        }
     }
 }
 
@@ -260,18 +289,25 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.state.done.get() {
-            Poll::Ready(())
-        } else {
-            *self.state.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
+        match &mut self.get_mut().kind {
+            SleepKind::Real(timer) => Pin::new(timer).poll(cx).map(|_| ()),
+            SleepKind::Manual { state, .. } => {
+                if state.done.get() {
+                    Poll::Ready(())
+                } else {
+                    *state.waker.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
         }
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        self.call.cancel();
+        if let SleepKind::Manual { call, .. } = &self.kind {
+            call.cancel();
+        }
     }
 }
 
