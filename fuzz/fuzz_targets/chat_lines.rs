@@ -1,17 +1,17 @@
 #![no_main]
 //! The chat server's line handling through the test kit: arbitrary bytes,
-//! in arbitrary chunks, from several clients on several pretend shards (a
-//! manual bus between them). No panic (a caught one would end a connection
+//! in arbitrary chunks, from several clients on several pretend shards (the
+//! manual buses between them). No panic (a caught one would end a connection
 //! with reason Panic, which fails the target), and every byte the server
 //! writes belongs to a whole `\r\n`-terminated line.
 
-use std::rc::Rc;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use torsion::testing::{HarnessOptions, ProtocolHarness};
-use torsion::{DisconnectReason, ManualBus, ManualClock};
-use torsion_protocols::chat::{ChatClient, ChatConfig, ChatMessage, Room};
+use torsion::{DisconnectReason, ManualClock};
+use torsion_protocols::chat::testing::ManualChat;
+use torsion_protocols::chat::{ChatClient, ChatConfig};
 use torsion_protocols::codec::LineCodec;
 use torsion_protocols::LineReceiver;
 
@@ -24,24 +24,9 @@ fuzz_target!(|data: &[u8]| {
     let config = ChatConfig::default()
         .with_max_line(64)
         .with_register_timeout(Duration::from_secs(30));
-    let bus = ManualBus::<ChatMessage>::new(shards);
+    let chat = ManualChat::new(shards, config);
     let clock = ManualClock::new();
-    let rooms: Vec<Rc<Room>> = (0..shards)
-        .map(|s| {
-            let room = Room::new(s, shards, config.clone());
-            // Weak: the room owns its bus handle, which owns this handler.
-            let r = Rc::downgrade(&room);
-            room.set_bus(
-                bus.attach(s, move |m| {
-                    if let Some(r) = r.upgrade() {
-                        r.on_message(m)
-                    }
-                })
-                .unwrap(),
-            );
-            room
-        })
-        .collect();
+    let rooms = chat.rooms.clone();
     let mut hs: Vec<_> = (0..clients)
         .map(|i| {
             let room = rooms[i % shards].clone();
@@ -60,14 +45,14 @@ fuzz_target!(|data: &[u8]| {
         let len = (usize::from(op >> 2) % 24).min(tail.len());
         hs[who].receive(&tail[..len]);
         if op & 0x80 != 0 {
-            bus.pump();
+            chat.pump();
         }
         if op == 0xff {
             clock.advance(Duration::from_secs(31));
         }
         rest = &tail[len..];
     }
-    bus.pump();
+    chat.pump();
     for h in &mut hs {
         let out = h.take_written();
         assert!(out.is_empty() || out.ends_with(b"\r\n"), "partial line written");

@@ -41,6 +41,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use torsion::{DisconnectReason, Protocol, Transport};
@@ -91,14 +92,24 @@ pub trait FrameHandler<F = Bytes, E = FrameError>: 'static {
         let _ = conn;
     }
 
-    /// The server is shutting down. The default closes after flushing.
+    /// The server is shutting down. The default stops reading and closes
+    /// after flushing once no work marked with `Transport::in_flight` is
+    /// left ([`Transport::close_when_idle`]).
     fn shutdown_requested(&mut self, conn: &FramedConnection) {
-        conn.transport().close();
+        conn.transport().close_when_idle();
     }
 
     /// The connection ended; called exactly once.
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         let _ = reason;
+    }
+
+    /// Polls work the handler runs on its connection's task (a request
+    /// to another shard, say): [`Protocol::poll_future`]'s contract. The
+    /// default has nothing to run.
+    fn poll_future(&mut self, conn: &FramedConnection, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = (conn, cx);
+        Poll::Ready(())
     }
 }
 
@@ -378,6 +389,11 @@ where
 
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         self.handler.connection_lost(reason);
+    }
+
+    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
+        let (handler, _, conn) = self.parts(transport);
+        handler.poll_future(conn, cx)
     }
 }
 

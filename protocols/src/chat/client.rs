@@ -2,10 +2,12 @@
 //! everything to its room.
 
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use torsion::DisconnectReason;
 
+use super::requests::PendingRequest;
 use super::room::Room;
 use crate::codec::FrameError;
 use crate::framed::{FrameHandler, FramedConnection};
@@ -14,12 +16,18 @@ use crate::framed::{FrameHandler, FramedConnection};
 pub struct ChatClient {
     room: Rc<Room>,
     id: Option<u64>,
+    /// Its name claim or `/who`, under way on the connection's task.
+    request: Option<PendingRequest>,
 }
 
 impl ChatClient {
     /// A client of `room`.
     pub fn new(room: Rc<Room>) -> ChatClient {
-        ChatClient { room, id: None }
+        ChatClient {
+            room,
+            id: None,
+            request: None,
+        }
     }
 }
 
@@ -30,8 +38,22 @@ impl FrameHandler for ChatClient {
 
     fn frame_received(&mut self, _conn: &FramedConnection, line: Bytes) {
         if let Some(id) = self.id {
-            self.room.on_line(id, line);
+            if let Some(request) = self.room.on_line(id, line) {
+                // At most one: reading pauses while it runs.
+                self.request = Some(request);
+            }
         }
+    }
+
+    fn poll_future(&mut self, _conn: &FramedConnection, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(request) = &mut self.request else {
+            return Poll::Ready(());
+        };
+        let done = request.as_mut().poll(cx);
+        if done.is_ready() {
+            self.request = None;
+        }
+        done
     }
 
     /// An over-long line is answered, then the connection closes; a last

@@ -1,36 +1,11 @@
-//! What shards say to each other about chat.
+//! What shards tell each other about chat: lines, acknowledgements, name
+//! releases and revocations (what they ask and await is `requests.rs`).
 
 use bytes::Bytes;
 
 /// A chat bus message between shards.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChatMessage {
-    /// To a name's owner: may `conn` on `shard` hold `name`?
-    Claim {
-        /// The name.
-        name: String,
-        /// The claiming client's shard.
-        shard: usize,
-        /// The claiming client's connection id on that shard.
-        conn: u64,
-        /// Matches the answer to the question.
-        request: u64,
-    },
-    /// The owner's answer to a claim.
-    ClaimResult {
-        /// The claim's request id.
-        request: u64,
-        /// Whether the name is now the claimant's.
-        outcome: ClaimOutcome,
-    },
-    /// From the cluster bridge to a name's owner shard: Redis's answer to
-    /// the claim the owner forwarded as `token`.
-    ClusterClaim {
-        /// The owner's token for the forwarded claim.
-        token: u64,
-        /// Redis's answer.
-        outcome: ClaimOutcome,
-    },
     /// From the cluster bridge to a name's owner shard: after this node's
     /// lease lapsed (a long Redis outage), another node took `name`.
     NameLost {
@@ -76,31 +51,6 @@ pub enum ChatMessage {
         from: usize,
         /// Bytes of `Deliver` lines acknowledged.
         bytes: usize,
-    },
-    /// "Who is named on your shard?"
-    WhoAsk {
-        /// Where to answer.
-        shard: usize,
-        /// Matches the answers to the question.
-        request: u64,
-    },
-    /// The names held on the answering shard.
-    WhoReply {
-        /// The question's request id.
-        request: u64,
-        /// The shard's named clients' names, space-separated (built once
-        /// per change of names and shared by every answer).
-        names: Bytes,
-    },
-    /// From the cluster bridge: the names held on every other live node.
-    WhoRemote {
-        /// The question's request id.
-        request: u64,
-        /// Space-separated names.
-        names: Bytes,
-        /// False when Redis could not be asked (the list is this node's
-        /// names only).
-        reachable: bool,
     },
 }
 

@@ -65,14 +65,17 @@ pub mod cluster;
 mod message;
 mod metrics;
 mod names;
+mod requests;
 mod room;
 mod server;
+pub mod testing;
 
 pub use client::ChatClient;
 pub use message::{ChatMessage, ClaimOutcome};
 pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
+pub use requests::{RoomAnswer, RoomRequest, RoomRpc};
 pub use room::{
     fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW, MAX_COALESCED_SLEEP,
 };
-pub use server::{chat_factory, start_chat_server, ChatFactory, DEFAULT_MAX_OUTBOUND};
+pub use server::{chat_factory, start_chat_server, ChatBuses, ChatFactory, DEFAULT_MAX_OUTBOUND};

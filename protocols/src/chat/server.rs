@@ -5,10 +5,13 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 
-use torsion::{Bus, BusError, Factory, ServerBuilder, ServerError, ServerHandle, ShardInfo};
+use torsion::{
+    Bus, BusError, Factory, RpcMessage, ServerBuilder, ServerError, ServerHandle, ShardInfo,
+};
 
 use super::client::ChatClient;
 use super::message::ChatMessage;
+use super::requests::{self, RoomAnswer, RoomRequest, RoomRpc};
 use super::room::{ChatConfig, Room};
 use crate::codec::LineCodec;
 use crate::framed::LineReceiver;
@@ -45,21 +48,48 @@ impl Factory for ChatFactory {
     }
 }
 
-/// On a shard: its room, attached to `bus`.
+/// The buses between a chat server's shards: what they tell each other
+/// (lines, acknowledgements, releases) and what they ask and await
+/// (claims, `/who`). Cheap to clone; one per server.
+#[derive(Debug, Clone)]
+pub struct ChatBuses {
+    /// Lines, acknowledgements, releases.
+    pub messages: Bus<ChatMessage>,
+    /// Claims and `/who` ([`RoomRpc`]).
+    pub requests: Bus<RpcMessage<RoomRequest, RoomAnswer>>,
+}
+
+impl ChatBuses {
+    /// Buses for `shards` shards.
+    pub fn new(shards: usize) -> Result<ChatBuses, BusError> {
+        Ok(ChatBuses {
+            messages: Bus::new(shards)?,
+            requests: Bus::new(shards)?,
+        })
+    }
+}
+
+/// On a shard: its room, attached to `buses`.
 pub fn chat_factory(
     shard: &ShardInfo,
-    bus: &Bus<ChatMessage>,
+    buses: &ChatBuses,
     config: ChatConfig,
 ) -> Result<ChatFactory, BusError> {
     let room = Room::new(shard.id, shard.count, config);
     // Weak: the room owns its bus handle; the handler must not own the room.
     let receiver = Rc::downgrade(&room);
-    let handle = bus.attach(shard, move |msg| {
+    let handle = buses.messages.attach(shard, move |msg| {
         if let Some(room) = receiver.upgrade() {
             room.on_message(msg);
         }
     })?;
     room.set_bus(handle);
+    let served = Rc::downgrade(&room);
+    room.set_rpc(RoomRpc::attach(
+        &buses.requests,
+        shard,
+        move |from, request| requests::serve(served.clone(), from, request),
+    )?);
     Ok(ChatFactory { room })
 }
 
@@ -73,9 +103,9 @@ pub fn start_chat_server(
     config: ChatConfig,
 ) -> Result<ServerHandle, ServerError> {
     let limits = builder.current_limits().with_hard_cap(config.max_outbound);
-    let bus = Bus::new(builder.planned_cores()?.len())?;
-    config.metrics.attach_bus(&bus);
+    let buses = ChatBuses::new(builder.planned_cores()?.len())?;
+    config.metrics.attach_bus(&buses.messages);
     builder
         .limits(limits)
-        .try_serve(move |shard| chat_factory(shard, &bus, config.clone()))
+        .try_serve(move |shard| chat_factory(shard, &buses, config.clone()))
 }

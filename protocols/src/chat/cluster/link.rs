@@ -7,23 +7,35 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::stats::ClusterStats;
+use crate::chat::message::ClaimOutcome;
+
+/// Where the bridge answers a claim (the shard that owns the name awaits it).
+pub(crate) type ClaimAnswer = torsion::oneshot::Sender<ClaimOutcome>;
+
+/// Where the bridge answers a `/who` (the asking shard awaits it).
+pub(crate) type WhoAnswer = torsion::oneshot::Sender<OtherNodes>;
+
+/// The names held on every other live node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherNodes {
+    /// Space-separated names.
+    pub names: Bytes,
+    /// False when Redis could not be asked (then `names` is empty and the
+    /// list a shard shows is incomplete).
+    pub reachable: bool,
+}
 
 /// What a shard asks of its node's bridge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Request {
     /// A line a client here sent: for every other node.
     Line(Bytes),
-    /// Claim `name` in Redis for this node; answer the owner shard with
-    /// `ChatMessage::ClusterClaim { token, .. }`.
-    Claim {
-        name: String,
-        owner: usize,
-        token: u64,
-    },
+    /// Claim `name` in Redis for this node; the outcome goes to `answer`.
+    Claim { name: String, answer: ClaimAnswer },
     /// This node no longer holds `name`.
     Release { name: String },
-    /// The names on every other live node, for `/who` `request` of `shard`.
-    Who { shard: usize, request: u64 },
+    /// The names on every other live node, for a `/who`.
+    Who(WhoAnswer),
 }
 
 /// Stops the bridge's writer when the last link is dropped (when the last
@@ -106,16 +118,25 @@ impl ClusterLink {
         self.send(Request::Line(line));
     }
 
-    pub(crate) fn claim(&self, name: String, owner: usize, token: u64) {
-        self.send(Request::Claim { name, owner, token });
+    /// Claims `name` in Redis for this node: the outcome, when Redis
+    /// answers (`Unavailable` while it cannot be asked, or if the bridge is
+    /// gone).
+    pub(crate) async fn claim(&self, name: String) -> ClaimOutcome {
+        let (answer, outcome) = torsion::oneshot::channel();
+        self.send(Request::Claim { name, answer });
+        outcome.await.unwrap_or(ClaimOutcome::Unavailable)
     }
 
     pub(crate) fn release(&self, name: String) {
         self.send(Request::Release { name });
     }
 
-    pub(crate) fn who(&self, shard: usize, request: u64) {
-        self.send(Request::Who { shard, request });
+    /// Asks for the other nodes' names now; the answer comes through the
+    /// returned receiver.
+    pub(crate) fn who(&self) -> torsion::oneshot::Receiver<OtherNodes> {
+        let (answer, names) = torsion::oneshot::channel();
+        self.send(Request::Who(answer));
+        names
     }
 }
 

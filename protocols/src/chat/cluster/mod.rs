@@ -80,7 +80,7 @@ pub use bridge::{Bridge, ClusterError};
 pub use config::{
     default_node_id, ClusterConfig, ClusterConfigError, DEFAULT_LEASE, DEFAULT_OUTAGE, KEY_PREFIX,
 };
-pub use link::ClusterLink;
+pub use link::{ClusterLink, OtherNodes};
 pub use node::{start_chat_node, ChatNodeError};
 pub use stats::{ClusterSnapshot, ClusterStats};
 

@@ -1,12 +1,12 @@
 //! Starting a chat server that is one node of a cluster.
 
 use thiserror::Error;
-use torsion::{Bus, ServerBuilder, ServerError, ServerHandle};
+use torsion::{ServerBuilder, ServerError, ServerHandle};
 
 use super::bridge::{Bridge, ClusterError};
 use super::config::ClusterConfig;
 use crate::chat::room::ChatConfig;
-use crate::chat::server::chat_factory;
+use crate::chat::server::{chat_factory, ChatBuses};
 
 /// Why a chat node did not start.
 #[derive(Debug, Error)]
@@ -32,15 +32,15 @@ pub fn start_chat_node(
     cluster: ClusterConfig,
 ) -> Result<ServerHandle, ChatNodeError> {
     let limits = builder.current_limits().with_hard_cap(config.max_outbound);
-    let bus = Bus::new(builder.planned_cores()?.len()).map_err(ServerError::from)?;
-    config.metrics.attach_bus(&bus);
-    let bridge = Bridge::start(cluster, bus.sender())?;
+    let buses = ChatBuses::new(builder.planned_cores()?.len()).map_err(ServerError::from)?;
+    config.metrics.attach_bus(&buses.messages);
+    let bridge = Bridge::start(cluster, buses.messages.sender())?;
     config
         .metrics
         .attach_cluster(bridge.link.stats().clone(), bridge.node.clone());
     let link = bridge.link;
     Ok(builder.limits(limits).try_serve(move |shard| {
-        let factory = chat_factory(shard, &bus, config.clone())?;
+        let factory = chat_factory(shard, &buses, config.clone())?;
         factory.room().set_cluster(link.clone());
         Ok::<_, torsion::BusError>(factory)
     })?)

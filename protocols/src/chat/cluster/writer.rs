@@ -50,7 +50,7 @@ use torsion::BusSender;
 
 use super::config::{ClusterConfig, Keys};
 use super::entry::{unix_micros, Batch};
-use super::link::{Request, Requests};
+use super::link::{ClaimAnswer, OtherNodes, Request, Requests, WhoAnswer};
 use super::pacer::Pacer;
 use super::scripts::{CLAIM, REASSERT, RELEASE, WHO};
 use super::stats::ClusterStats;
@@ -115,16 +115,9 @@ fn load_scripts(con: &mut Connection) -> redis::RedisResult<Shas> {
 enum Op {
     Xadd,
     Renew,
-    Claim {
-        name: String,
-        owner: usize,
-        token: u64,
-    },
+    Claim { name: String, answer: ClaimAnswer },
     Release(String),
-    Who {
-        shard: usize,
-        request: u64,
-    },
+    Who(WhoAnswer),
     DropKey,
 }
 
@@ -389,7 +382,7 @@ impl Writer {
         }
         while let Some(c) = self.controls.pop_front() {
             match c {
-                Request::Claim { name, owner, token } => {
+                Request::Claim { name, answer } => {
                     pipe.cmd("EVALSHA")
                         .arg(&self.shas.claim)
                         .arg(1)
@@ -398,20 +391,20 @@ impl Writer {
                         .arg(&self.keys.me)
                         .arg(&self.keys.node_prefix);
                     self.stats.claims.add(1);
-                    ops.push(Op::Claim { name, owner, token });
+                    ops.push(Op::Claim { name, answer });
                 }
                 Request::Release { name } => {
                     self.held.remove(&name);
                     self.release(&mut pipe, &mut ops, name);
                 }
-                Request::Who { shard, request } => {
+                Request::Who(answer) => {
                     pipe.cmd("EVALSHA")
                         .arg(&self.shas.who)
                         .arg(1)
                         .arg(&self.keys.names)
                         .arg(&self.keys.me)
                         .arg(&self.keys.node_prefix);
-                    ops.push(Op::Who { shard, request });
+                    ops.push(Op::Who(answer));
                 }
                 Request::Line(_) => unreachable!("lines are batched, not controls"),
             }
@@ -489,7 +482,7 @@ impl Writer {
                     self.lease_lapsed();
                 }
             }
-            Op::Claim { name, owner, token } => {
+            Op::Claim { name, answer } => {
                 let outcome = match v {
                     Value::Int(1) => {
                         self.held.insert(name);
@@ -499,12 +492,12 @@ impl Writer {
                     _ => ClaimOutcome::Unavailable,
                 };
                 self.stats.names_held.set(self.held.len() as u64);
-                self.tell(owner, ChatMessage::ClusterClaim { token, outcome });
+                answer.send(outcome);
             }
             Op::Release(_) | Op::DropKey => {
                 self.stats.names_held.set(self.held.len() as u64);
             }
-            Op::Who { shard, request } => {
+            Op::Who(answer) => {
                 let (names, reachable) = match v {
                     Value::Array(names) => {
                         let mut out = Vec::new();
@@ -520,14 +513,7 @@ impl Writer {
                     }
                     _ => (Bytes::new(), false),
                 };
-                self.tell(
-                    shard,
-                    ChatMessage::WhoRemote {
-                        request,
-                        names,
-                        reachable,
-                    },
-                );
+                answer.send(OtherNodes { names, reachable });
             }
         }
     }
@@ -583,39 +569,29 @@ impl Writer {
             match op {
                 // Still first in line: sent again after reconnecting.
                 Op::Xadd | Op::Renew | Op::DropKey => {}
-                Op::Claim { name, owner, token } => {
+                Op::Claim { name, answer } => {
                     // It may have been granted: give it back when we can.
                     self.to_release.push(name);
-                    self.refuse_claim(owner, token);
+                    self.refuse_claim(answer);
                 }
                 Op::Release(name) => self.to_release.push(name),
-                Op::Who { shard, request } => self.who_unreachable(shard, request),
+                Op::Who(answer) => self.who_unreachable(answer),
             }
         }
     }
 
     /// Answers a claim `Unavailable`: Redis cannot be asked.
-    fn refuse_claim(&self, owner: usize, token: u64) {
+    fn refuse_claim(&self, answer: ClaimAnswer) {
         self.stats.claims_unavailable.add(1);
-        self.tell(
-            owner,
-            ChatMessage::ClusterClaim {
-                token,
-                outcome: ClaimOutcome::Unavailable,
-            },
-        );
+        answer.send(ClaimOutcome::Unavailable);
     }
 
     /// Answers a `/who` with no other node's names, marked incomplete.
-    fn who_unreachable(&self, shard: usize, request: u64) {
-        self.tell(
-            shard,
-            ChatMessage::WhoRemote {
-                request,
-                names: Bytes::new(),
-                reachable: false,
-            },
-        );
+    fn who_unreachable(&self, answer: WhoAnswer) {
+        answer.send(OtherNodes {
+            names: Bytes::new(),
+            reachable: false,
+        });
     }
 
     /// While the link is down: refuse claims, answer `/who` with nothing,
@@ -623,12 +599,12 @@ impl Writer {
     fn while_down(&mut self) {
         while let Some(c) = self.controls.pop_front() {
             match c {
-                Request::Claim { owner, token, .. } => self.refuse_claim(owner, token),
+                Request::Claim { answer, .. } => self.refuse_claim(answer),
                 Request::Release { name } => {
                     self.held.remove(&name);
                     self.to_release.push(name);
                 }
-                Request::Who { shard, request } => self.who_unreachable(shard, request),
+                Request::Who(answer) => self.who_unreachable(answer),
                 Request::Line(_) => unreachable!("lines are batched, not controls"),
             }
         }

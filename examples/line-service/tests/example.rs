@@ -1,0 +1,123 @@
+//! The README's service, run as a user runs it: the server process, the
+//! `ask` client, keys owned by different shards, the timer and the blocking
+//! pool, pipelined lines answered in order, a drain that lets a slow request
+//! finish; and the README shows these programs exactly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+
+use torsion_tests::PATIENCE;
+
+struct Service {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Service {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_line-service"))
+        .arg("tcp:0:interface=127.0.0.1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .strip_prefix("line-service: listening on ")
+        .and_then(|r| r.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("{line:?}"));
+    Service { child, addr }
+}
+
+fn ask(addr: SocketAddr, question: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ask"))
+        .arg(addr.to_string())
+        .args(question.split(' '))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn it_counts_sleeps_hashes_and_answers_in_order() {
+    let s = start();
+    // Twenty keys: with two shards, both own some.
+    for i in 0..20 {
+        assert_eq!(ask(s.addr, &format!("INCR key{i}")), "1");
+    }
+    assert_eq!(ask(s.addr, "INCR key3"), "2");
+    assert_eq!(ask(s.addr, "GET key3"), "2");
+    assert_eq!(ask(s.addr, "GET never"), "0");
+    assert_eq!(ask(s.addr, "SLOW 20"), "done");
+    let digest = ask(s.addr, "HASH hello");
+    assert!(
+        digest.len() == 16 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{digest}"
+    );
+    assert_eq!(
+        ask(s.addr, "HASH hello"),
+        digest,
+        "the same text, the same hash"
+    );
+    assert!(ask(s.addr, "DANCE now").starts_with("ERR unknown command"));
+    // Pipelined on one connection, a slow one first: answers in order.
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    c.write_all(b"SLOW 100\nINCR key3\r\nGET key3\nSLOW x\n")
+        .unwrap();
+    let mut r = BufReader::new(c);
+    for want in ["done", "3", "3", "ERR not a number of milliseconds"] {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert_eq!(line, format!("{want}\r\n"));
+    }
+}
+
+#[test]
+fn a_stop_lets_a_slow_request_finish() {
+    let mut s = start();
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    c.write_all(b"SLOW 500\n").unwrap();
+    // The request is being served when SIGTERM comes (it was answered with
+    // nothing yet; the INCR before it shows the connection is served).
+    let mut probe = TcpStream::connect(s.addr).unwrap();
+    probe.write_all(b"INCR ready\n").unwrap();
+    let mut one = [0u8; 3];
+    probe.read_exact(&mut one).unwrap();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) };
+    let mut rest = String::new();
+    c.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "done\r\n", "answered, then closed");
+    assert!(s.child.wait().unwrap().success());
+}
+
+#[test]
+fn the_readme_shows_these_programs_exactly() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    for file in ["src/main.rs", "src/bin/ask.rs"] {
+        let source =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let block = format!("```rust,no_run\n{source}```");
+        assert!(
+            readme.contains(&block),
+            "the README's \"Writing a service\" shows examples/line-service/{file} as it is"
+        );
+    }
+}
