@@ -42,6 +42,7 @@
 //! | [`client`] | [`client::connect_tcp`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
 //! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
 //! | [`datagram`] | [`DatagramProtocol`], [`DatagramTransport`]: UDP per shard | `listenUDP`, `DatagramProtocol` |
+//! | [`udp_socket`] | [`UdpSocket`]: a client's UDP socket on the current shard | `listenUDP` with `connect` |
 //! | [`endpoint`] | [`Endpoint`] (`tcp:`, `tcp6:`, `tls:`, `udp:`), [`ClientEndpoint`] | `serverFromString`, `clientFromString` |
 //! | [`cores`] | which cores the shards run on | — |
 //! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
@@ -100,6 +101,7 @@ pub use connection::async_protocol::{
 };
 pub use connection::frames::Frames;
 pub use connection::{policy, protocol, reason, transport};
+pub use net::udp_socket;
 pub use net::{client, datagram, endpoint, tls};
 pub use server::stats;
 pub use shard::{cores, pinned, task};
@@ -126,3 +128,4 @@ pub use shard::ShardInfo;
 pub use stats::ShardStatsSnapshot;
 pub use task::{spawn_local, JoinHandle};
 pub use transport::{FlowLimits, InFlight, Transport, WriteError};
+pub use udp_socket::UdpSocket;

@@ -10,21 +10,28 @@
 //! Several targets (nodes of one chat cluster): client `i` connects to
 //! target `i mod n`, and each delivery is also recorded as same-node or
 //! cross-node (sender and receiver on the same target or not).
+//!
+//! Each client is one future on its connection's own task
+//! ([`Connector::run`]), reading lines through [`Frames`] with torsion's
+//! [`LineCodec`]: it registers, then (a sender) queues its messages on the
+//! transport at their intended times and receives, all in one loop; the
+//! lines one read brought are timed with one clock reading.
 
 use std::cell::RefCell;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use glommio::net::TcpStream;
-use torsion::ShardInfo;
-use torsion_protocols::codec::{Decoder, LineCodec};
+use bytes::Bytes;
+use torsion::client::Connector;
+use torsion::{oneshot, Connection, Frames, ShardInfo, Transport};
+use torsion_protocols::codec::{FrameError, LineCodec};
 
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
-use super::io::{read_some, sleep_until, write_all};
+use super::engine::{report_final_interval, spawn_ticker, Alarm, Coordinator, Phases, Schedule};
 use super::recorder::Recorder;
 
 /// What `load chat` does.
@@ -85,43 +92,37 @@ pub struct ChatTotals {
     pub senders_running: AtomicU64,
 }
 
-struct Client {
-    index: usize,
-    stream: Rc<RefCell<TcpStream>>,
-    /// Bytes read past the registration reply.
-    leftover: BytesMut,
+/// The line codec of a chat client: a line ends with `\r\n` or `\n`, and
+/// one longer than [`MAX_LINE`] is an error.
+fn codec() -> LineCodec {
+    LineCodec::lf_or_crlf().max_length(MAX_LINE)
 }
 
-async fn read_line(
-    stream: &RefCell<TcpStream>,
-    codec: &mut LineCodec,
-    buf: &mut BytesMut,
-) -> std::io::Result<Option<bytes::Bytes>> {
-    let mut chunk = [0u8; 4096];
-    loop {
-        match codec.decode(buf) {
-            Ok(Some(line)) => return Ok(Some(line)),
-            Ok(None) => {}
-            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        }
-        let n = read_some(stream, &mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
+/// One chat client's share of the run.
+struct Client {
+    index: usize,
+    load: Arc<ChatLoad>,
+    rec: Rc<RefCell<Recorder>>,
+    totals: Arc<ChatTotals>,
+    coord: Arc<Coordinator>,
+}
+
+/// A line read while registering: `None` if the server closed first.
+async fn registration_line(frames: &mut Frames<LineCodec>) -> Result<Option<Bytes>, String> {
+    match frames.next().await {
+        Some(Ok(line)) => Ok(Some(line)),
+        Some(Err(FrameError::Truncated { .. })) => Ok(None),
+        Some(Err(e)) => Err(e.to_string()),
+        None => match frames.connection().lost_reason() {
+            Some(reason) if !reason.is_clean() => Err(reason.to_string()),
+            _ => Ok(None),
+        },
     }
 }
 
-async fn register(load: &ChatLoad, index: usize) -> Result<Client, String> {
-    let target = load.targets[index % load.targets.len()];
-    let stream = TcpStream::connect_timeout(target, load.connect_timeout)
-        .await
-        .map_err(|e| format!("cannot connect to {target}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let stream = Rc::new(RefCell::new(stream));
-    let mut codec = LineCodec::lf_or_crlf().max_length(1 << 20);
-    let mut buf = BytesMut::new();
-    let expect = |line: Option<bytes::Bytes>, want: &str| -> Result<(), String> {
+/// Reads the greeting, gives the client's name, reads the welcome.
+async fn register(frames: &mut Frames<LineCodec>, index: usize) -> Result<(), String> {
+    let expect = |line: Option<Bytes>, want: &str| -> Result<(), String> {
         match line {
             Some(l) if l == want.as_bytes() => Ok(()),
             Some(l) => Err(format!(
@@ -133,30 +134,29 @@ async fn register(load: &ChatLoad, index: usize) -> Result<Client, String> {
             )),
         }
     };
-    let greeting = read_line(&stream, &mut codec, &mut buf)
-        .await
-        .map_err(|e| e.to_string())?;
-    expect(greeting, "What's your name?")?;
+    expect(registration_line(frames).await?, "What's your name?")?;
     let name = format!("load{index}");
-    write_all(&stream, format!("{name}\r\n").as_bytes())
+    frames
+        .send(name.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    let welcome = read_line(&stream, &mut codec, &mut buf)
-        .await
-        .map_err(|e| e.to_string())?;
-    expect(welcome, &format!("Welcome, {name}!"))?;
-    Ok(Client {
-        index,
-        stream,
-        leftover: buf,
-    })
+    expect(
+        registration_line(frames).await?,
+        &format!("Welcome, {name}!"),
+    )
 }
 
 fn nanos_since(start: Instant, t: Instant) -> u64 {
     t.saturating_duration_since(start).as_nanos() as u64
 }
 
-/// One load shard of the chat load.
+/// One load shard of the chat load: connects and registers its clients one
+/// after the other, waits for the start, runs them.
+///
+/// Each client is one future on its connection's own task
+/// ([`Connector::run`]): it registers (and reports how that went), waits for
+/// the run's phases, then sends on its schedule (if it is a sender) and
+/// receives.
 pub async fn shard(
     info: ShardInfo,
     load: Arc<ChatLoad>,
@@ -166,38 +166,51 @@ pub async fn shard(
     let rec = Rc::new(RefCell::new(Recorder::default()));
     let mut clients = Vec::new();
     for index in (info.id..load.clients).step_by(info.count) {
-        match register(&load, index).await {
-            Ok(c) => clients.push(c),
+        let target = load.targets[index % load.targets.len()];
+        let (registered, registration) = oneshot::channel::<Result<(), String>>();
+        let (start, started) = oneshot::channel::<Phases>();
+        let client = Client {
+            index,
+            load: load.clone(),
+            rec: rec.clone(),
+            totals: totals.clone(),
+            coord: coord.clone(),
+        };
+        let run = Connector::new(target)
+            .timeout(load.connect_timeout)
+            .run(move |conn| client.run(conn, registered, started))
+            .await;
+        let task = match run {
+            Ok(task) => task,
             Err(e) => {
+                coord.fail(format!("cannot connect to {target}: {e}"));
+                break;
+            }
+        };
+        match registration.await {
+            Ok(Ok(())) => clients.push((start, task)),
+            Ok(Err(e)) => {
                 coord.fail(e);
+                break;
+            }
+            Err(_) => {
+                coord.fail(format!("client {index}: registering failed"));
                 break;
             }
         }
     }
+    // Abandoned: dropping the senders ends the clients' futures.
     let Some(phases) = coord.arrive().await else {
         return rec.borrow().clone();
     };
     let ticker = spawn_ticker(coord.clone(), phases, rec.clone());
-    let mut tasks = Vec::new();
-    for c in clients {
-        if c.index < load.senders {
-            let (load, rec, totals, coord, stream) = (
-                load.clone(),
-                rec.clone(),
-                totals.clone(),
-                coord.clone(),
-                c.stream.clone(),
-            );
-            let sender = c.index;
-            tasks.push(glommio::spawn_local(async move {
-                send_messages(sender, &stream, &load, phases, &rec, &totals, &coord).await;
-            }));
-        }
-        let (load, rec, totals) = (load.clone(), rec.clone(), totals.clone());
-        tasks.push(glommio::spawn_local(async move {
-            receive_messages(c, &load, phases, &rec, &totals).await;
-        }));
-    }
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(start, task)| {
+            start.send(phases);
+            task
+        })
+        .collect();
     for t in tasks {
         t.await;
     }
@@ -206,33 +219,220 @@ pub async fn shard(
     r
 }
 
-async fn send_messages(
-    sender: usize,
-    stream: &RefCell<TcpStream>,
-    load: &ChatLoad,
-    phases: Phases,
-    rec: &RefCell<Recorder>,
-    totals: &ChatTotals,
-    coord: &Coordinator,
-) {
-    let mut schedule = Schedule::new(phases, load.rate, sender, load.senders);
-    while let Some((seq, intended)) = schedule.next(coord).await {
-        let sent = Instant::now();
-        let line = format!(
-            "m {sender} {seq} {} {}\r\n",
-            nanos_since(phases.start, intended),
-            nanos_since(phases.start, sent)
-        );
-        if let Err(e) = write_all(stream, line.as_bytes()).await {
-            rec.borrow_mut().errors.io_error(&e);
-            break;
+/// What ended a client's wait.
+enum Event {
+    /// A message may be due.
+    Send,
+    /// The drain deadline passed.
+    Deadline,
+    /// A delivered line, bad input, or the end of the input.
+    Line(Option<Result<Bytes, FrameError>>),
+}
+
+impl Client {
+    /// The client's future: registers, waits for the phases, runs.
+    async fn run(
+        self,
+        conn: Connection,
+        registered: oneshot::Sender<Result<(), String>>,
+        started: oneshot::Receiver<Phases>,
+    ) {
+        let mut frames = conn.framed(codec());
+        if let Err(e) = register(&mut frames, self.index).await {
+            registered.send(Err(e));
+            return;
         }
-        totals.sent.fetch_add(1, Ordering::SeqCst);
-        if intended >= phases.measure_from {
-            rec.borrow_mut().sent += 1;
+        registered.send(Ok(()));
+        let Ok(phases) = started.await else {
+            return;
+        };
+        self.exchange(&mut frames, phases).await;
+    }
+
+    /// Sends on the schedule (a sender) and receives until every due
+    /// delivery is in (all shards' counts) or the drain deadline passes,
+    /// timing and checking each line.
+    ///
+    /// Per read, not per line: one clock reading (every line of a read
+    /// arrived at once: the first is awaited, the rest are taken as
+    /// buffered), one update of the shared count, and the deadline's timer
+    /// is one for the whole run rather than one armed per line. Receiving
+    /// ends on the first error; a sender still sends out its schedule.
+    async fn exchange(&self, frames: &mut Frames<LineCodec>, phases: Phases) {
+        let load = &self.load;
+        let transport = frames.connection().transport().clone();
+        let mut schedule = (self.index < load.senders)
+            .then(|| Schedule::new(phases, load.rate, self.index, load.senders));
+        // The next message's alarm, once it is in the future.
+        let mut alarm: Option<Alarm> = None;
+        let mut message = Vec::with_capacity(64);
+        let mut receiver = Receiver {
+            own_index: self.index,
+            targets: load.targets.len(),
+            senders: load.senders,
+            next_seq: vec![0u64; load.senders],
+            phases,
+        };
+        let mut deadline = Alarm::at(phases.end + load.drain);
+        let due_per_message = (load.clients - 1) as u64;
+        let mut receiving = true;
+        // Sends are looked at when one may be due (the start, the alarm, a
+        // resume), not after every read.
+        let mut check_sends = true;
+        loop {
+            if let Some(s) = schedule.as_mut().filter(|_| check_sends) {
+                if !self.send_due(s, &transport, &mut alarm, &mut message, phases) {
+                    schedule = None;
+                    alarm = None;
+                    self.totals.senders_running.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            check_sends = false;
+            if receiving && self.all_in(due_per_message) {
+                receiving = false;
+            }
+            let sending = schedule.is_some();
+            if !receiving && !sending {
+                return;
+            }
+            let lines = async {
+                if !receiving {
+                    return futures_lite::future::pending().await;
+                }
+                Event::Line(frames.next().await)
+            };
+            // The deadline and the next send: one clock reading, and only
+            // when no line is waiting.
+            let timers = std::future::poll_fn(|cx| {
+                let now = Instant::now();
+                if receiving && deadline.poll_at(now, cx).is_ready() {
+                    return Poll::Ready(Event::Deadline);
+                }
+                // Paused: the driver polls this future again when the queue
+                // drains (resume_writing), and this looks again.
+                if sending && !transport.is_writing_paused() {
+                    let due = match alarm.as_mut() {
+                        Some(a) => a.poll_at(now, cx).is_ready(),
+                        // Resumed after a pause.
+                        None => true,
+                    };
+                    if due {
+                        return Poll::Ready(Event::Send);
+                    }
+                }
+                Poll::Pending
+            });
+            match futures_lite::future::or(lines, timers).await {
+                Event::Send => check_sends = true,
+                Event::Deadline => receiving = false,
+                Event::Line(first) => {
+                    receiving = self.take_lines(first, frames, &mut receiver);
+                }
+            }
         }
     }
-    totals.senders_running.fetch_sub(1, Ordering::SeqCst);
+
+    /// Sends every message that is due (none while the server is behind on
+    /// reading: the queue is above its high-water mark, as a blocking write
+    /// would wait; the intended times stay). Sets `alarm` for the next one;
+    /// false once sending is over (the schedule's end, a stop, or a
+    /// connection that takes no more).
+    fn send_due(
+        &self,
+        schedule: &mut Schedule,
+        transport: &Transport,
+        alarm: &mut Option<Alarm>,
+        message: &mut Vec<u8>,
+        phases: Phases,
+    ) -> bool {
+        while !transport.is_writing_paused() {
+            let Some((seq, intended)) = schedule.peek(&self.coord) else {
+                return false;
+            };
+            let now = Instant::now();
+            if intended > now {
+                if alarm.as_ref().map(Alarm::when) != Some(intended) {
+                    *alarm = Some(Alarm::at(intended));
+                }
+                return true;
+            }
+            *alarm = None;
+            schedule.advance();
+            message.clear();
+            let _ = write!(
+                message,
+                "m {} {seq} {} {}\r\n",
+                self.index,
+                nanos_since(phases.start, intended),
+                nanos_since(phases.start, now)
+            );
+            if transport.write(message).is_err() {
+                // The connection ended: its end is counted where it is read.
+                return false;
+            }
+            self.totals.sent.fetch_add(1, Ordering::SeqCst);
+            if intended >= phases.measure_from {
+                self.rec.borrow_mut().sent += 1;
+            }
+        }
+        true
+    }
+
+    /// Every due delivery is in: no sender is sending and every shard's
+    /// receivers have all they are due.
+    fn all_in(&self, due_per_message: u64) -> bool {
+        self.totals.senders_running.load(Ordering::SeqCst) == 0
+            && self.totals.received.load(Ordering::SeqCst)
+                >= self.totals.sent.load(Ordering::SeqCst) * due_per_message
+    }
+
+    /// Checks and times `first` and every line already buffered behind it
+    /// (they arrived together); false when receiving is over (bad input or
+    /// the input's end, counted).
+    fn take_lines(
+        &self,
+        first: Option<Result<Bytes, FrameError>>,
+        frames: &mut Frames<LineCodec>,
+        receiver: &mut Receiver,
+    ) -> bool {
+        let arrived = Instant::now();
+        let mut delivered = 0;
+        let mut next = first;
+        let go_on = loop {
+            match next {
+                Some(Ok(line)) => {
+                    delivered +=
+                        u64::from(receiver.line(&line, arrived, &mut self.rec.borrow_mut()));
+                }
+                // The input ended inside a line.
+                Some(Err(FrameError::Truncated { .. })) => {
+                    self.rec.borrow_mut().errors.closed += 1;
+                    break false;
+                }
+                // A line longer than MAX_LINE.
+                Some(Err(_)) => {
+                    self.rec.borrow_mut().errors.io += 1;
+                    break false;
+                }
+                None => {
+                    let reason = frames.connection().lost_reason();
+                    self.rec
+                        .borrow_mut()
+                        .errors
+                        .connection_ended(reason.as_ref(), true);
+                    break false;
+                }
+            }
+            match frames.try_next() {
+                Some(more) => next = Some(more),
+                None => break true,
+            }
+        };
+        if delivered > 0 {
+            self.totals.received.fetch_add(delivered, Ordering::SeqCst);
+        }
+        go_on
+    }
 }
 
 struct Parsed {
@@ -271,82 +471,6 @@ fn parse(line: &[u8]) -> Option<Parsed> {
 /// The longest delivered line the generator accepts before it calls the
 /// stream broken.
 const MAX_LINE: usize = 1 << 20;
-
-/// One receiving client: reads until every due delivery is in (all shards'
-/// counts) or the drain deadline passes, timing and checking each line.
-///
-/// Per read, not per line: one clock reading (every line of a read arrived
-/// at once), one update of the shared count, and the deadline's timer is
-/// one for the whole run rather than one armed per line.
-async fn receive_messages(
-    client: Client,
-    load: &ChatLoad,
-    phases: Phases,
-    rec: &RefCell<Recorder>,
-    totals: &ChatTotals,
-) {
-    let mut receiver = Receiver {
-        own_index: client.index,
-        targets: load.targets.len(),
-        senders: load.senders,
-        next_seq: vec![0u64; load.senders],
-        phases,
-    };
-    let mut buf = client.leftover;
-    let mut chunk = vec![0u8; 16 * 1024];
-    let mut deadline = std::pin::pin!(sleep_until(phases.end + load.drain));
-    let due_per_message = (load.clients - 1) as u64;
-    let mut arrived = Instant::now();
-    loop {
-        let mut lines = 0;
-        let mut delivered = 0;
-        while let Some(end) = memchr::memchr(b'\n', &buf[lines..]) {
-            let line = &buf[lines..lines + end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            delivered += u64::from(receiver.line(line, arrived, &mut rec.borrow_mut()));
-            lines += end + 1;
-        }
-        let _ = buf.split_to(lines);
-        if delivered > 0 {
-            totals.received.fetch_add(delivered, Ordering::SeqCst);
-        }
-        if buf.len() > MAX_LINE {
-            let e = std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("a delivered line is longer than {MAX_LINE} bytes"),
-            );
-            rec.borrow_mut().errors.io_error(&e);
-            break;
-        }
-        let all_in = totals.senders_running.load(Ordering::SeqCst) == 0
-            && totals.received.load(Ordering::SeqCst)
-                >= totals.sent.load(Ordering::SeqCst) * due_per_message;
-        if all_in {
-            break;
-        }
-        let read = futures_lite::future::or(
-            async { Some(read_some(&client.stream, &mut chunk).await) },
-            async {
-                deadline.as_mut().await;
-                None
-            },
-        )
-        .await;
-        match read {
-            None => break,
-            Some(Ok(0)) => {
-                rec.borrow_mut().errors.closed += 1;
-                break;
-            }
-            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-            Some(Err(e)) => {
-                rec.borrow_mut().errors.io_error(&e);
-                break;
-            }
-        }
-        arrived = Instant::now();
-    }
-}
 
 /// What one receiving client knows: who it is and what it expects next.
 struct Receiver {

@@ -6,30 +6,47 @@
 //!
 //! With `--rate R`, connection *i* of *C* sends request *k* at
 //! `start + (i/C + k) · C/R` seconds — the total rate spread evenly, phases
-//! staggered — whether or not earlier responses came back (a writer task and
-//! a reader task share the socket). Each response is timed twice: from the
+//! staggered — whether or not earlier responses came back (the connection's
+//! one future sends on schedule and takes responses as they come, and a
+//! send never waits for a response). Each response is timed twice: from the
 //! request's *intended* send time (the corrected histogram: a server that
 //! stalls for 200 ms shows 200 ms for everything scheduled during the stall,
 //! wrk2's fix for coordinated omission) and from its actual send time (the
 //! uncorrected service time).
+//!
+//! # One future per connection
+//!
+//! Each connection runs on torsion's connection API: its logic is one future
+//! polled on the connection's own task ([`Connector::run`]), not a writer
+//! task and a reader task beside the connection's driver. Requests are
+//! queued on the transport without waiting (they leave in one `sendmsg`
+//! when the poll returns); responses are decoded in place from the
+//! connection's input ([`Connection::read_with`]), every response of one
+//! read timed with one clock reading. The closed loop queues the next
+//! request as each response is taken.
+//!
+//! [`Connector::run`]: torsion::client::Connector::run
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use torsion::ShardInfo;
+use bytes::{Buf, BytesMut};
+use torsion::{Connection, ShardInfo, Transport};
 use torsion_protocols::codec::{
     Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
 };
 use torsion_protocols::Framing;
 
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
+use super::engine::{
+    report_final_interval, sleep_until, spawn_ticker, Alarm, Coordinator, Phases, Schedule,
+};
 use super::http_wire::{HttpResponses, HttpTarget};
-use super::io::{read_some, sleep_until, write_all, ClientStream, TlsClient};
+use super::io::{self, TlsClient};
 use super::payload;
 use super::recorder::Recorder;
 
@@ -166,7 +183,7 @@ enum Wire {
     Codec(Box<dyn CodecBoth>),
     /// HTTP: the request's bytes; a response decodes to [`HTTP_2XX`] or
     /// [`HTTP_OTHER`] (static: no allocation per response) for
-    /// [`Wire::answers`] to check.
+    /// [`Conn::answers`] to check.
     Http {
         request: bytes::Bytes,
         responses: HttpResponses,
@@ -237,72 +254,67 @@ impl Wire {
             })),
         }
     }
-
-    /// Whether `frame` is the right answer to request `seq` of connection
-    /// `conn`: the echoed payload, or for HTTP a 2xx status.
-    fn answers(
-        &self,
-        frame: &[u8],
-        conn: usize,
-        seq: u64,
-        size: usize,
-        scratch: &mut Vec<u8>,
-    ) -> bool {
-        match self {
-            Wire::Http { .. } => frame == HTTP_2XX,
-            _ => verify(frame, conn, seq, size, scratch),
-        }
-    }
 }
 
+/// A request sent and not answered yet.
 struct InFlight {
     seq: u64,
     intended: Instant,
     sent: Instant,
 }
 
+/// What the shard and one connection's future share.
+#[derive(Default)]
+struct Shared {
+    /// Requests sent and not answered yet, oldest first: what is left here
+    /// when the shard's run ends counts as timed out.
+    inflight: RefCell<VecDeque<InFlight>>,
+    /// The connection's transport, once its future started: the shard
+    /// aborts the connection at its deadline.
+    transport: RefCell<Option<Transport>>,
+    /// The shard's deadline passed and its unanswered requests were
+    /// counted: the connection's end counts nothing more.
+    over: Cell<bool>,
+}
+
 /// One load shard: connect its share of connections, wait for the start,
 /// run them, return what it measured.
+///
+/// Each connection's logic is one future run on the connection's own task
+/// ([`Connector::run`](torsion::client::Connector::run)): it sends on
+/// schedule and reads responses, and what it writes in one turn leaves in
+/// one `sendmsg`. It waits for the run's phases on a one-shot channel.
 pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>) -> Recorder {
     let rec = Rc::new(RefCell::new(Recorder::default()));
+    let connector = io::connector(load.target, load.connect_timeout, load.tls.as_ref());
     let mut conns = Vec::new();
-    for i in (info.id..load.connections).step_by(info.count) {
-        match ClientStream::connect(load.target, load.connect_timeout, load.tls.as_ref()).await {
-            Ok(s) => conns.push((i, s)),
+    for index in (info.id..load.connections).step_by(info.count) {
+        let shared = Rc::new(Shared::default());
+        let (start, started) = torsion::oneshot::channel::<Phases>();
+        let (l, r, c, s) = (load.clone(), rec.clone(), coord.clone(), shared.clone());
+        let run = connector
+            .run(move |conn| connection(conn, index, l, r, c, s, started))
+            .await;
+        match run {
+            Ok(task) => conns.push((shared, start, task)),
             Err(e) => {
                 coord.fail(format!("cannot connect to {}: {e}", load.target));
                 break;
             }
         }
     }
+    // Abandoned: dropping the senders ends the connections' futures.
     let Some(phases) = coord.arrive().await else {
         return take(rec);
     };
     let ticker = spawn_ticker(coord.clone(), phases, rec.clone());
-    let mut queues = Vec::new();
-    let tasks: Vec<_> = conns
-        .into_iter()
-        .map(|(i, stream)| {
-            let inflight: Queue = Rc::default();
-            queues.push(inflight.clone());
-            let c = Rc::new(Conn {
-                index: i,
-                load: load.clone(),
-                phases,
-                rec: rec.clone(),
-                coord: coord.clone(),
-                inflight,
-                stream: Rc::new(RefCell::new(stream)),
-                writer_done: Rc::new(Cell::new(false)),
-            });
-            glommio::spawn_local(async move {
-                match c.load.rate {
-                    Rate::PerSecond(r) => open_loop(c, r).await,
-                    Rate::Max => closed_loop(c).await,
-                }
-            })
-        })
-        .collect();
+    let mut shared = Vec::with_capacity(conns.len());
+    let mut tasks = Vec::with_capacity(conns.len());
+    for (s, start, task) in conns {
+        start.send(phases);
+        shared.push(s);
+        tasks.push(task);
+    }
     // One deadline for the whole shard (no timer per read): what is still
     // unanswered when the drain ends counts as timed out.
     let all_done = async {
@@ -311,207 +323,343 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
         }
     };
     futures_lite::future::or(all_done, sleep_until(phases.end + load.drain)).await;
-    let unanswered: usize = queues.iter().map(|q| q.borrow().len()).sum();
+    let unanswered: usize = shared.iter().map(|s| s.inflight.borrow().len()).sum();
     rec.borrow_mut().errors.timeout += unanswered as u64;
+    for s in &shared {
+        s.over.set(true);
+        if let Some(t) = s.transport.borrow().as_ref().filter(|t| !t.is_closing()) {
+            t.abort();
+        }
+    }
     report_final_interval(&coord, ticker, &rec).await;
     take(rec)
 }
-
-type Queue = Rc<RefCell<VecDeque<InFlight>>>;
 
 fn take(rec: Rc<RefCell<Recorder>>) -> Recorder {
     rec.borrow().clone()
 }
 
-fn request(
-    wire: &Wire,
-    conn: usize,
-    seq: u64,
-    size: usize,
-    scratch: &mut Vec<u8>,
-    out: &mut BytesMut,
-) {
-    out.clear();
-    payload::fill(scratch, conn as u32, seq, size);
-    wire.encode(scratch, out);
-}
-
 /// Checks a response against what request `seq` sent.
-fn verify(frame: &[u8], conn: usize, seq: u64, size: usize, scratch: &mut Vec<u8>) -> bool {
-    payload::fill(scratch, conn as u32, seq, size);
-    frame == &scratch[..]
+fn verify(frame: &[u8], conn: usize, seq: u64, size: usize) -> bool {
+    payload::matches(frame, conn as u32, seq, size)
 }
 
-/// One load connection's shared state.
+/// One connection's future: waits for the run's phases, then runs the
+/// open or the closed loop.
+async fn connection(
+    mut conn: Connection,
+    index: usize,
+    load: Arc<EchoLoad>,
+    rec: Rc<RefCell<Recorder>>,
+    coord: Arc<Coordinator>,
+    shared: Rc<Shared>,
+    started: torsion::oneshot::Receiver<Phases>,
+) {
+    let transport = conn.transport().clone();
+    *shared.transport.borrow_mut() = Some(transport.clone());
+    let Ok(phases) = started.await else {
+        return;
+    };
+    let mut c = Conn {
+        index,
+        wire: Wire::for_load(&load),
+        load,
+        phases,
+        rec,
+        coord,
+        shared,
+        transport,
+        scratch: Vec::new(),
+        payloads: VecDeque::new(),
+        spare: Vec::new(),
+        frame: BytesMut::new(),
+        next_seq: 0,
+        closed_loop: false,
+        writer_done: false,
+    };
+    match c.load.rate {
+        Rate::PerSecond(r) => c.open_loop(&mut conn, r).await,
+        Rate::Max => c.closed_loop(&mut conn).await,
+    }
+}
+
+/// One load connection's state, owned by its future.
 struct Conn {
     index: usize,
     load: Arc<EchoLoad>,
     phases: Phases,
     rec: Rc<RefCell<Recorder>>,
     coord: Arc<Coordinator>,
-    inflight: Queue,
-    stream: Rc<RefCell<ClientStream>>,
+    shared: Rc<Shared>,
+    /// Where requests are queued (sent when the future's poll returns).
+    transport: Transport,
+    /// Frames requests, unframes responses.
+    wire: Wire,
+    /// Open loop: a request's payload (a response is checked against the
+    /// payload generated again from its sequence number).
+    scratch: Vec<u8>,
+    /// Closed loop: the payloads of the requests in flight, oldest first
+    /// (at most `pipeline`), and emptied ones for reuse: no allocation per
+    /// request once the pipeline is full.
+    payloads: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+    /// A framed request.
+    frame: BytesMut,
+    /// Closed loop: the next request's sequence number.
+    next_seq: u64,
+    /// Closed loop: each response sends the next request.
+    closed_loop: bool,
     /// No more requests will be sent.
-    writer_done: Rc<Cell<bool>>,
+    writer_done: bool,
 }
 
-async fn open_loop(c: Rc<Conn>, rate: f64) {
-    let mut schedule = Schedule::new(c.phases, rate, c.index, c.load.connections);
-    let writer = {
-        let c = c.clone();
-        glommio::spawn_local(async move {
-            let wire = Wire::for_load(&c.load);
-            let mut scratch = Vec::new();
-            let mut out = BytesMut::new();
-            while let Some((seq, intended)) = schedule.next(&c.coord).await {
-                request(&wire, c.index, seq, c.load.size, &mut scratch, &mut out);
-                c.inflight.borrow_mut().push_back(InFlight {
-                    seq,
-                    intended,
-                    sent: Instant::now(),
-                });
-                if intended >= c.phases.measure_from {
-                    c.rec.borrow_mut().sent += 1;
-                }
-                if let Err(e) = write_all(&c.stream, &out).await {
-                    c.rec.borrow_mut().errors.io_error(&e);
+/// What ended a wait in the open loop.
+enum Event {
+    /// A request may be due.
+    Send,
+    /// Responses were taken (`Some(Ok)`), the input is bad (`Some(Err)`,
+    /// counted), or it ended (`None`).
+    Read(Option<Result<(), ()>>),
+}
+
+impl Conn {
+    /// Open loop: sends on the schedule's intended times, whether or not
+    /// the responses keep up, and takes responses as they come; ends once
+    /// the schedule is over and every request is answered, or when the
+    /// connection ends (the shard's deadline ends it too).
+    async fn open_loop(&mut self, conn: &mut Connection, rate: f64) {
+        let mut schedule = Schedule::new(self.phases, rate, self.index, self.load.connections);
+        // The next send's alarm, once it is in the future.
+        let mut alarm: Option<Alarm> = None;
+        // To see from the send side whether the peer is behind.
+        let probe = self.transport.clone();
+        // Sends are looked at when one may be due (the start, the alarm, a
+        // resume), not after every read.
+        let mut check_sends = true;
+        loop {
+            // Send every request that is due; none while the peer is behind
+            // on reading (above the high-water mark: the kernel's buffer is
+            // full), as a blocking write would wait. Their intended times
+            // stay, so the wait shows in the corrected latency.
+            while check_sends && !self.writer_done && !probe.is_writing_paused() {
+                let Some((seq, intended)) = schedule.peek(&self.coord) else {
+                    self.writer_done = true;
+                    break;
+                };
+                let now = Instant::now();
+                if intended > now {
+                    if alarm.as_ref().map(Alarm::when) != Some(intended) {
+                        alarm = Some(Alarm::at(intended));
+                    }
                     break;
                 }
-            }
-            c.writer_done.set(true);
-        })
-    };
-    read_responses(&c, None).await;
-    let _ = writer.cancel().await;
-}
-
-/// Reads and checks responses until every request is answered (after the
-/// writer is done) or the connection fails; the shard's deadline cancels
-/// what is still waiting. In closed loop, `refill` sends the next request
-/// after each response.
-async fn read_responses(c: &Conn, mut refill: Option<&mut Refill>) {
-    let mut wire = Wire::for_load(&c.load);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut scratch = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        if c.writer_done.get() && c.inflight.borrow().is_empty() {
-            return;
-        }
-        let n = match read_some(&c.stream, &mut chunk).await {
-            Ok(0) => {
-                if !c.inflight.borrow().is_empty() {
-                    c.rec.borrow_mut().errors.closed += 1;
+                alarm = None;
+                schedule.advance();
+                if !self.send(seq, intended, now) {
+                    self.writer_done = true;
                 }
+            }
+            check_sends = false;
+            if self.writer_done && self.shared.inflight.borrow().is_empty() {
                 return;
             }
-            Ok(n) => n,
-            Err(e) => {
-                c.rec.borrow_mut().errors.io_error(&e);
+            let writer_done = self.writer_done;
+            let responses = async {
+                Event::Read(
+                    conn.read_with(|buf, _at_end| self.take_responses(buf))
+                        .await,
+                )
+            };
+            let send_due = std::future::poll_fn(|cx| {
+                // Paused: the driver polls this future again when the queue
+                // drains (resume_writing), and this looks again.
+                if writer_done || probe.is_writing_paused() {
+                    return Poll::Pending;
+                }
+                match alarm.as_mut() {
+                    Some(a) => a.poll_at(Instant::now(), cx).map(|()| Event::Send),
+                    // Resumed after a pause.
+                    None => Poll::Ready(Event::Send),
+                }
+            });
+            match futures_lite::future::or(responses, send_due).await {
+                Event::Send => check_sends = true,
+                Event::Read(Some(Ok(()))) => {}
+                Event::Read(Some(Err(()))) => return,
+                Event::Read(None) => return self.ended(conn),
+            }
+        }
+    }
+
+    /// Closed loop: keeps `pipeline` requests in flight, sending the next
+    /// one as each response arrives, until the run ends.
+    async fn closed_loop(&mut self, conn: &mut Connection) {
+        self.closed_loop = true;
+        sleep_until(self.phases.start).await;
+        for _ in 0..self.load.pipeline {
+            if !self.refill(Instant::now()) {
+                self.writer_done = true;
+                break;
+            }
+        }
+        loop {
+            if self.writer_done && self.shared.inflight.borrow().is_empty() {
                 return;
+            }
+            match conn
+                .read_with(|buf, _at_end| self.take_responses(buf))
+                .await
+            {
+                Some(Ok(())) => {}
+                Some(Err(())) => return,
+                None => return self.ended(conn),
+            }
+        }
+    }
+
+    /// Frames request `seq` and queues it on the transport (it leaves when
+    /// the future's poll returns); false if the connection takes no more.
+    fn send(&mut self, seq: u64, intended: Instant, now: Instant) -> bool {
+        let queued = match &self.wire {
+            Wire::Http { request, .. } => self.transport.write_shared(request).is_ok(),
+            wire => {
+                // Closed loop: the payload is kept until its response comes
+                // back (compared with it, not generated again).
+                let mut payload = if self.closed_loop {
+                    self.spare.pop().unwrap_or_default()
+                } else {
+                    std::mem::take(&mut self.scratch)
+                };
+                payload::fill(&mut payload, self.index as u32, seq, self.load.size);
+                let bytes: &[u8] = if let Wire::Raw { .. } = wire {
+                    &payload
+                } else {
+                    self.frame.clear();
+                    wire.encode(&payload, &mut self.frame);
+                    &self.frame
+                };
+                let queued = self.transport.write(bytes).is_ok();
+                if self.closed_loop {
+                    self.payloads.push_back(payload);
+                } else {
+                    self.scratch = payload;
+                }
+                queued
             }
         };
-        buf.extend_from_slice(&chunk[..n]);
-        let now = Instant::now();
-        loop {
-            let frame = match wire.decode(&mut buf) {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(_) => {
-                    c.rec.borrow_mut().errors.frame += 1;
-                    return;
-                }
-            };
-            let Some(req) = c.inflight.borrow_mut().pop_front() else {
-                c.rec.borrow_mut().errors.mismatch += 1;
-                return;
-            };
-            let mut r = c.rec.borrow_mut();
-            if !wire.answers(&frame, c.index, req.seq, c.load.size, &mut scratch) {
-                r.errors.mismatch += 1;
-            } else if req.intended >= c.phases.measure_from {
-                r.record(now - req.intended, now - req.sent);
-            }
-            drop(r);
-            if let Some(refill) = refill.as_deref_mut() {
-                if !refill.next(c, now) {
-                    c.writer_done.set(true);
-                }
-            }
-        }
-        if let Some(refill) = refill.as_deref_mut() {
-            if let Err(e) = refill.flush(&c.stream).await {
-                c.rec.borrow_mut().errors.io_error(&e);
-                return;
-            }
-            // Let the shard's other connections run before reading again:
-            // by then the reply is often there, and the read succeeds at
-            // once instead of failing and arming a poll.
-            futures_lite::future::yield_now().await;
-        }
-    }
-}
-
-/// Closed loop: queues the next request after each response.
-struct Refill {
-    seq: u64,
-    wire: Wire,
-    scratch: Vec<u8>,
-    frame: BytesMut,
-    out: BytesMut,
-}
-
-impl Refill {
-    /// Queues the next request if the run goes on; false when it is over.
-    fn next(&mut self, c: &Conn, now: Instant) -> bool {
-        if now >= c.phases.end || c.coord.stopping() {
-            return false;
-        }
-        request(
-            &self.wire,
-            c.index,
-            self.seq,
-            c.load.size,
-            &mut self.scratch,
-            &mut self.frame,
-        );
-        self.out.extend_from_slice(&self.frame);
-        c.inflight.borrow_mut().push_back(InFlight {
-            seq: self.seq,
-            intended: now,
+        self.shared.inflight.borrow_mut().push_back(InFlight {
+            seq,
+            intended,
             sent: now,
         });
-        if now >= c.phases.measure_from {
-            c.rec.borrow_mut().sent += 1;
+        if intended >= self.phases.measure_from {
+            self.rec.borrow_mut().sent += 1;
         }
-        self.seq += 1;
-        true
+        queued
     }
 
-    async fn flush(&mut self, stream: &RefCell<ClientStream>) -> std::io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
+    /// Whether `frame` is the right answer to request `seq`: the payload
+    /// it sent, echoed, or for HTTP a 2xx status.
+    fn answers(&mut self, frame: &[u8], seq: u64) -> bool {
+        if let Wire::Http { .. } = self.wire {
+            return frame == HTTP_2XX;
         }
-        let out = self.out.split();
-        write_all(stream, &out).await
+        match self.payloads.pop_front() {
+            Some(sent) => {
+                let right = frame == &sent[..];
+                self.spare.push(sent);
+                right
+            }
+            None => verify(frame, self.index, seq, self.load.size),
+        }
     }
-}
 
-async fn closed_loop(c: Rc<Conn>) {
-    sleep_until(c.phases.start).await;
-    let mut refill = Refill {
-        seq: 0,
-        wire: Wire::for_load(&c.load),
-        scratch: Vec::new(),
-        frame: BytesMut::new(),
-        out: BytesMut::new(),
-    };
-    for _ in 0..c.load.pipeline {
-        refill.next(&c, Instant::now());
+    /// Closed loop: sends the next request if the run goes on; false when
+    /// it is over.
+    fn refill(&mut self, now: Instant) -> bool {
+        if now >= self.phases.end || self.coord.stopping() {
+            return false;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.send(seq, now, now)
     }
-    if let Err(e) = refill.flush(&c.stream).await {
-        c.rec.borrow_mut().errors.io_error(&e);
-        return;
+
+    /// Takes every whole response off the input, checking and timing each
+    /// (one clock reading for all of them: they arrived together); in closed
+    /// loop each sends the next request. `Ok(None)` when there is no whole
+    /// response yet; `Err` (counted) for input that cannot be framed or a
+    /// response to nothing.
+    fn take_responses(&mut self, buf: &mut BytesMut) -> Result<Option<()>, ()> {
+        let mut arrived = None;
+        loop {
+            // Raw echo is checked in place (no frame split off the input);
+            // a framing's response is decoded first. One clock reading for
+            // every response of this read.
+            let (now, req, right) = match &mut self.wire {
+                Wire::Raw { size } => {
+                    let size = *size;
+                    if buf.len() < size {
+                        return Ok(arrived.map(|_| ()));
+                    }
+                    let now = *arrived.get_or_insert_with(Instant::now);
+                    let req = self.answered()?;
+                    let right = self.answers(&buf[..size], req.seq);
+                    buf.advance(size);
+                    (now, req, right)
+                }
+                wire => {
+                    let frame = match wire.decode(buf) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => return Ok(arrived.map(|_| ())),
+                        Err(_) => {
+                            self.rec.borrow_mut().errors.frame += 1;
+                            return Err(());
+                        }
+                    };
+                    let now = *arrived.get_or_insert_with(Instant::now);
+                    let req = self.answered()?;
+                    let right = self.answers(&frame, req.seq);
+                    (now, req, right)
+                }
+            };
+            {
+                let mut r = self.rec.borrow_mut();
+                if !right {
+                    r.errors.mismatch += 1;
+                } else if req.intended >= self.phases.measure_from {
+                    r.record(now - req.intended, now - req.sent);
+                }
+            }
+            if self.closed_loop && !self.writer_done && !self.refill(now) {
+                self.writer_done = true;
+            }
+        }
     }
-    read_responses(&c, Some(&mut refill)).await;
+
+    /// The request a response answers (the oldest in flight); a response to
+    /// nothing is counted as a mismatch and ends the connection's load.
+    fn answered(&self) -> Result<InFlight, ()> {
+        match self.shared.inflight.borrow_mut().pop_front() {
+            Some(req) => Ok(req),
+            None => {
+                self.rec.borrow_mut().errors.mismatch += 1;
+                Err(())
+            }
+        }
+    }
+
+    /// The input ended before the load was done: counted by why (see
+    /// [`ErrorCounts::connection_ended`](super::recorder::ErrorCounts::connection_ended)),
+    /// unless the shard's deadline ended it.
+    fn ended(&self, conn: &Connection) {
+        if self.shared.over.get() {
+            return;
+        }
+        let unanswered = !self.shared.inflight.borrow().is_empty();
+        self.rec
+            .borrow_mut()
+            .errors
+            .connection_ended(conn.lost_reason().as_ref(), unanswered);
+    }
 }

@@ -1,6 +1,6 @@
 //! Coordinating load shards: a common start, per-second intervals, stop.
 //!
-//! Load shards are pinned glommio executors (`torsion::pinned`). Each one sets
+//! Load shards are pinned executors (`torsion::pinned`). Each one sets
 //! up its connections and then *arrives*; once every shard has arrived the
 //! driving thread fixes the run's phases (start, end of warm-up, end) and the
 //! shards begin together, so every schedule is measured against the same
@@ -10,18 +10,21 @@
 //! with the results so far.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Sender;
 use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
-use torsion::ShardInfo;
+use torsion::{Clock, JoinHandle, ShardInfo};
 
 use super::recorder::{histogram, Interval, Recorder};
 
@@ -62,17 +65,95 @@ impl Schedule {
         }
     }
 
-    /// Waits for the next send time; returns its sequence number and
-    /// intended time, or `None` once sending is over.
-    pub async fn next(&mut self, coord: &Coordinator) -> Option<(u64, Instant)> {
+    /// The next send, without waiting for it: its sequence number and
+    /// intended time, or `None` once sending is over (the end, or a stop).
+    /// [`Schedule::advance`] moves past it once it is sent.
+    pub fn peek(&self, coord: &Coordinator) -> Option<(u64, Instant)> {
         let seq = self.next_seq;
         let intended = self.first + self.interval.mul_f64(seq as f64);
         if intended >= self.end || coord.stopping() {
             return None;
         }
-        super::io::sleep_until(intended).await;
-        self.next_seq += 1;
         Some((seq, intended))
+    }
+
+    /// Moves past the send [`Schedule::peek`] returned.
+    pub fn advance(&mut self) {
+        self.next_seq += 1;
+    }
+
+    /// Waits for the next send time; returns its sequence number and
+    /// intended time, or `None` once sending is over.
+    pub async fn next(&mut self, coord: &Coordinator) -> Option<(u64, Instant)> {
+        let (seq, intended) = self.peek(coord)?;
+        sleep_until(intended).await;
+        self.advance();
+        Some((seq, intended))
+    }
+}
+
+/// Sleeps until `when` on the shard's clock (at once if it has passed,
+/// without arming a timer).
+pub async fn sleep_until(when: Instant) {
+    if when > Instant::now() {
+        Clock::real().sleep_until(when).await;
+    }
+}
+
+/// A timer for a connection's future, which is polled at every read, far
+/// more often than its timers fire.
+///
+/// A [`torsion::Sleep`] on the real clock registers itself with the shard's
+/// timer map on every poll (a clock read, a map removal and insertion, a
+/// waker clone: a tenth of a chat generator's core when a receiver's
+/// deadline was polled per read). An `Alarm` registers its sleep once per
+/// waker and otherwise only compares the time it is given; the sleep still
+/// wakes the task when the time comes (the shard's timers fire once their
+/// deadline has passed by its clock, so the comparison agrees).
+#[derive(Debug)]
+pub struct Alarm {
+    when: Instant,
+    sleep: Option<torsion::Sleep>,
+    waker: Option<Waker>,
+}
+
+impl Alarm {
+    /// An alarm for `when` (nothing is armed before its first poll).
+    pub fn at(when: Instant) -> Alarm {
+        Alarm {
+            when,
+            sleep: None,
+            waker: None,
+        }
+    }
+
+    /// When it goes off.
+    pub fn when(&self) -> Instant {
+        self.when
+    }
+
+    /// Ready once `now` (a reading of `Instant::now()` taken for this poll)
+    /// has reached the alarm's time; otherwise makes sure the task is woken
+    /// then.
+    pub fn poll_at(&mut self, now: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        if now >= self.when {
+            self.sleep = None;
+            return Poll::Ready(());
+        }
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        let when = self.when;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Clock::real().sleep_until(when));
+        match Pin::new(sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Pending => {
+                self.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }
 
@@ -116,7 +197,7 @@ impl Coordinator {
             if self.failed() || self.stopping() {
                 return None;
             }
-            glommio::timer::sleep(Duration::from_millis(1)).await;
+            Clock::real().sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -135,18 +216,15 @@ pub fn spawn_ticker(
     coord: Arc<Coordinator>,
     phases: Phases,
     recorder: Rc<RefCell<Recorder>>,
-) -> glommio::Task<u64> {
-    glommio::spawn_local(async move {
+) -> JoinHandle<u64> {
+    torsion::spawn_local(async move {
         let mut index = 0u64;
         loop {
             let due = phases.measure_from + Duration::from_secs(index + 1);
             if due >= phases.end {
                 return index;
             }
-            let now = Instant::now();
-            if due > now {
-                glommio::timer::sleep(due - now).await;
-            }
+            sleep_until(due).await;
             if coord.stopping() {
                 return index;
             }
@@ -170,7 +248,7 @@ fn send_interval(coord: &Coordinator, recorder: &RefCell<Recorder>, index: u64) 
 /// Sends the shard's last interval (see [`spawn_ticker`]).
 pub async fn report_final_interval(
     coord: &Coordinator,
-    ticker: glommio::Task<u64>,
+    ticker: JoinHandle<u64>,
     recorder: &RefCell<Recorder>,
 ) {
     let index = ticker.await;

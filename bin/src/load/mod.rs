@@ -10,10 +10,14 @@
 //! | [`plot`] | the percentile spectrum as SVG |
 //! | [`payload`] | self-checking request payloads |
 //! | [`udp`] | open-loop UDP echo load: loss, duplicates, corruption |
+//! | [`http_wire`] | HTTP/1.1 requests and responses for `load http` |
+//! | [`io`] | how load connections are made (`Connector`, TLS settings) |
 //!
-//! The generator runs on torsion's own runtime: one pinned glommio executor
-//! per load core, many connections per core, event-driven — never a thread
-//! per connection.
+//! The generator runs on torsion's own runtime, through its public API
+//! only (connections, frames, timers, tasks, UDP sockets; never the reactor
+//! underneath): one pinned executor per load core, many connections per
+//! core, event-driven — never a thread per connection, and one future per
+//! connection, run on the connection's own task.
 
 pub mod chat;
 pub mod echo;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use torsion::DisconnectReason;
 
 /// Highest latency the histograms track: one hour, in nanoseconds.
 pub const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
@@ -76,6 +77,25 @@ impl ErrorCounts {
             std::io::ErrorKind::UnexpectedEof => self.closed += 1,
             std::io::ErrorKind::TimedOut => self.timeout += 1,
             _ => self.io += 1,
+        }
+    }
+
+    /// Counts a connection whose input ended before the load was done with
+    /// it, by why it ended (`reason`: `None` while it is only half-closed,
+    /// the peer's EOF): a reset, a timeout or another failure always counts;
+    /// an orderly close (EOF) counts as an early close only if `unanswered`
+    /// requests were still waiting for their answers.
+    pub fn connection_ended(&mut self, reason: Option<&DisconnectReason>, unanswered: bool) {
+        match reason {
+            None | Some(DisconnectReason::Closed) | Some(DisconnectReason::Shutdown) => {
+                if unanswered {
+                    self.closed += 1;
+                }
+            }
+            Some(DisconnectReason::Reset) => self.reset += 1,
+            Some(DisconnectReason::TimedOut) => self.timeout += 1,
+            Some(DisconnectReason::Io { kind, .. }) => self.io_error(&std::io::Error::from(*kind)),
+            Some(_) => self.io += 1,
         }
     }
 }

@@ -11,12 +11,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use glommio::net::UdpSocket;
-use torsion::ShardInfo;
+use torsion::{ShardInfo, UdpSocket};
 
 use super::echo::{EchoLoad, Rate};
-use super::engine::{report_final_interval, spawn_ticker, Coordinator, Phases, Schedule};
-use super::io::sleep_until;
+use super::engine::{
+    report_final_interval, sleep_until, spawn_ticker, Coordinator, Phases, Schedule,
+};
 use super::payload;
 use super::recorder::Recorder;
 
@@ -61,11 +61,11 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
             pending.clone(),
             sock.clone(),
         );
-        tasks.push(glommio::spawn_local(async move {
+        tasks.push(torsion::spawn_local(async move {
             send_loop(i, &s, &l, schedule, phases, &r, &c, &p).await
         }));
         let (l, r, p) = (load.clone(), rec.clone(), pending);
-        tasks.push(glommio::spawn_local(async move {
+        tasks.push(torsion::spawn_local(async move {
             receive_loop(i, &sock, &l, phases, &r, &p).await
         }));
     }
@@ -101,7 +101,6 @@ async fn send_loop(
             rec.borrow_mut().sent += 1;
         }
         if let Err(e) = sock.send_to(&buf, load.target).await {
-            let e = std::io::Error::from(e);
             rec.borrow_mut().errors.io_error(&e);
         }
     }
@@ -116,7 +115,6 @@ async fn receive_loop(
     pending: &Pending,
 ) {
     let mut buf = vec![0u8; 65_536];
-    let mut expected = Vec::new();
     loop {
         let (n, _from) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -137,9 +135,8 @@ async fn receive_loop(
             rec.borrow_mut().errors.unexpected += 1;
             continue;
         };
-        payload::fill(&mut expected, conn as u32, seq, load.size);
         let mut r = rec.borrow_mut();
-        if reply != &expected[..] {
+        if !payload::matches(reply, conn as u32, seq, load.size) {
             r.errors.mismatch += 1;
         } else if intended >= phases.measure_from {
             r.record(now - intended, now - sent);

@@ -8,6 +8,7 @@
 //! | `tls.rs` | rustls termination for `tls:`/`ssl:` endpoints, client configs, handshake errors in words |
 //! | `client.rs` | [`connect_tcp`](client::connect_tcp), [`ReconnectingClient`](client::ReconnectingClient) with Twisted's back-off |
 //! | `datagram.rs` | UDP: [`DatagramProtocol`](datagram::DatagramProtocol) per shard, ICMP errors |
+//! | `udp_socket.rs` | [`UdpSocket`](udp_socket::UdpSocket): a client's UDP socket on the current shard (bind, connect, send, receive) |
 //! | `pacer.rs` | loops around an operation that keeps failing (accept, UDP receive): pause, never spin |
 
 pub(crate) mod bind;
@@ -17,3 +18,4 @@ pub mod endpoint;
 pub(crate) mod listener;
 pub(crate) mod pacer;
 pub mod tls;
+pub mod udp_socket;
