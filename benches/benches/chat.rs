@@ -24,6 +24,9 @@
 //! server's, 1.25 ms; 0 turns it off). `--servers torsion,tokio,twisted`
 //! picks the servers (also `torsion-coalesce-off`: torsion with
 //! `--coalesce-wakeups off`, compared with torsion like a peer; and
+//! `torsion-process`: `torsion serve chat` as a process, this build's binary
+//! (`$TORSION_BIN`); `torsion-old`: the same from another build
+//! (`$TORSION_OLD_BIN`), to compare two builds in one run;
 //! `twisted-nodelay`: the docs server with
 //! TCP_NODELAY, which the capacity search uses by default because the docs
 //! server's Nagle delays alone put its p99 over 10 ms at any rate).
@@ -129,6 +132,47 @@ fn start_tokio_chat() -> (SocketAddr, u64) {
     })
 }
 
+/// `torsion serve chat` on the server core, one shard, as a process of
+/// its own (this build's binary or another build's, for comparing builds).
+fn start_torsion_process(kind: Kind, flush_window: Duration) -> Option<(SocketAddr, Child)> {
+    let bin = match kind {
+        Kind::TorsionOldProcess => match std::env::var("TORSION_OLD_BIN") {
+            Ok(bin) => bin,
+            Err(_) => {
+                println!(
+                    "note: torsion-old needs TORSION_OLD_BIN=path/to/another/torsion; skipped"
+                );
+                return None;
+            }
+        },
+        _ => std::env::var("TORSION_BIN").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/torsion").to_string()
+        }),
+    };
+    let mut cmd = Command::new(&bin);
+    cmd.args(["serve", "chat", "--listen", "tcp:0:interface=127.0.0.1"])
+        .args(["--cores", &SERVER_CORE.to_string()]);
+    if flush_window != torsion_protocols::chat::DEFAULT_FLUSH_WINDOW {
+        let window = match flush_window.as_micros() {
+            0 => "0".to_string(),
+            us => format!("{us}us"),
+        };
+        cmd.args(["--flush-window", &window]);
+    }
+    let mut child = cmd
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| println!("note: cannot start {bin}: {e}; skipped"))
+        .ok()?;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take()?)
+        .read_line(&mut line)
+        .ok()?;
+    let (addr, _) = torsion_tests::parse_listening_line(&line);
+    Some((addr, child))
+}
+
 fn start_twisted_chat(nodelay: bool) -> Option<(SocketAddr, Child)> {
     let ok = Command::new("python3")
         .args(["-c", "import twisted"])
@@ -221,6 +265,12 @@ enum Kind {
     Twisted,
     /// The docs server with TCP_NODELAY on each connection.
     TwistedNoDelay,
+    /// `torsion serve chat` as a process: this build's binary
+    /// (`$TORSION_BIN`, default `target/release/torsion`).
+    TorsionProcess,
+    /// `torsion serve chat` as a process, from another build
+    /// (`$TORSION_OLD_BIN`): two builds interleaved in one run.
+    TorsionOldProcess,
 }
 
 impl Kind {
@@ -231,6 +281,8 @@ impl Kind {
             Kind::Tokio => "tokio examples/chat.rs design",
             Kind::Twisted => "Twisted docs chat (epoll)",
             Kind::TwistedNoDelay => "Twisted docs chat + TCP_NODELAY",
+            Kind::TorsionProcess => "torsion serve chat (this build, a process)",
+            Kind::TorsionOldProcess => "torsion serve chat ($TORSION_OLD_BIN)",
         }
     }
 
@@ -241,6 +293,8 @@ impl Kind {
             "tokio" => Some(Kind::Tokio),
             "twisted" => Some(Kind::Twisted),
             "twisted-nodelay" => Some(Kind::TwistedNoDelay),
+            "torsion-process" => Some(Kind::TorsionProcess),
+            "torsion-old" => Some(Kind::TorsionOldProcess),
             _ => None,
         }
     }
@@ -273,6 +327,14 @@ fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Optio
         Kind::Tokio => {
             let (addr, tid) = start_tokio_chat();
             Some(measure(kind.name(), addr, &Cpu::Thread(tid), rate, secs))
+        }
+        Kind::TorsionProcess | Kind::TorsionOldProcess => {
+            let (addr, mut child) = start_torsion_process(kind, flush_window)?;
+            let pid = child.id();
+            let row = measure(kind.name(), addr, &Cpu::Process(pid), rate, secs);
+            let _ = child.kill();
+            let _ = child.wait();
+            Some(row)
         }
         Kind::Twisted | Kind::TwistedNoDelay => {
             let (addr, mut child) = start_twisted_chat(kind == Kind::TwistedNoDelay)?;

@@ -10,7 +10,9 @@
 //! with a note); the load is torsion's generator, as a library, on core 1.
 //!
 //! 1. echo saturated (closed loop): requests/s and server CPU µs/request, for
-//!    50 connections × 512 B, 8 × 512 B and 50 × 64 B;
+//!    50 connections × 512 B, 8 × 512 B and 50 × 64 B; torsion twice, its
+//!    echo as a callback `Protocol` (`torsion-echo`) and as an async loop
+//!    (`torsion-async-echo`), with the ratio of the two;
 //! 2. echo at a fixed rate of 50% of tokio's saturated rate (50 × 64 B):
 //!    corrected p50/p99/p99.9 and server CPU µs/request;
 //!
@@ -20,7 +22,9 @@
 //! most of this shared VM's drift), with their range.
 //! 3. resident memory per idle connection with 10,000 idle connections;
 //! 4. server CPU while holding 1,000 idle connections for 5 s;
-//! 5. the cross-shard bus: round trip between two shards, p50/p99.
+//! 5. the cross-shard bus: round trip between two shards, p50/p99;
+//! 6. a cross-shard `Rpc::call(..).await` against the same round trip made
+//!    of two callbacks, on an idle and on a busy pair of shards.
 //!
 //! Chat fan-out has its own bench (`--bench chat`); `scripts/bench-suite`
 //! runs both.
@@ -41,6 +45,7 @@ use torsion_benches::{LOAD_CORE, SERVER_CORE};
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Torsion,
+    TorsionAsync,
     Tokio,
     Glommio,
     Monoio,
@@ -51,6 +56,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Torsion => "torsion (1 shard)",
+            Kind::TorsionAsync => "torsion-async (1 shard, echo as an async loop)",
             Kind::Tokio => "tokio current-thread",
             Kind::Glommio => "plain glommio loop",
             Kind::Monoio => "monoio (io_uring)",
@@ -74,6 +80,7 @@ fn spawn(kind: Kind) -> Spawned {
     let core = SERVER_CORE.to_string();
     let mut cmd = match kind {
         Kind::Torsion => Command::new(env!("CARGO_BIN_EXE_torsion-echo")),
+        Kind::TorsionAsync => Command::new(env!("CARGO_BIN_EXE_torsion-async-echo")),
         Kind::Tokio => Command::new(env!("CARGO_BIN_EXE_tokio-echo")),
         Kind::Glommio => Command::new(env!("CARGO_BIN_EXE_glommio-echo")),
         Kind::Monoio => Command::new(env!("CARGO_BIN_EXE_monoio-echo")),
@@ -294,6 +301,95 @@ fn bus_round_trip(pings: u64) -> (f64, f64, f64) {
     )
 }
 
+/// Round trips from a shard on core 0 to one on core 1, `n` of each kind,
+/// one at a time: a bus message answered by a message (a callback on each
+/// side: what the callback `Rpc` was), and `Rpc::call(..).await` (the
+/// serve function answers at once). With `busy`, both shards also run a
+/// task that keeps the CPU busy (50 µs of work, then it yields), as other
+/// connections would. (p50, p99, p99.9) in µs for each.
+fn cross_shard_round_trips(n: u64, busy: bool) -> [(f64, f64, f64); 2] {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::atomic::Ordering;
+    use torsion::{Bus, Rpc, RpcMessage};
+    type Hist = hdrhistogram::Histogram<u64>;
+    let quantiles = |h: &Hist| {
+        (
+            h.value_at_quantile(0.5) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+            h.value_at_quantile(0.999) as f64 / 1000.0,
+        )
+    };
+    let pings: Bus<(Instant, bool)> = Bus::new(2).unwrap();
+    let calls: Bus<RpcMessage<u64, u64>> = Bus::new(2).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let out = torsion::pinned::run_on_cores(&[SERVER_CORE, LOAD_CORE], move |shard| {
+        let (pings, calls, done) = (pings.clone(), calls.clone(), done.clone());
+        async move {
+            if busy {
+                let done = done.clone();
+                torsion::spawn_local(async move {
+                    while !done.load(Ordering::Relaxed) {
+                        let until = Instant::now() + Duration::from_micros(50);
+                        while Instant::now() < until {
+                            std::hint::spin_loop();
+                        }
+                        futures_lite::future::yield_now().await;
+                    }
+                })
+                .detach();
+            }
+            // Pings: shard 1 answers each with a pong; shard 0 times them.
+            let pong: Rc<RefCell<Option<torsion::oneshot::Sender<()>>>> = Rc::default();
+            let handle: Rc<std::cell::OnceCell<torsion::BusHandle<(Instant, bool)>>> =
+                Rc::default();
+            let (h, p) = (handle.clone(), pong.clone());
+            let attached = pings
+                .attach(&shard, move |(sent, is_ping)| {
+                    if is_ping {
+                        if let Some(bus) = h.get() {
+                            let _ = bus.send_to(0, (sent, false));
+                        }
+                    } else if let Some(tx) = p.borrow_mut().take() {
+                        tx.send(());
+                    }
+                })
+                .unwrap();
+            let _ = handle.set(attached);
+            let rpc =
+                Rpc::attach(&calls, &shard, |_from, x: u64| std::future::ready(x + 1)).unwrap();
+            if shard.id == 1 {
+                while !done.load(Ordering::Relaxed) {
+                    torsion::Clock::real().sleep(Duration::from_millis(1)).await;
+                }
+                return None;
+            }
+            torsion::Clock::real()
+                .sleep(Duration::from_millis(100))
+                .await;
+            let mut by_bus = Hist::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+            let mut by_rpc = by_bus.clone();
+            for i in 0..n {
+                // Interleaved, so both see the same moments of the machine.
+                let (tx, rx) = torsion::oneshot::channel();
+                *pong.borrow_mut() = Some(tx);
+                let t = Instant::now();
+                let _ = handle.get().unwrap().send_to(1, (t, true));
+                let _ = rx.await;
+                let _ = by_bus.record(t.elapsed().as_nanos() as u64);
+                let t = Instant::now();
+                let answer = rpc.call(1, i).await.unwrap();
+                let _ = by_rpc.record(t.elapsed().as_nanos() as u64);
+                assert_eq!(answer, i + 1);
+            }
+            done.store(true, Ordering::Relaxed);
+            Some([quantiles(&by_bus), quantiles(&by_rpc)])
+        }
+    })
+    .unwrap();
+    out[0].expect("shard 0 measured")
+}
+
 /// One run at a fixed offered rate: corrected latency and server CPU.
 struct FixedRate {
     p50: f64,
@@ -339,7 +435,13 @@ fn main() {
     }
     let secs: u64 = torsion_benches::arg_or("--seconds", 4);
     let rounds: usize = torsion_benches::arg_or("--rounds", 3).max(1);
-    let mut kinds = vec![Kind::Torsion, Kind::Tokio, Kind::Glommio, Kind::Monoio];
+    let mut kinds = vec![
+        Kind::Torsion,
+        Kind::TorsionAsync,
+        Kind::Tokio,
+        Kind::Glommio,
+        Kind::Monoio,
+    ];
     if twisted_available() {
         kinds.push(Kind::Twisted);
     } else {
@@ -358,6 +460,8 @@ fn main() {
         "CPU ÷ glommio"
     );
     let mut tokio_rps_50x64 = 0.0;
+    // torsion's async echo ÷ its callback echo, CPU per request, per round.
+    let mut async_vs_callback: Vec<(String, Vec<f64>)> = Vec::new();
     for (conns, size) in [(50usize, 512usize), (8, 512), (50, 64)] {
         // runs[round][kind]
         let runs: Vec<Vec<Saturated>> = (0..rounds)
@@ -373,6 +477,15 @@ fn main() {
         };
         let tokio_i = kinds.iter().position(|&k| k == Kind::Tokio).unwrap();
         let glommio_i = kinds.iter().position(|&k| k == Kind::Glommio).unwrap();
+        let callback_i = kinds.iter().position(|&k| k == Kind::Torsion).unwrap();
+        let async_i = kinds.iter().position(|&k| k == Kind::TorsionAsync).unwrap();
+        async_vs_callback.push((
+            format!("saturated, {conns} conns × {size} B"),
+            ratios(
+                &col(async_i, &|r| r.cpu_us),
+                &col(callback_i, &|r| r.cpu_us),
+            ),
+        ));
         if (conns, size) == (50, 64) {
             tokio_rps_50x64 = median(col(tokio_i, &|r| r.rps));
         }
@@ -410,6 +523,15 @@ fn main() {
     let col = |k: usize, f: &dyn Fn(&FixedRate) -> f64| -> Vec<f64> {
         lat.iter().map(|round| f(&round[k])).collect()
     };
+    let callback_i = kinds.iter().position(|&k| k == Kind::Torsion).unwrap();
+    let async_i = kinds.iter().position(|&k| k == Kind::TorsionAsync).unwrap();
+    async_vs_callback.push((
+        format!("fixed {rate:.0} req/s, 50 conns × 64 B"),
+        ratios(
+            &col(async_i, &|r| r.cpu_us),
+            &col(callback_i, &|r| r.cpu_us),
+        ),
+    ));
     for (i, kind) in kinds.iter().enumerate() {
         let errors = lat.iter().any(|round| round[i].errors);
         println!(
@@ -428,13 +550,24 @@ fn main() {
         );
     }
 
+    println!("\n   torsion's echo as an async loop ÷ as a callback Protocol, server CPU per request (median of the per-round ratios, range)");
+    for (case, rs) in &async_vs_callback {
+        println!("   {case:<40} {}", with_range(rs));
+    }
+
     let limit = raise_own_fd_limit();
     let idle_n = 10_000usize.min(limit.saturating_sub(200) as usize);
     println!("\n3. resident memory per idle connection, {idle_n} idle connections (KiB)");
-    let mem: Vec<(Kind, f64)> = [Kind::Torsion, Kind::Tokio, Kind::Glommio, Kind::Monoio]
-        .iter()
-        .map(|&k| (k, memory_per_connection(k, idle_n)))
-        .collect();
+    let mem: Vec<(Kind, f64)> = [
+        Kind::Torsion,
+        Kind::TorsionAsync,
+        Kind::Tokio,
+        Kind::Glommio,
+        Kind::Monoio,
+    ]
+    .iter()
+    .map(|&k| (k, memory_per_connection(k, idle_n)))
+    .collect();
     let tokio_mem = mem.iter().find(|m| m.0 == Kind::Tokio).unwrap().1;
     for (k, kib) in &mem {
         println!(
@@ -457,4 +590,14 @@ fn main() {
     println!("\n5. cross-shard bus round trip (shard on core 0 ⇄ shard on core 1), 20,000 pings");
     let (p50, p99, p999) = bus_round_trip(20_000);
     println!("p50 {p50:.1} µs   p99 {p99:.1} µs   p99.9 {p999:.1} µs");
+
+    println!("\n6. a call to another shard: Rpc::call(..).await against a message answered by a message (callbacks), 20,000 of each, interleaved (µs)");
+    for busy in [false, true] {
+        let [bus, rpc] = cross_shard_round_trips(20_000, busy);
+        let pair = if busy { "busy pair" } else { "idle pair" };
+        println!(
+            "{pair:<10} callbacks p50 {:.1} p99 {:.1} p99.9 {:.1}   Rpc::call().await p50 {:.1} p99 {:.1} p99.9 {:.1}   ÷ callbacks p50 {:.2}x p99 {:.2}x",
+            bus.0, bus.1, bus.2, rpc.0, rpc.1, rpc.2, rpc.0 / bus.0, rpc.1 / bus.1
+        );
+    }
 }
