@@ -391,7 +391,12 @@ where
         self.handler.connection_lost(reason);
     }
 
-    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_future(
+        &mut self,
+        transport: &Transport,
+        _input: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let (handler, _, conn) = self.parts(transport);
         handler.poll_future(conn, cx)
     }

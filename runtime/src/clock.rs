@@ -196,8 +196,13 @@ impl Clock {
     pub fn sleep(&self, delay: Duration) -> Sleep {
         if let ClockKind::Real = self.kind {
             // The shard's timer itself: no task, no callback.
+            let delay = delay.min(FOREVER);
             return Sleep {
-                kind: SleepKind::Real(glommio::timer::Timer::new(delay.min(FOREVER))),
+                kind: SleepKind::Real {
+                    when: later(Instant::now(), delay),
+                    timer: glommio::timer::Timer::new(delay),
+                    registered: None,
+                },
             };
         }
         let state = Rc::new(SleepState {
@@ -266,7 +271,14 @@ pub struct Sleep {
 }
 
 enum SleepKind {
-    Real(glommio::timer::Timer),
+    /// The shard's timer, registered with the waker of the last poll; a
+    /// poll with the same waker before the deadline leaves it as it is
+    /// (a connection's future is polled at every read).
+    Real {
+        timer: glommio::timer::Timer,
+        when: Instant,
+        registered: Option<Waker>,
+    },
     Manual {
         state: Rc<SleepState>,
         call: DelayedCall,
@@ -276,7 +288,7 @@ enum SleepKind {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            SleepKind::Real(_) => f.debug_struct("Sleep").field("clock", &"real").finish(),
+            SleepKind::Real { when, .. } => f.debug_struct("Sleep").field("until", when).finish(),
             SleepKind::Manual { state, .. } => f
                 .debug_struct("Sleep")
                 .field("done", &state.done.get())
@@ -290,7 +302,21 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.get_mut().kind {
-            SleepKind::Real(timer) => Pin::new(timer).poll(cx).map(|_| ()),
+            SleepKind::Real {
+                timer,
+                when,
+                registered,
+            } => {
+                if Instant::now() >= *when {
+                    return Poll::Ready(());
+                }
+                if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    return Poll::Pending;
+                }
+                let polled = Pin::new(timer).poll(cx).map(|_| ());
+                *registered = Some(cx.waker().clone());
+                polled
+            }
             SleepKind::Manual { state, .. } => {
                 if state.done.get() {
                     Poll::Ready(())

@@ -137,9 +137,16 @@ where
         }
     }
 
-    fn data_received(&mut self, _transport: &Transport, data: &mut BytesMut) {
-        if let Some(state) = self.state() {
+    fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
+        let Some(state) = self.state() else { return };
+        if !state.polled_by_driver {
+            // A client's: read from another task, so the input moves over.
             state.take_input(data);
+        } else if !state.wants_input.get() && !data.is_empty() {
+            // Polled here: the input stays in the connection's buffer (the
+            // future decodes from it in place, see `poll_future`); while
+            // the future is busy elsewhere, read no more (TCP holds it).
+            transport.pause_reading();
         }
     }
 
@@ -172,11 +179,26 @@ where
         }
     }
 
-    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_future(
+        &mut self,
+        transport: &Transport,
+        input: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
         let Run::Running(future) = &mut self.run else {
             return Poll::Ready(());
         };
-        match future.as_mut().poll(cx) {
+        // The connection's input becomes the future's for this poll (a
+        // swap, no copy), and what it leaves goes back, so the next read
+        // appends to it in place.
+        let state = self
+            .state
+            .as_ref()
+            .expect("a running connection has its state");
+        lend_input(state, input);
+        let polled = future.as_mut().poll(cx);
+        std::mem::swap(&mut *state.input.borrow_mut(), input);
+        match polled {
             Poll::Ready(outcome) => {
                 self.run = Run::Done;
                 outcome.report(transport);
@@ -184,20 +206,28 @@ where
                 Poll::Ready(())
             }
             Poll::Pending => {
-                if let Some(state) = &self.state {
-                    // Busy with something other than reading, with input
-                    // waiting: read no more until it asks (TCP holds the
-                    // rest).
-                    if !state.wants_input.get()
-                        && !state.input.borrow().is_empty()
-                        && !transport.is_reading_paused()
-                    {
-                        transport.pause_reading();
-                    }
+                // Busy with something other than reading, with input
+                // waiting (back in `input`): read no more until it asks
+                // (TCP holds the rest).
+                if !state.wants_input.get() && !input.is_empty() && !transport.is_reading_paused() {
+                    transport.pause_reading();
                 }
                 Poll::Pending
             }
         }
+    }
+}
+
+/// Moves the connection's unconsumed `input` into the shared state for a
+/// poll: a swap when the state holds nothing (always, but after an EOF's
+/// leftover), else appended after what it holds.
+fn lend_input(state: &ConnState, input: &mut BytesMut) {
+    let mut lent = state.input.borrow_mut();
+    if lent.is_empty() {
+        std::mem::swap(&mut *lent, input);
+    } else if !input.is_empty() {
+        lent.extend_from_slice(input);
+        input.clear();
     }
 }
 

@@ -254,8 +254,8 @@ impl<P: Protocol> Machine<P> {
         }
         self.poll_due = false;
         let mut ready = false;
-        let action = self.callback("the connection's future", |p, t, _| {
-            ready = p.poll_future(t, cx).is_ready();
+        let action = self.callback("the connection's future", |p, t, input| {
+            ready = p.poll_future(t, input, cx).is_ready();
         });
         // A callback sets a poll due; this one is the poll.
         self.poll_due = false;
@@ -272,8 +272,9 @@ impl<P: Protocol> Machine<P> {
         let mut ready = false;
         let transport = &self.transport;
         let protocol = &mut self.protocol;
+        let input = &mut self.input;
         let ok = shard::run_guarded("the connection's future", || {
-            ready = protocol.poll_future(transport, cx).is_ready();
+            ready = protocol.poll_future(transport, input, cx).is_ready();
         });
         if ready || !ok {
             self.future_pending = false;

@@ -87,13 +87,20 @@ pub trait Protocol: 'static {
     /// callback and whenever the task is woken. `Ready` says nothing is
     /// running now; `Pending` that work is under way, and if it still is
     /// when the connection ends, the polls go on (after `connection_lost`)
-    /// until it is `Ready`. Writes made here are sent when it returns, as
-    /// from any callback; a panic here ends the connection with
-    /// [`DisconnectReason::Panic`]. The default has nothing to run.
+    /// until it is `Ready`. `input` is what `data_received` left
+    /// unconsumed, for the future to take from (the async connection
+    /// decodes its frames from it in place). Writes made here are sent when
+    /// it returns, as from any callback; a panic here ends the connection
+    /// with [`DisconnectReason::Panic`]. The default has nothing to run.
     ///
     /// [`AsyncProtocol`]: crate::AsyncProtocol
-    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
-        let _ = (transport, cx);
+    fn poll_future(
+        &mut self,
+        transport: &Transport,
+        input: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let _ = (transport, input, cx);
         Poll::Ready(())
     }
 }
@@ -122,8 +129,13 @@ impl<P: Protocol + ?Sized> Protocol for Box<P> {
     fn connection_lost(&mut self, reason: &DisconnectReason) {
         (**self).connection_lost(reason)
     }
-    fn poll_future(&mut self, transport: &Transport, cx: &mut Context<'_>) -> Poll<()> {
-        (**self).poll_future(transport, cx)
+    fn poll_future(
+        &mut self,
+        transport: &Transport,
+        input: &mut BytesMut,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        (**self).poll_future(transport, input, cx)
     }
 }
 

@@ -222,8 +222,8 @@ impl Connector {
         let protocol = AsyncProtocol::new(move |conn| async move {
             tx.send(f(conn).await);
         });
-        spawn_wire(wire, protocol, transport);
-        Ok(ClientTask { rx })
+        spawn_wire(wire, protocol, transport.clone());
+        Ok(ClientTask { rx, transport })
     }
 
     /// Connects and runs the callback `protocol` on the connection; returns
@@ -272,6 +272,15 @@ impl Connector {
 #[must_use = "the connection runs on its own; await this for what its future returned"]
 pub struct ClientTask<T> {
     rx: crate::oneshot::Receiver<T>,
+    transport: Transport,
+}
+
+impl<T> ClientTask<T> {
+    /// The connection's transport, to close or abort it from outside (at a
+    /// deadline, say) or to look at it.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
 }
 
 impl<T> std::fmt::Debug for ClientTask<T> {
