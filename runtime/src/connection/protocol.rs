@@ -24,7 +24,9 @@ use crate::shard::ShardInfo;
 /// Order of calls: `connection_made` once, then any number of
 /// `data_received`, `eof_received`, `pause_writing`/`resume_writing` and
 /// `shutdown_requested`, then `connection_lost` exactly once, whatever ended
-/// the connection (even a panic in an earlier callback).
+/// the connection (even a panic in an earlier callback). `poll_future` is
+/// called after each of them and whenever the connection's task is woken
+/// (and after `connection_lost` while it says `Pending`).
 pub trait Protocol: 'static {
     /// The connection is open (Twisted's `connectionMade`).
     fn connection_made(&mut self, transport: &Transport) {
