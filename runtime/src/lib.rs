@@ -15,14 +15,15 @@
 //!
 //! | folder | what it holds |
 //! |---|---|
-//! | `shard/` | the shard and its executor: [`ShardInfo`], pinning ([`cores`], [`pinned`]), tasks ([`task`]), panic containment, the per-shard runtime (registry, shutdown) |
+//! | `counters/` | numbers shards write without locks: [`metrics::ShardCounter`], [`metrics::LatencyHistogram`] (public through `metrics`) |
+//! | `shard/` | the shard and its executor: [`ShardInfo`], pinning ([`cores`]), tasks ([`task`]), panic containment, the per-shard runtime (registry, shutdown) |
 //! | `connection/` | connections and transports: [`Protocol`], [`Transport`], [`DisconnectReason`], [`Policies`]; the state machine every connection runs and the socket driver that performs it |
 //! | `net/` | endpoints and listeners: [`Endpoint`] parsing, binding, the accept loop, TLS, TCP clients, UDP |
 //! | `clock.rs` | timers: [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
 //! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], [`Rpc`] (request/response between shards), the doorbell that wakes a parked shard |
 //! | `blocking.rs` | blocking work: [`BlockingPool`], [`defer_to_thread`] |
 //! | `metrics/` | Prometheus metrics: [`metrics::Metrics`], latency histograms recorded without locks, the reactor-lag probe |
-//! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`] |
+//! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`]; [`pinned`] executors that are not servers |
 //! | `testing/` | protocols without sockets: [`testing::ProtocolHarness`], [`testing::ConnectedPair`] |
 //!
 //! The public modules keep flat paths (`torsion::transport`,
@@ -88,6 +89,7 @@ pub mod bus;
 pub mod clock;
 pub mod codec;
 mod connection;
+mod counters;
 pub mod metrics;
 mod net;
 pub mod server;
@@ -103,8 +105,9 @@ pub use connection::frames::Frames;
 pub use connection::{policy, protocol, reason, transport};
 pub use net::udp_socket;
 pub use net::{client, datagram, endpoint, tls};
+pub use server::pinned;
 pub use server::stats;
-pub use shard::{cores, pinned, task};
+pub use shard::{cores, task};
 
 pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
 pub use bus::invoke::{invoke_on, invoke_on_all, map_reduce};

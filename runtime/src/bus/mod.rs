@@ -81,7 +81,7 @@ use std::task::{Context, Waker};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::bus::doorbell::{doorbell, Doorbell, DoorbellReceiver};
-use crate::metrics::ShardCounter;
+use crate::counters::ShardCounter;
 use crate::shard::wake_flag::WakeFlag;
 use crate::shard::{self, ShardInfo};
 

@@ -18,7 +18,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! With a codec, `conn.framed(codec)` gives [`Frames`]: `next().await`
+//! With a codec, `conn.framed(codec)` gives [`Frames`](crate::Frames)
+//! (`frames.rs`, which adds `framed` to `Connection`, so this file does not
+//! import it): `next().await`
 //! for each frame, `send(payload).await` to frame and write one.
 //!
 //! # How the future and the driver meet
@@ -79,8 +81,6 @@ use std::task::{Context, Poll, Waker};
 use bytes::{Bytes, BytesMut};
 
 use crate::clock::Clock;
-use crate::codec::Decoder;
-use crate::connection::frames::Frames;
 use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::{Transport, WriteError};
 
@@ -325,19 +325,13 @@ impl Connection {
     /// input: it is called with what has been received and not yet taken,
     /// and again each time more arrives; `at_end` says no more will come.
     /// `None` once the input ended with nothing left. The primitive under
-    /// [`Connection::read`] and [`Frames`].
+    /// [`Connection::read`] and [`Frames`](crate::Frames).
     pub async fn read_with<T, E>(
         &mut self,
         mut decode: impl FnMut(&mut BytesMut, bool) -> Result<Option<T>, E>,
     ) -> Option<Result<T, E>> {
         let state = &self.state;
         std::future::poll_fn(|cx| state.poll_decode(cx, &mut decode)).await
-    }
-
-    /// Cuts the input into frames with `codec` (any [`Decoder`]; with an
-    /// encoder it frames what is sent too).
-    pub fn framed<D: Decoder>(self, codec: D) -> Frames<D> {
-        Frames::new(self, codec)
     }
 
     /// Queues `data` (copied), then waits while the outbound queue is above

@@ -29,6 +29,14 @@ impl<D> std::fmt::Debug for Frames<D> {
     }
 }
 
+impl Connection {
+    /// Cuts the input into frames with `codec` (any [`Decoder`]; with an
+    /// encoder it frames what is sent too).
+    pub fn framed<D: Decoder>(self, codec: D) -> Frames<D> {
+        Frames::new(self, codec)
+    }
+}
+
 impl<D> Frames<D> {
     pub(crate) fn new(conn: Connection, codec: D) -> Frames<D> {
         Frames { conn, codec }

@@ -9,7 +9,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use super::histogram::{HistogramSnapshot, LATENCY_BUCKETS};
+use crate::counters::{HistogramSnapshot, LATENCY_BUCKETS};
 
 /// A sample's labels: `(name, value)` pairs, e.g. `[("shard", "0")]`.
 pub type Labels = Vec<(&'static str, String)>;

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::histogram::{publish_all_on_this_thread, LatencyHistogram};
+use crate::counters::histogram::{publish_all_on_this_thread, LatencyHistogram};
 
 /// The probe's interval when `--metrics` turns it on.
 pub const DEFAULT_LAG_PROBE: Duration = Duration::from_millis(100);

@@ -5,11 +5,13 @@
 //! |---|---|
 //! | `mod.rs` | [`Metrics`]: what is registered, and encoding a scrape |
 //! | `family.rs` | helpers that write one family (counter, gauge, latency histogram) with its labelled samples |
-//! | `histogram.rs` | [`LatencyHistogram`], [`LatencyRecorder`]: HdrHistograms recorded on a shard without locks, published for scrapes |
 //! | `lag.rs` | the reactor-lag probe: how late a shard's timers fire |
 //! | `per_shard.rs` | [`PerShard`]: a protocol's per-shard counters, registered by each shard at start |
-//! | `shard_counter.rs` | [`ShardCounter`]: a relaxed atomic one shard writes with a plain store |
 //! | `runtime_collectors.rs` | the server's, a bus's and a blocking pool's collectors |
+//!
+//! The counters and histograms themselves live a layer below, in
+//! `counters/` ([`ShardCounter`], [`LatencyHistogram`], re-exported here), so
+//! the subsystems that count never import the module that encodes.
 //!
 //! # Nothing on the shards' hot paths
 //!
@@ -40,23 +42,21 @@
 //! ```
 
 pub mod family;
-mod histogram;
 pub(crate) mod lag;
 mod per_shard;
 mod runtime_collectors;
-mod shard_counter;
 
 use std::sync::{Arc, Mutex};
 
-pub use histogram::{
-    HistogramSnapshot, LatencyHistogram, LatencyRecorder, LATENCY_BUCKETS, PUBLISH_EVERY,
+pub use crate::counters::{
+    HistogramSnapshot, LatencyHistogram, LatencyRecorder, ShardCounter, LATENCY_BUCKETS,
+    PUBLISH_EVERY,
 };
 pub use lag::DEFAULT_LAG_PROBE;
 pub use per_shard::PerShard;
 /// The encoding crate, for users writing their own [`Collector`]s.
 pub use prometheus_client;
 pub use prometheus_client::collector::Collector;
-pub use shard_counter::ShardCounter;
 
 use crate::blocking::BlockingPool;
 use crate::bus::Bus;

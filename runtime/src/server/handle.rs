@@ -57,6 +57,7 @@ impl ShutdownTrigger {
     /// Starts a graceful shutdown that aborts what is left after `drain`.
     pub fn shutdown_with(&self, drain: Duration) {
         for c in self.controls.iter() {
+            // Err: the shard has exited already.
             let _ = c.control.send(ShardCommand::Shutdown { drain });
             c.bell.ring();
         }

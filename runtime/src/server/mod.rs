@@ -25,7 +25,10 @@
 //! thread (`shard_thread.rs`: the executor, the service it runs, and the
 //! control loop that takes shutdown commands), the barrier shards stop at
 //! (`drain_barrier.rs`); `stats.rs` holds the per-shard counters the handle
-//! reads.
+//! reads. `pinned.rs` ([`pinned::run_on_cores`], [`pinned::block_on`]) runs
+//! async work on pinned executors that are not a server's shards (a client
+//! program, the load generator), with the same shard registration and
+//! invocation bus.
 //!
 //! [`DisconnectReason::Shutdown`]: crate::DisconnectReason::Shutdown
 
@@ -33,6 +36,7 @@ mod builder;
 mod drain_barrier;
 mod error;
 mod handle;
+pub mod pinned;
 mod shard_thread;
 pub mod stats;
 

@@ -210,6 +210,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         Ok(ex) => ex,
         Err(e) => {
             let what = format!("cannot start its executor on core {}", info.core);
+            // Err: serve() stopped waiting (another shard failed first).
             let _ = ready.send(Err(ServerError::shard_start(
                 info.id,
                 what,
@@ -219,9 +220,11 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         }
     };
     executor.run(async move {
-        shard::enter(info, stats.clone());
+        let counted = stats.clone();
+        shard::enter(info, Box::new(move || counted.panic_caught()));
         stats.set_thread_id(gettid());
         if let Err(e) = crate::bus::invoke::attach(&invoke, info) {
+            // Err: serve() stopped waiting (another shard failed first).
             let _ = ready.send(Err(ServerError::ShardStart {
                 shard: info.id,
                 what: "cannot attach to the invocation bus".into(),
@@ -240,6 +243,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         let local = match service.setup(&info) {
             Ok(local) => local,
             Err(failure) => {
+                // Err: serve() stopped waiting (another shard failed first).
                 let _ = ready.send(Err(ServerError::ShardStart {
                     shard: info.id,
                     what: failure.what,
@@ -258,6 +262,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
             let histogram = rt.stats().reactor_lag().clone();
             glommio::spawn_local(crate::metrics::lag::run_probe(interval, histogram)).detach()
         });
+        // Err: serve() stopped waiting (another shard failed first).
         let _ = ready.send(Ok(()));
         drop(ready);
         let local = S::run(local, socket, rt, drain).await;

@@ -13,7 +13,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use crate::connection::reason::DisconnectReason;
-use crate::metrics::LatencyHistogram;
+use crate::counters::LatencyHistogram;
 
 /// Live counters of one shard (written by that shard only).
 #[derive(Debug, Default)]

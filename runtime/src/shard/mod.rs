@@ -17,14 +17,12 @@
 //! | `mod.rs` | [`ShardInfo`], [`current`]: where code runs; panic containment |
 //! | `runtime.rs` | one server shard's state: stats, limits, policies, the live-connection registry, shutdown sequencing |
 //! | `cores.rs` | which cores the shards run on |
-//! | `pinned.rs` | [`pinned::run_on_cores`]: pinned executors that are not servers |
 //! | `task.rs` | [`task::spawn_local`] → [`task::JoinHandle`]: what each handle does when dropped |
 //! | `local_event.rs` | a one-shot, shard-local event (stop accepting, all closed) |
 //! | `wake_flag.rs` | a waker that raises a flag, for futures polled by hand (test kit, manual bus) |
 
 pub mod cores;
 pub(crate) mod local_event;
-pub mod pinned;
 pub(crate) mod runtime;
 pub mod task;
 pub(crate) mod wake_flag;
@@ -32,9 +30,6 @@ pub(crate) mod wake_flag;
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
-
-use crate::server::stats::ShardStats;
 
 /// Which shard a piece of code runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +44,9 @@ pub struct ShardInfo {
 
 struct CurrentShard {
     info: ShardInfo,
-    stats: Arc<ShardStats>,
+    /// Counts a contained panic (the server's stats; nothing on a pool's
+    /// executors). A hook, so this layer does not import `server/`.
+    count_panic: Box<dyn Fn()>,
 }
 
 thread_local! {
@@ -62,8 +59,8 @@ pub fn current() -> Option<ShardInfo> {
 }
 
 /// Marks the calling thread as running `info` (done once by the shard thread).
-pub(crate) fn enter(info: ShardInfo, stats: Arc<ShardStats>) {
-    CURRENT.with(|c| *c.borrow_mut() = Some(CurrentShard { info, stats }));
+pub(crate) fn enter(info: ShardInfo, count_panic: Box<dyn Fn()>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(CurrentShard { info, count_panic }));
 }
 
 /// Clears the thread's shard registration (on shard exit).
@@ -87,7 +84,7 @@ pub(crate) fn report_panic(what: &str, payload: &(dyn Any + Send)) {
     let message = panic_message(payload);
     CURRENT.with(|c| match c.borrow().as_ref() {
         Some(shard) => {
-            shard.stats.panic_caught();
+            (shard.count_panic)();
             tracing::error!(
                 shard = shard.info.id,
                 "panic in {what} contained: {message}"

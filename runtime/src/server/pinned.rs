@@ -16,7 +16,6 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::bus::invoke::{self, InvokeBus};
-use crate::server::stats::ShardStats;
 use crate::server::ServerError;
 use crate::shard::{self, ShardInfo};
 
@@ -64,7 +63,7 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> Result<T, ServerError> {
     };
     let invoke = InvokeBus::new(1).map_err(ServerError::from)?;
     ex.run(async move {
-        shard::enter(info, Arc::new(ShardStats::default()));
+        shard::enter(info, Box::new(|| {}));
         let attached = invoke::attach(&invoke, info);
         let out = match attached {
             Ok(()) => Ok(future.await),
@@ -106,7 +105,7 @@ where
                         ServerError::shard_start(id, what, std::io::Error::from(e))
                     })?;
                 ex.run(async move {
-                    shard::enter(info, Arc::new(ShardStats::default()));
+                    shard::enter(info, Box::new(|| {}));
                     if let Err(e) = invoke::attach(&invoke, info) {
                         shard::leave();
                         return Err(ServerError::from(e));

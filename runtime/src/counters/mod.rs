@@ -1,0 +1,17 @@
+//! Numbers a shard writes without locks and others read: the bottom layer,
+//! imported by every subsystem that counts (the bus, the server's stats,
+//! protocols) and by `metrics/`, which encodes them for scrapes. Nothing
+//! here imports another module of the crate.
+//!
+//! | file | what |
+//! |---|---|
+//! | `shard_counter.rs` | [`ShardCounter`]: a relaxed atomic one shard writes with a plain store |
+//! | `histogram.rs` | [`LatencyHistogram`], [`LatencyRecorder`]: HdrHistograms recorded on a shard without locks, published for scrapes |
+
+pub(crate) mod histogram;
+mod shard_counter;
+
+pub use histogram::{
+    HistogramSnapshot, LatencyHistogram, LatencyRecorder, LATENCY_BUCKETS, PUBLISH_EVERY,
+};
+pub use shard_counter::ShardCounter;
