@@ -60,6 +60,7 @@ impl FrameHandler for ChatClient {
     /// line cut short by the peer's EOF just closes.
     fn frame_error(&mut self, conn: &FramedConnection, error: &FrameError) {
         if error.is_length_exceeded() {
+            // Err: the connection is closing, and its end reason says why.
             let _ = conn.send(b"Line too long.");
         }
         conn.transport().close();
@@ -78,6 +79,7 @@ impl FrameHandler for ChatClient {
     }
 
     fn shutdown_requested(&mut self, conn: &FramedConnection) {
+        // Err: the connection is closing, and its end reason says why.
         let _ = conn.send(b"Server shutting down.");
         conn.transport().close();
     }

@@ -76,6 +76,7 @@ pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};
 pub use requests::{RoomAnswer, RoomRequest, RoomRpc};
 pub use room::{
-    fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW, MAX_COALESCED_SLEEP,
+    fanout_window, printable, ChatConfig, Room, DEFAULT_FLUSH_WINDOW, DEFAULT_MAX_OUTBOUND,
+    MAX_COALESCED_SLEEP,
 };
-pub use server::{chat_factory, start_chat_server, ChatBuses, ChatFactory, DEFAULT_MAX_OUTBOUND};
+pub use server::{chat_factory, start_chat_server, ChatBuses, ChatFactory};

@@ -12,13 +12,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use bytes::Bytes;
 use torsion::Rpc;
 
 use super::message::ClaimOutcome;
-use super::room::Room;
 
 /// A question for another shard's room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,19 +49,6 @@ pub type RoomRpc = Rpc<RoomRequest, RoomAnswer>;
 
 /// A client's request under way, polled on its connection's task.
 pub(crate) type PendingRequest = Pin<Box<dyn Future<Output = ()>>>;
-
-/// The serving side: `room` answers what shard `from` asks.
-pub(crate) async fn serve(room: Weak<Room>, from: usize, request: RoomRequest) -> RoomAnswer {
-    let Some(room) = room.upgrade() else {
-        return RoomAnswer::Claim(ClaimOutcome::Unavailable);
-    };
-    match request {
-        RoomRequest::Claim { name, conn } => {
-            RoomAnswer::Claim(room.serve_claim(from, name, conn).await)
-        }
-        RoomRequest::Names => RoomAnswer::Names(room.names()),
-    }
-}
 
 /// Asks `name`'s owner whether connection `conn` here may hold it.
 pub(crate) async fn claim(

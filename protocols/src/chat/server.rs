@@ -11,14 +11,10 @@ use torsion::{
 
 use super::client::ChatClient;
 use super::message::ChatMessage;
-use super::requests::{self, RoomAnswer, RoomRequest, RoomRpc};
-use super::room::{ChatConfig, Room};
+use super::requests::{RoomAnswer, RoomRequest, RoomRpc};
+use super::room::{self, ChatConfig, Room};
 use crate::codec::LineCodec;
 use crate::framed::LineReceiver;
-
-/// The chat server's default outbound hard cap per client (InspIRCd's hard
-/// sendq spirit): 1 MiB.
-pub const DEFAULT_MAX_OUTBOUND: usize = 1024 * 1024;
 
 /// Builds chat clients for one shard's room.
 pub struct ChatFactory {
@@ -88,7 +84,7 @@ pub fn chat_factory(
     room.set_rpc(RoomRpc::attach(
         &buses.requests,
         shard,
-        move |from, request| requests::serve(served.clone(), from, request),
+        move |from, request| room::serve(served.clone(), from, request),
     )?);
     Ok(ChatFactory { room })
 }

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use torsion::{ManualBus, RpcMessage};
 
 use super::message::ChatMessage;
-use super::requests::{self, RoomAnswer, RoomRequest, RoomRpc};
-use super::room::{ChatConfig, Room};
+use super::requests::{RoomAnswer, RoomRequest, RoomRpc};
+use super::room::{self, ChatConfig, Room};
 
 /// `shards` rooms joined by manual buses; nothing moves until
 /// [`ManualChat::pump`]. Drive clients of a room with
@@ -50,7 +50,7 @@ impl ManualChat {
                 room.set_bus(handle);
                 let served = Rc::downgrade(&room);
                 let rpc = RoomRpc::attach_manual(&calls, s, move |from, request| {
-                    requests::serve(served.clone(), from, request)
+                    room::serve(served.clone(), from, request)
                 })
                 .expect("a new manual bus has room for every shard");
                 room.set_rpc(rpc);

@@ -30,7 +30,7 @@ use super::config::Keys;
 use super::entry::{parse_xread, Origins, Verdict};
 use super::pacer::Pacer;
 use super::stats::ClusterStats;
-use super::writer::{connect, RECONNECT_FIRST, RECONNECT_MAX};
+use super::writer::{connect, reconnect_backoff};
 use crate::chat::message::ChatMessage;
 
 /// How long one `XREAD` blocks (so the thread notices shutdown).
@@ -75,12 +75,13 @@ impl Reader {
         let lag = self.stats.lag.recorder();
         let mut origins = Origins::default();
         let mut pacer = Pacer::new(Instant::now());
-        let mut backoff = RECONNECT_FIRST;
+        let mut backoff = reconnect_backoff();
         let mut down_since: Option<Instant> = None;
         self.stats.reader_up.set(1);
         while !matches!(self.stop.try_recv(), Err(TryRecvError::Disconnected)) {
             let Some(con) = self.con.as_mut() else {
-                std::thread::sleep(backoff);
+                // The back-off never gives up (no retry limit).
+                std::thread::sleep(backoff.next_delay().unwrap_or_default());
                 match connect(&self.client, "r", &self.keys) {
                     Ok(con) => {
                         tracing::info!(
@@ -90,11 +91,10 @@ impl Reader {
                         self.con = Some(con);
                         self.stats.reader_up.set(1);
                         self.stats.reader_reconnects.add(1);
-                        backoff = RECONNECT_FIRST;
+                        backoff.reset();
                     }
                     Err(e) => {
                         tracing::debug!("chat cluster: reconnecting (reader): {e}");
-                        backoff = (backoff * 2).min(RECONNECT_MAX);
                     }
                 }
                 continue;

@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{RecvTimeoutError, Sender, TryRecvError};
 use redis::{Connection, ConnectionLike, Value};
+use torsion::client::Backoff;
 use torsion::BusSender;
 
 use super::config::{ClusterConfig, Keys};
@@ -64,8 +65,17 @@ const MAX_BACKLOG_BYTES: usize = 64 * 1024 * 1024;
 /// How long a command may take before the link counts as down.
 pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// First and longest wait between reconnection attempts.
-pub(crate) const RECONNECT_FIRST: Duration = Duration::from_millis(100);
-pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(1);
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
+
+/// The waits between attempts to reach Redis again, for the writer and the
+/// reader alike: torsion's [`Backoff`] doubling from 100 ms to 1 s, with
+/// Twisted's jitter so that a cluster's nodes do not all come back at once.
+pub(crate) fn reconnect_backoff() -> Backoff {
+    let mut backoff = Backoff::new(RECONNECT_FIRST / 2, RECONNECT_MAX);
+    backoff.factor = 2.0;
+    backoff
+}
 /// How long shutdown may spend sending what is left.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
 
@@ -166,7 +176,7 @@ pub(crate) struct Writer {
     next_renew: Instant,
     renewed_once: bool,
     next_connect: Instant,
-    backoff: Duration,
+    backoff: Backoff,
     /// The newest entry id's milliseconds (Redis's clock), for trimming.
     last_entry_ms: Option<u64>,
     /// When this outage began (for the log), if the link is down.
@@ -218,7 +228,7 @@ impl Writer {
             next_renew: now,
             renewed_once: false,
             next_connect: now,
-            backoff: RECONNECT_FIRST,
+            backoff: reconnect_backoff(),
             last_entry_ms: None,
             down_since: None,
             refused: false,
@@ -645,8 +655,8 @@ impl Writer {
         // A link that keeps coming back only to fail again is an outage
         // too: the bound applies however it fails.
         self.drop_expired();
-        self.backoff = RECONNECT_FIRST;
-        self.next_connect = Instant::now() + self.backoff;
+        self.backoff.reset();
+        self.next_connect = Instant::now() + self.next_wait();
     }
 
     fn reconnect(&mut self) {
@@ -667,10 +677,15 @@ impl Writer {
             }
             Err(e) => {
                 tracing::debug!("chat cluster: reconnecting (writer): {e}");
-                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
-                self.next_connect = Instant::now() + self.backoff;
+                self.next_connect = Instant::now() + self.next_wait();
             }
         }
+    }
+
+    /// The wait before the next attempt to reach Redis (the back-off never
+    /// gives up: it has no retry limit).
+    fn next_wait(&mut self) -> Duration {
+        self.backoff.next_delay().unwrap_or(RECONNECT_MAX)
     }
 
     /// Sends a message to a shard (the server may be stopping: then there
