@@ -26,6 +26,7 @@ impl Protocol for Echo {
     fn data_received(&mut self, transport: &Transport, data: &mut BytesMut) {
         // Closed or over the cap: the connection is ending; the runtime
         // reports why through connection_lost.
+        // Err: the connection is closing, and its end reason says why.
         let _ = transport.write_bytes(data.split().freeze());
     }
 
@@ -44,6 +45,7 @@ pub struct FrameEcho;
 
 impl FrameHandler for FrameEcho {
     fn frame_received(&mut self, conn: &FramedConnection, frame: Bytes) {
+        // Err: the connection is closing, and its end reason says why.
         let _ = conn.send_bytes(frame);
     }
     fn pause_writing(&mut self, conn: &FramedConnection) {
@@ -67,6 +69,7 @@ impl torsion::DatagramProtocol for DatagramEcho {
     ) {
         // UDP is lossy by nature: a datagram the socket cannot take now is
         // dropped, as the kernel would.
+        // Err: the connection is closing, and its end reason says why.
         let _ = transport.write_to(data, from);
     }
 }

@@ -359,6 +359,7 @@ impl Client {
             *alarm = None;
             schedule.advance();
             message.clear();
+            // Writing to memory cannot fail.
             let _ = write!(
                 message,
                 "m {} {seq} {} {}\r\n",

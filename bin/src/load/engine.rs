@@ -203,6 +203,7 @@ impl Coordinator {
 
     /// Reports one second of a shard's measurements.
     pub fn report_interval(&self, interval: Interval) {
+        // Err: the live report ended; totals are kept apart.
         let _ = self.intervals.send(interval);
     }
 }

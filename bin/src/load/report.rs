@@ -141,12 +141,20 @@ impl Report {
     /// The human report.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        match self.render_into(&mut out) {
+            Ok(()) => out,
+            // A String takes every write; there is no error to see.
+            Err(std::fmt::Error) => out,
+        }
+    }
+
+    fn render_into(&self, out: &mut String) -> std::fmt::Result {
         let what = if self.mode == "chat" {
             "deliveries"
         } else {
             "requests"
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "torsion load {} → {}: {} {}, {:.1} s measured after {:.1} s warm-up",
             self.mode,
@@ -159,67 +167,67 @@ impl Report {
             },
             self.duration_s,
             self.warmup_s
-        );
+        )?;
         if self.mode == "echo" {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  framing {}, {} B per request",
                 self.framing, self.size
-            );
+            )?;
         }
         if let Some(c) = &self.chat {
             // Chat speaks of messages (sent) and deliveries (received); the
             // measured window and the whole run are kept apart.
             let offered = self.offered_rate.unwrap_or_default();
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {} senders; offered {offered:.0} messages/s (open loop)",
                 c.senders
-            );
-            let _ = writeln!(
+            )?;
+            writeln!(
                 out,
                 "  measured   {} messages sent, {} deliveries ({:.0} deliveries/s)",
                 self.sent, self.completed, self.achieved_rate
-            );
-            let _ = writeln!(
+            )?;
+            writeln!(
                 out,
                 "  whole run  {} messages sent (warm-up included); deliveries {} of {} due",
                 c.messages_sent, c.deliveries_received, c.deliveries_expected
-            );
+            )?;
         } else {
             match self.offered_rate {
                 Some(r) => {
-                    let _ = writeln!(out, "  offered   {r:>12.0} /s (open loop)");
+                    writeln!(out, "  offered   {r:>12.0} /s (open loop)")?;
                 }
                 None => {
-                    let _ = writeln!(
+                    writeln!(
                         out,
                         "  offered          max (closed loop, pipeline {})",
                         self.pipeline
-                    );
+                    )?;
                 }
             }
-            let _ = writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate);
-            let _ = writeln!(
+            writeln!(out, "  achieved  {:>12.0} {what}/s", self.achieved_rate)?;
+            writeln!(
                 out,
                 "  sent      {:>12}   completed {:>12}",
                 self.sent, self.completed
-            );
+            )?;
         }
         let e = &self.errors;
         if e.total() == 0 {
-            let _ = writeln!(out, "  errors: none");
+            writeln!(out, "  errors: none")?;
         } else {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  errors: {} (connect {}, mismatch {}, closed {}, reset {}, io {}, timeout {}, frame {}, lost {}, reordered {}, unexpected {})",
                 e.total(), e.connect, e.mismatch, e.closed, e.reset, e.io, e.timeout, e.frame, e.lost, e.reordered, e.unexpected
-            );
+            )?;
         }
-        let _ = writeln!(
+        writeln!(
             out,
             "  latency (µs)        p50        p90        p99      p99.9     p99.99        max"
-        );
+        )?;
         let mut rows = vec![
             ("corrected", &self.corrected),
             ("uncorrected", &self.uncorrected),
@@ -229,28 +237,28 @@ impl Report {
         }
         for (name, p) in rows {
             if p.count == 0 {
-                let _ = writeln!(
+                writeln!(
                     out,
                     "  {name:<12} nothing measured (no {what} timed in the measured period)"
-                );
+                )?;
                 continue;
             }
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {name:<12} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
                 p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
-            );
+            )?;
         }
         let unit = if self.chat.is_some() {
             "each delivery, from its message's"
         } else {
             "each request's"
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "  (corrected: from {unit} intended send time; uncorrected: from its actual send)"
-        );
-        out
+        )?;
+        Ok(())
     }
 
     /// Writes the JSON summary.

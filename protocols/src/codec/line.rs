@@ -319,6 +319,7 @@ mod tests {
         struct Sink(std::sync::mpsc::Sender<Vec<u8>>);
         impl std::io::Write for Sink {
             fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                // Err: the test stopped reading the log.
                 let _ = self.0.send(b.to_vec());
                 Ok(b.len())
             }

@@ -208,6 +208,7 @@ impl Shared {
             };
             match slot {
                 Some(Slot::Raw(bytes)) => {
+                    // Err: the connection is closing, and its end reason says why.
                     let _ = self.transport.write_bytes(bytes);
                 }
                 Some(Slot::Ready(meta, response)) => {
@@ -253,16 +254,21 @@ impl Shared {
         let close = meta.close || framing == Framing::UntilClose;
         match (framing, body) {
             (Framing::NoBody, _) | (_, Body::Empty) => {
+                // Err: the connection is closing, and its end reason says why.
                 let _ = self.transport.write(&head);
             }
             (_, Body::Full(b)) if b.len() <= 16 * 1024 => {
+                // Err: the connection is closing, and its end reason says why.
                 let _ = self.transport.write_many(&[&head, &b]);
             }
             (_, Body::Full(b)) => {
+                // Err: the connection is closing, and its end reason says why.
                 let _ = self.transport.write(&head);
+                // Err: the connection is closing, and its end reason says why.
                 let _ = self.transport.write_bytes(b);
             }
             (_, Body::Stream { length, pieces }) => {
+                // Err: the connection is closing, and its end reason says why.
                 let _ = self.transport.write(&head);
                 drop(head);
                 self.streaming.set(true);
@@ -452,6 +458,7 @@ async fn pump(
         return;
     }
     if framing == Framing::Chunked {
+        // Err: the connection is closing, and its end reason says why.
         let _ = shared.transport.write(b"0\r\n\r\n");
     }
     shared.streaming.set(false);

@@ -214,6 +214,7 @@ pub(crate) fn write_head(
     match framing {
         Framing::Length => {
             // BytesMut is a fmt::Write: no String for the digits.
+            // Writing to memory cannot fail.
             let _ = write!(out, "Content-Length: {}\r\n", body_length.unwrap_or(0));
         }
         Framing::Chunked => out.put_slice(b"Transfer-Encoding: chunked\r\n"),

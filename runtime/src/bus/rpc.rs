@@ -447,6 +447,7 @@ fn refuse<Req: Send + 'static, Resp: Send + 'static>(
     msg: RpcMessage<Req, Resp>,
 ) {
     if let RpcMessage::Call { from, id, .. } = msg {
+        // Err: the caller's shard is stopping too; nobody waits.
         let _ = bus.send_to(
             from,
             RpcMessage::Reply {

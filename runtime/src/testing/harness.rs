@@ -485,6 +485,7 @@ mod tests {
             |mut conn: crate::Connection| async move {
                 while let Some(bytes) = conn.read().await {
                     conn.clock().sleep(Duration::from_secs(1)).await;
+                    // Err: the harness closed the connection.
                     let _ = conn.write(&bytes).await;
                 }
             },
