@@ -121,3 +121,35 @@ fn the_readme_shows_these_programs_exactly() {
         );
     }
 }
+
+#[test]
+fn ask_says_what_went_wrong_in_a_sentence() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = Command::new(env!("CARGO_BIN_EXE_ask"))
+        .args([&format!("127.0.0.1:{port}"), "GET", "x"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        text.starts_with(&format!("ask: cannot connect to 127.0.0.1:{port}: ")),
+        "{text}"
+    );
+    assert!(!text.contains("Os {"), "a Debug dump: {text}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_ask"))
+        .args(["nonsense", "GET", "x"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let text = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        text.starts_with("ask: \"nonsense\" is not HOST:PORT"),
+        "{text}"
+    );
+}
