@@ -1,11 +1,11 @@
 //! # torsion-cli
 //!
 //! The `torsion` command as a library, so tests and benchmarks can drive it.
+//! The app runner it serves with is the `torsion-app` crate.
 //!
 //! | module | what |
 //! |---|---|
 //! | [`cli`] | the command line (clap) |
-//! | [`app`] | the app runner: `serve <app>` for any protocol, with every common flag, metrics, drain (twistd plugins) |
 //! | [`apps`] | the built-in apps: echo, chat, http |
 //! | [`http_site`] | what `serve http` answers: the TechEmpower plaintext and JSON routes |
 //! | [`load`] | the latency load generator |
@@ -13,7 +13,6 @@
 //! | [`bench`](mod@bench) | `torsion bench`: servers and load in one process |
 //! | [`cert`] | `torsion cert`: a self-signed certificate and key that TLS accepts |
 
-pub mod app;
 pub mod apps;
 pub mod bench;
 pub mod cert;

@@ -2,7 +2,7 @@
 //! chat and http apps), `load`, `bench` and `cert`.
 
 use clap::{CommandFactory, FromArgMatches};
-use torsion_cli::app::init_logging;
+use torsion_app::init_logging;
 use torsion_cli::{apps, bench, cert, cli, load_cmd};
 
 fn main() {

@@ -7,8 +7,8 @@ use torsion::ServerHandle;
 use torsion_protocols::chat::cluster::{start_chat_node, ClusterConfig};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, ChatMetrics, DEFAULT_MAX_OUTBOUND};
 
-use crate::app::{App, ServeContext};
 use crate::cli::{parse_duration, parse_duration_or_off, parse_on_off, parse_size};
+use torsion_app::{App, ServeContext};
 
 /// `serve chat`'s own flags.
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use torsion::ServerHandle;
 use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
 
-use crate::app::{App, ServeContext};
 use crate::cli::parse_framing;
+use torsion_app::{App, ServeContext};
 
 /// `serve echo`'s own flags.
 #[derive(Debug, Args)]

@@ -5,8 +5,8 @@ use clap::Args;
 use torsion::ServerHandle;
 use torsion_protocols::http::{start_http_server, HttpConfig, HttpMetrics, StaticDir};
 
-use crate::app::{App, ServeContext};
 use crate::cli::parse_size;
+use torsion_app::{App, ServeContext};
 
 /// `serve http`'s own flags.
 #[derive(Debug, Args)]

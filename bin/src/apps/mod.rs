@@ -1,5 +1,5 @@
 //! The built-in apps of `torsion serve`, registered through the app runner
-//! like any user's (see [`app`](crate::app)).
+//! like any user's (see [`torsion_app`]).
 //!
 //! | file | app |
 //! |---|---|
@@ -15,7 +15,7 @@ pub use chat::{ChatApp, ChatFlags};
 pub use echo::{EchoApp, EchoFlags};
 pub use http::{HttpApp, HttpFlags};
 
-use crate::app::Runner;
+use torsion_app::Runner;
 
 /// `torsion`'s runner: echo, chat and http.
 pub fn builtin_runner() -> Runner {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use torsion::{Bus, ConnectionFn, Factory, Rpc, RpcMessage, ServerHandle, ShardInfo};
-use torsion_cli::app::{App, ServeContext};
+use torsion_app::{App, ServeContext};
 
 use crate::connection::{serve, ShardKv};
 use crate::metrics::KvMetrics;

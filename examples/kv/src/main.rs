@@ -18,7 +18,7 @@ mod metrics;
 mod store;
 
 fn main() {
-    torsion_cli::app::Runner::new("torsion-kv")
+    torsion_app::Runner::new("torsion-kv")
         .about("A sharded key-value server speaking RESP2 (Redis's protocol)")
         .app(app::KvApp)
         .main()

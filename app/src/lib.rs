@@ -1,4 +1,8 @@
-//! The app runner: `torsion serve` for your own protocol (twistd plugins).
+//! # torsion-app
+//!
+//! The app runner: `torsion serve` for your own protocol (twistd plugins),
+//! as a library: a program that serves its own protocols depends on this,
+//! not on the `torsion` command.
 //!
 //! An [`App`] is a protocol with a name, its own flags (a clap `Args`
 //! struct) and a `start` that builds its server on a [`ServeContext`]. A
@@ -8,18 +12,19 @@
 //! and flow limits, `--metrics`, logging (`--log-format`), the listening
 //! line, drain on SIGINT/SIGTERM (a second signal exits at once). The
 //! built-in echo, chat and http servers are apps registered the same way
-//! (`apps/`), so what the runner offers is what `torsion serve` is.
+//! (`bin/src/apps/`), so what the runner offers is what `torsion serve` is.
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`App`], [`ServeContext`] |
+//! | `lib.rs` | [`App`], [`ServeContext`] |
 //! | `flags.rs` | [`ServeFlags`]: the flags every app gets |
 //! | `runner.rs` | [`Runner`]: the command, parsing, the serve sequence |
+//! | `args.rs` | [`args`]: placement and log-format flags, the parsers of counts, sizes, durations |
 //!
 //! ```no_run
 //! use bytes::BytesMut;
 //! use torsion::{FnFactory, Protocol, ServerHandle, Transport};
-//! use torsion_cli::app::{App, Runner, ServeContext};
+//! use torsion_app::{App, Runner, ServeContext};
 //!
 //! /// Greets, then answers every chunk with its length.
 //! struct Count {
@@ -64,6 +69,7 @@
 //! }
 //! ```
 
+pub mod args;
 mod flags;
 mod runner;
 

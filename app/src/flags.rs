@@ -7,7 +7,7 @@ use clap::Args;
 use torsion::metrics::DEFAULT_LAG_PROBE;
 use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
 
-use crate::cli::{parse_count, parse_duration_or_off, parse_size, PlacementArgs};
+use crate::args::{parse_count, parse_duration_or_off, parse_size, PlacementArgs};
 
 /// Flags common to every `serve` app.
 #[derive(Debug, Args, Clone)]

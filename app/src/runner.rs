@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::flags::ServeFlags;
 use super::{App, ServeContext};
-use crate::cli::LogFormat;
+use crate::args::LogFormat;
 
 /// The id of the global `--log-format` argument (the same in `torsion`'s
 /// own command line).
