@@ -38,6 +38,13 @@
 //! node took meanwhile is revoked from its client (told so, and nameless
 //! again). At shutdown the node key is deleted: its names are free at
 //! once.
+//!
+//! # Time
+//!
+//! Every decision here (batch age, the outage bound, the renewal, the
+//! back-off) reads the time from the writer's [`Now`]: the wall clock in
+//! service, a hand-moved one in the unit tests (`writer/tests.rs`), which
+//! drive a writer cut off from Redis without a server.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -143,8 +150,12 @@ pub(crate) struct WriterEnds {
     pub stop: Sender<()>,
 }
 
+/// Where the writer reads the time (the wall clock in service).
+pub(crate) type Now = Box<dyn Fn() -> Instant + Send>;
+
 /// The writer thread's state.
 pub(crate) struct Writer {
+    now: Now,
     config: ClusterConfig,
     keys: Keys,
     client: redis::Client,
@@ -194,20 +205,43 @@ impl Writer {
         mut con: Connection,
         ends: WriterEnds,
     ) -> redis::RedisResult<Writer> {
+        let shas = load_scripts(&mut con)?;
+        ends.stats.writer_up.set(1);
+        Ok(Writer::with_link(
+            config,
+            keys,
+            client,
+            Some(con),
+            shas,
+            ends,
+            Box::new(Instant::now),
+        ))
+    }
+
+    /// A writer with `con` as its link (`None`: cut off from Redis, trying
+    /// again from now), reading the time from `now`.
+    fn with_link(
+        config: ClusterConfig,
+        keys: Keys,
+        client: redis::Client,
+        con: Option<Connection>,
+        shas: Shas,
+        ends: WriterEnds,
+        now: Now,
+    ) -> Writer {
         let WriterEnds {
             requests,
             bus,
             stats,
             stop,
         } = ends;
-        let shas = load_scripts(&mut con)?;
-        let now = Instant::now();
-        stats.writer_up.set(1);
-        Ok(Writer {
+        let started = now();
+        Writer {
+            now,
             config,
             keys,
             client,
-            con: Some(con),
+            con,
             shas,
             requests,
             bus,
@@ -215,7 +249,7 @@ impl Writer {
             stop,
             open: Vec::new(),
             open_count: 0,
-            open_since: now,
+            open_since: started,
             pending: VecDeque::new(),
             pending_bytes: 0,
             pending_lines: 0,
@@ -223,16 +257,21 @@ impl Writer {
             controls: VecDeque::new(),
             held: HashSet::new(),
             to_release: Vec::new(),
-            pacer: Pacer::new(now),
-            last_round: now,
-            next_renew: now,
+            pacer: Pacer::new(started),
+            last_round: started,
+            next_renew: started,
             renewed_once: false,
-            next_connect: now,
+            next_connect: started,
             backoff: reconnect_backoff(),
             last_entry_ms: None,
             down_since: None,
             refused: false,
-        })
+        }
+    }
+
+    /// The time, from the writer's clock.
+    fn now(&self) -> Instant {
+        (self.now)()
     }
 
     fn renew_every(&self) -> Duration {
@@ -243,7 +282,7 @@ impl Writer {
     pub(crate) fn run(mut self) {
         let mut closing = false;
         while !closing {
-            let now = Instant::now();
+            let now = self.now();
             let lines_waiting = self.open_count > 0 || !self.pending.is_empty();
             let up = self.con.is_some();
             if lines_waiting && up {
@@ -278,11 +317,11 @@ impl Writer {
                     }
                 }
             }
-            if self.con.is_none() && Instant::now() >= self.next_connect {
+            if self.con.is_none() && self.now() >= self.next_connect {
                 self.reconnect();
             }
             if self.con.is_some() {
-                let now = Instant::now();
+                let now = self.now();
                 let lines_due = (self.open_count > 0 || !self.pending.is_empty())
                     && (now >= self.last_round + self.pacer.interval()
                         || self.pending.len() > 1
@@ -310,7 +349,7 @@ impl Writer {
     }
 
     fn queue_line(&mut self, line: &Bytes) {
-        let now = Instant::now();
+        let now = self.now();
         if self.open_count == 0 {
             self.open_since = now;
         }
@@ -355,7 +394,7 @@ impl Writer {
     /// One pipeline: the oldest batch, the renewal if due, every control.
     fn round(&mut self) {
         self.seal();
-        self.last_round = Instant::now();
+        self.last_round = self.now();
         let mut pipe = redis::pipe();
         let mut ops = Vec::new();
         for name in std::mem::take(&mut self.to_release) {
@@ -625,7 +664,7 @@ impl Writer {
     /// backlog's size), counted and logged.
     fn drop_expired(&mut self) {
         self.seal();
-        let now = Instant::now();
+        let now = self.now();
         let mut dropped = 0;
         while let Some((batch, since)) = self.pending.front() {
             let too_old = now.saturating_duration_since(*since) > self.config.outage;
@@ -649,14 +688,14 @@ impl Writer {
     fn link_lost(&mut self, e: &redis::RedisError) {
         if self.con.take().is_some() {
             tracing::warn!(node = %self.keys.me, "chat cluster: lost Redis (writer): {e}");
-            self.down_since = Some(Instant::now());
+            self.down_since = Some(self.now());
         }
         self.stats.writer_up.set(0);
         // A link that keeps coming back only to fail again is an outage
         // too: the bound applies however it fails.
         self.drop_expired();
         self.backoff.reset();
-        self.next_connect = Instant::now() + self.next_wait();
+        self.next_connect = self.now() + self.next_wait();
     }
 
     fn reconnect(&mut self) {
@@ -666,18 +705,21 @@ impl Writer {
         });
         match attempt {
             Ok((con, shas)) => {
-                let away = self.down_since.take().map(|t| t.elapsed());
+                let away = self
+                    .down_since
+                    .take()
+                    .map(|t| self.now().saturating_duration_since(t));
                 tracing::info!(node = %self.keys.me, ?away, "chat cluster: Redis is back (writer)");
                 self.con = Some(con);
                 self.shas = shas;
                 self.stats.writer_up.set(1);
                 self.stats.writer_reconnects.add(1);
                 // Renew (and notice a lapse) in the first round.
-                self.next_renew = Instant::now();
+                self.next_renew = self.now();
             }
             Err(e) => {
                 tracing::debug!("chat cluster: reconnecting (writer): {e}");
-                self.next_connect = Instant::now() + self.next_wait();
+                self.next_connect = self.now() + self.next_wait();
             }
         }
     }
@@ -697,13 +739,13 @@ impl Writer {
     /// Every shard is gone: send what is left (within a budget), then
     /// delete the node key so its names are free at once.
     fn leave(mut self) {
-        let deadline = Instant::now() + SHUTDOWN_BUDGET;
+        let deadline = self.now() + SHUTDOWN_BUDGET;
         self.seal();
         while self.con.is_some()
             && (!self.pending.is_empty()
                 || !self.controls.is_empty()
                 || !self.to_release.is_empty())
-            && Instant::now() < deadline
+            && self.now() < deadline
         {
             self.round();
         }
@@ -722,3 +764,7 @@ impl Writer {
         self.stats.writer_up.set(0);
     }
 }
+
+#[cfg(test)]
+#[path = "writer/tests.rs"]
+mod tests;
