@@ -119,7 +119,6 @@ pub use bus::{
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
 pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
 pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
-pub use net::listener::ACCEPT_BACKOFF;
 pub use pinned::block_on;
 pub use policy::Policies;
 pub use protocol::{Factory, FnFactory, Protocol};

@@ -23,8 +23,9 @@ use crate::connection::{self, Wire};
 use crate::shard;
 use crate::shard::runtime::ShardRuntime;
 
-/// How long accepting pauses after running out of descriptors or memory.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long accepting pauses after running out of descriptors or memory
+/// ("Limits and failure behaviour" in the README says 100 ms).
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A shard's listener, bound to the shard's reactor.
 pub(crate) struct ShardListener {
