@@ -30,7 +30,7 @@ use super::config::Keys;
 use super::entry::{parse_xread, Origins, Verdict};
 use super::pacer::Pacer;
 use super::stats::ClusterStats;
-use super::writer::{connect, reconnect_backoff};
+use super::writer::{connect, next_reconnect_wait, reconnect_backoff};
 use crate::chat::message::ChatMessage;
 
 /// How long one `XREAD` blocks (so the thread notices shutdown).
@@ -80,8 +80,7 @@ impl Reader {
         self.stats.reader_up.set(1);
         while !matches!(self.stop.try_recv(), Err(TryRecvError::Disconnected)) {
             let Some(con) = self.con.as_mut() else {
-                // The back-off never gives up (no retry limit).
-                std::thread::sleep(backoff.next_delay().unwrap_or_default());
+                std::thread::sleep(next_reconnect_wait(&mut backoff));
                 match connect(&self.client, "r", &self.keys) {
                     Ok(con) => {
                         tracing::info!(

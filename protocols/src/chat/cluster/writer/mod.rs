@@ -91,6 +91,12 @@ pub(crate) fn reconnect_backoff() -> Backoff {
     backoff
 }
 
+/// The wait before the next attempt to reach Redis: `backoff`'s next delay
+/// (it has no retry limit, so there always is one).
+pub(crate) fn next_reconnect_wait(backoff: &mut Backoff) -> Duration {
+    backoff.next_delay().unwrap_or(RECONNECT_MAX)
+}
+
 /// How long shutdown may spend sending what is left.
 const SHUTDOWN_BUDGET: Duration = Duration::from_secs(2);
 

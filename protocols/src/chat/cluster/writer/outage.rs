@@ -100,9 +100,8 @@ impl Writer {
         }
     }
 
-    /// The wait before the next attempt to reach Redis (the back-off never
-    /// gives up: it has no retry limit).
+    /// The wait before the next attempt to reach Redis.
     pub(super) fn next_wait(&mut self) -> Duration {
-        self.backoff.next_delay().unwrap_or(RECONNECT_MAX)
+        next_reconnect_wait(&mut self.backoff)
     }
 }
