@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use torsion::metrics::DEFAULT_LAG_PROBE;
+use torsion::DEFAULT_LAG_PROBE;
 use torsion::{cores, Endpoint, Policies, Server, ServerBuilder};
 
 use crate::args::{parse_count, parse_duration_or_off, parse_size, PlacementArgs};

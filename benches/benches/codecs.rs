@@ -11,10 +11,9 @@ use criterion::{BatchSize, Criterion, Throughput};
 use tokio_util::codec::{
     AnyDelimiterCodec, Decoder as TokioDecoder, LengthDelimitedCodec, LinesCodec,
 };
+use torsion::codec::{Decoder, Encoder, FrameError};
 use torsion_benches::{interleaved_throughput, print_table, Comparison};
-use torsion_protocols::codec::{
-    Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
-};
+use torsion_protocols::codec::{IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth};
 
 /// About 1 MiB of input per decode run.
 const INPUT: usize = 1 << 20;

@@ -323,7 +323,7 @@ fn cross_shard_round_trips(n: u64, busy: bool) -> [(f64, f64, f64); 2] {
     let pings: Bus<(Instant, bool)> = Bus::new(2).unwrap();
     let calls: Bus<RpcMessage<u64, u64>> = Bus::new(2).unwrap();
     let done = Arc::new(AtomicBool::new(false));
-    let out = torsion::pinned::run_on_cores(&[SERVER_CORE, LOAD_CORE], move |shard| {
+    let out = torsion::run_on_cores(&[SERVER_CORE, LOAD_CORE], move |shard| {
         let (pings, calls, done) = (pings.clone(), calls.clone(), done.clone());
         async move {
             if busy {

@@ -311,5 +311,5 @@ pub fn parse_target(s: &str) -> Result<std::net::SocketAddr, String> {
 /// Parses a framing name (raw, line, netstring, int8, int16, int32).
 pub fn parse_framing(s: &str) -> Result<Framing, String> {
     s.parse()
-        .map_err(|e: torsion_protocols::framing::UnknownFraming| e.to_string())
+        .map_err(|e: torsion_protocols::UnknownFraming| e.to_string())
 }

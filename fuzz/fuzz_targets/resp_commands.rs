@@ -5,7 +5,8 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use torsion_protocols::codec::{Decoder, RespCodec};
+use torsion_protocols::codec::resp::RespCodec;
+use torsion::codec::Decoder;
 
 #[path = "common.rs"]
 #[allow(unused_imports)]

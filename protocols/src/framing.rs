@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::codec::line::DEFAULT_MAX_LINE_LENGTH;
-use crate::codec::netstring::DEFAULT_MAX_NETSTRING_LENGTH;
+use crate::codec::DEFAULT_MAX_LINE_LENGTH;
+use crate::codec::DEFAULT_MAX_NETSTRING_LENGTH;
 use crate::codec::{IntPrefixedCodec, PrefixWidth};
 
 /// How a byte stream is cut into messages.

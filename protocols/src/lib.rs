@@ -7,9 +7,9 @@
 //! |---|---|---|
 //! | [`chat`] | the sharded chat server: [`chat::Room`] per shard, names and fan-out over the bus | the docs' `chat.py` |
 //! | [`codec`] | pure framing codecs over `BytesMut`: line, netstring, int8/16/32 | the parsing inside `basic` |
-//! | [`framed`] | [`Framed`]`<codec, handler>` + one [`FrameHandler`] trait: whole frames from any decoder, raw mode; [`LineReceiver`], [`NetstringReceiver`], [`IntNStringReceiver`] are its aliases | `basic.LineReceiver`, `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
-//! | [`framing`] | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
-//! | [`echo`] | [`Echo`] and echo in every framing | `wire.Echo` |
+//! | `framed.rs` (at the root) | [`Framed`]`<codec, handler>` + one [`FrameHandler`] trait: whole frames from any decoder, raw mode; [`LineReceiver`], [`NetstringReceiver`], [`IntNStringReceiver`] are its aliases | `basic.LineReceiver`, `basic.NetstringReceiver`, `basic.Int32StringReceiver`… |
+//! | `framing.rs` (at the root) | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
+//! | `echo.rs` (at the root) | [`Echo`] and echo in every framing | `wire.Echo` |
 //! | [`metrics_endpoint`] | [`metrics_endpoint::serve_metrics`]: `GET /metrics` (Prometheus) over torsion's HTTP | — |
 //! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals | `twisted.web`: `Site`, `Resource`, `HTTPChannel` |
 //!
@@ -17,18 +17,19 @@
 //! between threads; what shards must share travels as bus messages
 //! (clippy's `disallowed-types`, configured in `protocols/clippy.toml`, keeps it that way in CI).
 
+#[cfg(feature = "chat")]
 pub mod chat;
 pub mod codec;
-pub mod echo;
-pub mod framed;
-pub mod framing;
+mod echo;
+mod framed;
+mod framing;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(all(feature = "http", feature = "metrics"))]
 pub mod metrics_endpoint;
 
-pub use echo::{Echo, EchoFactory};
+pub use echo::{echo_protocol, DatagramEcho, Echo, EchoFactory, FrameEcho, FramedEchoFactory};
 pub use framed::{
     FrameHandler, Framed, FramedConnection, IntNStringReceiver, LineReceiver, NetstringReceiver,
 };
-pub use framing::Framing;
-/// Why a frame was not sent (the runtime's, where sending a frame lives).
-pub use torsion::codec::SendError;
+pub use framing::{Framing, UnknownFraming};

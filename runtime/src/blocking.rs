@@ -263,7 +263,8 @@ impl<R: Send + 'static> Future for BlockingCall<R> {
 static DEFAULT_POOL: OnceLock<BlockingPool> = OnceLock::new();
 
 /// The process-wide pool [`defer_to_thread`] uses, once something used it.
-pub fn default_pool() -> Option<&'static BlockingPool> {
+#[cfg(feature = "metrics")]
+pub(crate) fn default_pool() -> Option<&'static BlockingPool> {
     DEFAULT_POOL.get()
 }
 

@@ -11,46 +11,70 @@
 //! (`ARCHITECTURE.md` at the repository root shows how these fit together:
 //! the path of one request, where each decision lives, the invariants.)
 //!
-//! The folders are the layers, bottom up:
+//! The folders are the layers, bottom up (all crate-private; what users
+//! name is re-exported below):
 //!
 //! | folder | what it holds |
 //! |---|---|
-//! | `counters/` | numbers shards write without locks: [`metrics::ShardCounter`], [`metrics::LatencyHistogram`] (public through `metrics`) |
-//! | `shard/` | the shard and its executor: [`ShardInfo`], pinning ([`cores`]), tasks ([`task`]), panic containment, the per-shard runtime (registry, shutdown) |
-//! | `connection/` | connections and transports: [`Protocol`], [`Transport`], [`DisconnectReason`], [`Policies`]; the state machine every connection runs and the socket driver that performs it |
+//! | `counters/` | numbers shards write without locks (public as [`counters`]) |
+//! | `shard/` | the shard and its executor: [`ShardInfo`], pinning ([`cores`]), tasks ([`spawn_local`]), panic containment, the per-shard runtime (registry, shutdown) |
+//! | `connection/` | connections and transports: [`Protocol`], [`Transport`], [`Connection`], [`DisconnectReason`], [`Policies`]; the state machine every connection runs and the socket driver that performs it |
 //! | `net/` | endpoints and listeners: [`Endpoint`] parsing, binding, the accept loop, TLS, TCP clients, UDP |
 //! | `clock.rs` | timers: [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
-//! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], [`Rpc`] (request/response between shards), the doorbell that wakes a parked shard |
+//! | `bus/` | cross-shard messaging: [`Bus`], [`BusHandle`], [`ManualBus`], [`Rpc`], [`invoke_on`], [`oneshot`]; the doorbell that wakes a parked shard |
 //! | `blocking.rs` | blocking work: [`BlockingPool`], [`defer_to_thread`] |
-//! | `metrics/` | Prometheus metrics: [`metrics::Metrics`], latency histograms recorded without locks, the reactor-lag probe |
-//! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`stats`]; [`pinned`] executors that are not servers |
-//! | `testing/` | protocols without sockets: [`testing::ProtocolHarness`], [`testing::ConnectedPair`] |
+//! | `metrics/` | Prometheus encoding (public as `metrics`, feature `metrics`) |
+//! | `server/` | starting, observing, stopping: [`ServerBuilder`], [`ServerHandle`], [`ShardStatsSnapshot`]; [`run_on_cores`] and [`block_on`]: pinned executors that are not servers |
+//! | `testing/` | protocols without sockets (public as [`testing`]) |
 //!
-//! The public modules keep flat paths (`torsion::transport`,
-//! `torsion::endpoint`, …), re-exported from their folders:
+//! ## One path per name
+//!
+//! Every public name has exactly one path. The vocabulary of a server —
+//! protocols, transports, connections, endpoints, the builder, clocks, the
+//! bus, blocking work, UDP — is at the crate root (`torsion::Transport`,
+//! `torsion::Bus`); what only some programs need is in a module of its own:
 //!
 //! | module | what it holds | Twisted |
 //! |---|---|---|
-//! | [`server`] | [`ServerBuilder`], [`ServerHandle`]: start shards, stats, shutdown | `reactor.run()`, `listenTCP` |
-//! | [`policy`] | [`Policies`]: idle timeout, connection caps, read throttling | `policies.TimeoutMixin`, `LimitTotalConnectionsFactory`, `ThrottlingFactory` |
-//! | [`pinned`] | [`pinned::run_on_cores`]: async work on pinned executors that are not servers (the load generator's engine) | — |
-//! | [`protocol`] | [`Protocol`], [`Factory`], [`FnFactory`] | `Protocol`, `Factory` |
-//! | [`tls`] | rustls termination for `tls:`/`ssl:` endpoints; client configs | `listenSSL`, `ssl:` endpoints |
-//! | [`transport`] | [`Transport`]: write, close, abort, flow control | `ITransport` |
-//! | [`reason`] | [`DisconnectReason`]: why a connection ended | `ConnectionDone`, `ConnectionLost` |
-//! | [`blocking`] | [`BlockingPool`], [`defer_to_thread`]: blocking work on plain threads, awaited on the shard | `deferToThread` |
-//! | [`bus`] | [`Bus`], [`BusHandle`], [`ManualBus`]: typed messages between shards | — (Twisted has one thread) |
-//! | [`client`] | [`client::connect_tcp`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
-//! | [`clock`] | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] | `callLater`, `LoopingCall`, `task.Clock` |
-//! | [`datagram`] | [`DatagramProtocol`], [`DatagramTransport`]: UDP per shard | `listenUDP`, `DatagramProtocol` |
-//! | [`udp_socket`] | [`UdpSocket`]: a client's UDP socket on the current shard | `listenUDP` with `connect` |
-//! | [`endpoint`] | [`Endpoint`] (`tcp:`, `tcp6:`, `tls:`, `udp:`), [`ClientEndpoint`] | `serverFromString`, `clientFromString` |
+//! | [`client`] | [`client::connect_tcp`], [`client::Connector`], [`client::ReconnectingClient`], [`client::Backoff`] | `connectTCP`, `ReconnectingClientFactory` |
+//! | [`codec`] | [`codec::Decoder`], [`codec::Encoder`]: the framing contract of [`Connection::framed`] | — |
 //! | [`cores`] | which cores the shards run on | — |
-//! | [`shard`] | [`ShardInfo`], [`shard::current`]: where code runs | — |
-//! | [`stats`] | per-shard counters | — |
-//! | [`metrics`] | [`metrics::Metrics`]: per-shard counters, reactor lag and protocols' collectors in Prometheus's text format | — (Twisted has none built in) |
+//! | [`counters`] | [`counters::ShardCounter`], [`counters::LatencyHistogram`]: numbers a shard writes without locks | — |
+//! | `metrics` | `metrics::Metrics`: every counter in Prometheus's text format (feature `metrics`) | — (Twisted has none built in) |
+//! | [`oneshot`] | a one-value channel between shards or threads | `Deferred` fired from elsewhere |
 //! | [`testing`] | [`testing::ProtocolHarness`], [`testing::ConnectedPair`]: protocols without sockets | `StringTransport`, `iosim` |
-//! | [`task`] | [`spawn_local`] → [`JoinHandle`] (dropping cancels); what every handle does when dropped | `Deferred`, `inlineCallbacks` |
+//! | `tls` | rustls configs for `tls:` endpoints and clients (feature `tls`) | `ssl.CertificateOptions` |
+//!
+//! At the root, by Twisted's name:
+//!
+//! | Twisted | torsion |
+//! |---|---|
+//! | `reactor.run()`, `listenTCP` | [`Server::builder`] → [`ServerBuilder::serve`] → [`ServerHandle`] |
+//! | `Protocol`, `Factory` | [`Protocol`], [`Factory`], [`FnFactory`] |
+//! | `inlineCallbacks` | [`Connection`], [`ServerBuilder::serve_fn`], [`AsyncProtocol`] |
+//! | `ITransport` | [`Transport`] |
+//! | `ConnectionDone`, `ConnectionLost` | [`DisconnectReason`] |
+//! | `policies.TimeoutMixin`, `LimitTotalConnectionsFactory` | [`Policies`] |
+//! | `serverFromString`, `clientFromString` | [`Endpoint`], [`ClientEndpoint`] |
+//! | `callLater`, `LoopingCall`, `task.Clock` | [`Clock`], [`DelayedCall`], [`LoopingCall`], [`ManualClock`] |
+//! | `deferToThread` | [`defer_to_thread`], [`BlockingPool`] |
+//! | `Deferred` | [`spawn_local`] → [`JoinHandle`] (dropping cancels) |
+//! | `listenUDP`, `DatagramProtocol` | [`ServerBuilder::serve_datagram`], [`DatagramProtocol`], [`UdpSocket`] |
+//! | — (Twisted has one thread) | [`Bus`], [`BusHandle`], [`Rpc`], [`invoke_on`], [`map_reduce`] |
+//! | a client program's `reactor.run()` | [`block_on`] (one pinned executor), [`run_on_cores`] (one per core: the load generator's engine) |
+//!
+//! ## Features
+//!
+//! All off by default, so a line protocol compiles neither rustls nor
+//! prometheus-client:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `tls` | `tls:`/`ssl:` endpoints (rustls termination), the `tls` module, [`client::Connector::tls`] |
+//! | `metrics` | the `metrics` module: Prometheus text encoding of the server's, the bus's, the pools' and protocols' counters |
+//!
+//! Without `tls`, parsing a `tls:` endpoint fails with an error that names
+//! the feature.
 //!
 //! Crate-private pieces (each folder's `mod.rs` has its own map):
 //! `connection::machine` (what happens next on a connection, shared by the
@@ -84,50 +108,54 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod blocking;
-pub mod bus;
-pub mod clock;
+mod blocking;
+mod bus;
+mod clock;
 pub mod codec;
 mod connection;
-mod counters;
+pub mod counters;
+#[cfg(feature = "metrics")]
 pub mod metrics;
 mod net;
-pub mod server;
+mod server;
 mod setters;
-pub mod shard;
+mod shard;
 pub mod testing;
 
-pub use connection::async_conn::Connection;
-pub use connection::async_protocol::{
-    AsyncProtocol, ConnectionFn, ConnectionHandler, ConnectionOutcome,
-};
-pub use connection::frames::Frames;
-pub use connection::{policy, protocol, reason, transport};
-pub use net::udp_socket;
-pub use net::{client, datagram, endpoint, tls};
-pub use server::pinned;
-pub use server::stats;
-pub use shard::{cores, task};
-
-pub use blocking::{defer_to_thread, BlockingError, BlockingPool, BlockingPoolStats};
-pub use bus::invoke::{invoke_on, invoke_on_all, map_reduce};
 pub use bus::oneshot;
+pub use net::client;
+#[cfg(feature = "tls")]
+pub use net::tls;
+pub use shard::cores;
+
+pub use blocking::{defer_to_thread, BlockingCall, BlockingError, BlockingPool, BlockingPoolStats};
+pub use bus::invoke::{invoke_on, invoke_on_all, map_reduce};
 pub use bus::{
     Bus, BusError, BusHandle, BusSender, BusShardStats, ManualBus, Rpc, RpcCall, RpcError,
     RpcMessage,
 };
 pub use clock::{Clock, ClockError, DelayedCall, LoopingCall, ManualClock, Sleep};
-pub use datagram::{DatagramError, DatagramProtocol, DatagramTransport};
-pub use endpoint::{ClientEndpoint, ClientEndpointError, Endpoint, EndpointError};
-pub use pinned::block_on;
-pub use policy::Policies;
-pub use protocol::{Factory, FnFactory, Protocol};
-pub use reason::DisconnectReason;
-pub use server::{
-    BoxError, Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger, StatsReader,
+pub use connection::async_conn::Connection;
+pub use connection::async_protocol::{
+    AsyncProtocol, ConnectionFn, ConnectionHandler, ConnectionOutcome,
 };
+pub use connection::frames::Frames;
+pub use connection::policy::Policies;
+pub use connection::protocol::{Factory, FnFactory, Protocol};
+pub use connection::reason::DisconnectReason;
+pub use connection::transport::{FlowLimits, InFlight, Transport, WriteError};
+pub use net::datagram::{
+    DatagramError, DatagramProtocol, DatagramTransport, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6,
+};
+pub use net::endpoint::{
+    ClientEndpoint, ClientEndpointError, Endpoint, EndpointError, DEFAULT_BACKLOG,
+};
+pub use net::udp_socket::UdpSocket;
+pub use server::pinned::{block_on, run_on_cores};
+pub use server::stats::{ShardStats, ShardStatsSnapshot};
+pub use server::{
+    BoxError, IntoFactory, Server, ServerBuilder, ServerError, ServerHandle, ShutdownTrigger,
+    StatsReader, DEFAULT_DRAIN_TIMEOUT, DEFAULT_LAG_PROBE,
+};
+pub use shard::task::{spawn_local, JoinHandle};
 pub use shard::ShardInfo;
-pub use stats::ShardStatsSnapshot;
-pub use task::{spawn_local, JoinHandle};
-pub use transport::{FlowLimits, InFlight, Transport, WriteError};
-pub use udp_socket::UdpSocket;

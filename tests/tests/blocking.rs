@@ -15,7 +15,7 @@ impl Protocol for Offload {
     fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
         for &b in &data.split()[..] {
             let t = t.clone();
-            let before = torsion::shard::current().unwrap().id;
+            let before = torsion::ShardInfo::current().unwrap().id;
             torsion::spawn_local(async move {
                 let result = defer_to_thread(move || {
                     if b == b'!' {
@@ -29,7 +29,7 @@ impl Protocol for Offload {
                     ((0..=u64::from(b)).sum::<u64>(), on_pool)
                 })
                 .await;
-                let after = torsion::shard::current().unwrap().id;
+                let after = torsion::ShardInfo::current().unwrap().id;
                 let line = match result {
                     Ok((sum, on_pool)) => format!("{sum} {before} {after} {on_pool}\n"),
                     Err(BlockingError::Panicked(m)) => format!("panicked: {m}\n"),

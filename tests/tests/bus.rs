@@ -13,8 +13,8 @@ const N: u64 = 5000;
 #[test]
 fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
     let builder = Server::builder().listen_on(LOOPBACK).unwrap();
-    let shards = builder.planned_cores().unwrap().len();
-    let bus: Bus<(usize, u64)> = Bus::new(shards).unwrap();
+    let bus: Bus<(usize, u64)> = builder.bus().unwrap();
+    let shards = bus.shard_count();
     let (tx, rx) = mpsc::channel::<(usize, usize, u64)>();
     let observer = bus.clone();
     let server = builder
@@ -110,8 +110,8 @@ fn messages_arrive_in_send_order_and_idle_shards_use_no_cpu() {
 #[test]
 fn a_thread_that_is_no_shard_sends_in_order_and_wakes_parked_shards() {
     let builder = Server::builder().listen_on(LOOPBACK).unwrap();
-    let shards = builder.planned_cores().unwrap().len();
-    let bus: Bus<u64> = Bus::new(shards).unwrap();
+    let bus: Bus<u64> = builder.bus().unwrap();
+    let shards = bus.shard_count();
     let sender = bus.sender();
     let (tx, rx) = mpsc::channel::<(usize, u64)>();
     let observer = bus.clone();

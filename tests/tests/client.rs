@@ -51,7 +51,7 @@ fn connect_tcp_runs_a_protocol_and_reports_refusals() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let results = torsion::pinned::run_on_cores(&any_core(), move |_| async move {
+    let results = torsion::run_on_cores(&any_core(), move |_| async move {
         let got = Rc::new(RefCell::new(Vec::new()));
         let lost = Rc::new(RefCell::new(None));
         let t = connect_tcp(
@@ -92,7 +92,7 @@ fn a_reconnecting_client_comes_back_when_the_server_does() {
     let addr = first.local_addr();
     let (to_main, from_pool) = mpsc::channel::<&'static str>();
     let pool = std::thread::spawn(move || {
-        torsion::pinned::run_on_cores(&any_core(), move |_| {
+        torsion::run_on_cores(&any_core(), move |_| {
             let to_main = to_main.clone();
             async move {
                 let mut backoff =

@@ -36,7 +36,7 @@ async fn both_done(done: &AtomicUsize) {
 fn many_calls_in_flight_to_a_serve_function_that_waits() {
     let bus: Bus<RpcMessage<u64, (usize, u64)>> = Bus::new(2).unwrap();
     let answered = Arc::new(AtomicUsize::new(0));
-    let results = torsion::pinned::run_on_cores(&two_shards(), move |shard| {
+    let results = torsion::run_on_cores(&two_shards(), move |shard| {
         let (bus, answered) = (bus.clone(), answered.clone());
         async move {
             // Each shard answers with its id after sleeping `ms`.
@@ -76,11 +76,11 @@ fn many_calls_in_flight_to_a_serve_function_that_waits() {
 #[test]
 fn invoke_on_and_map_reduce_reach_every_shard() {
     let answered = Arc::new(AtomicUsize::new(0));
-    let out = torsion::pinned::run_on_cores(&two_shards(), move |shard| {
+    let out = torsion::run_on_cores(&two_shards(), move |shard| {
         let answered = answered.clone();
         async move {
             let theirs = torsion::invoke_on(1 - shard.id, || async {
-                torsion::shard::current().unwrap().id
+                torsion::ShardInfo::current().unwrap().id
             })
             .await
             .unwrap();
@@ -110,7 +110,7 @@ fn invoke_on_and_map_reduce_reach_every_shard() {
 fn a_panic_in_an_invoked_future_comes_back_as_an_error() {
     let out = torsion::block_on(async {
         torsion::invoke_on(0, || async {
-            if torsion::shard::current().is_some() {
+            if torsion::ShardInfo::current().is_some() {
                 panic!("deliberate panic on the other side");
             }
         })
@@ -129,7 +129,7 @@ fn a_panic_in_an_invoked_future_comes_back_as_an_error() {
 fn calls_to_a_shard_that_has_stopped_get_stopped() {
     let bus: Bus<RpcMessage<u8, u8>> = Bus::new(2).unwrap();
     let finished = Arc::new(AtomicBool::new(false));
-    let out = torsion::pinned::run_on_cores(&two_shards(), move |shard| {
+    let out = torsion::run_on_cores(&two_shards(), move |shard| {
         let (bus, finished) = (bus.clone(), finished.clone());
         async move {
             let rpc = Rpc::attach(&bus, &shard, |_, x| std::future::ready(x)).unwrap();
@@ -161,10 +161,11 @@ fn a_drain_lets_a_call_to_another_shard_finish() {
         .unwrap()
         .drain_timeout(Duration::from_secs(20));
     let shards = builder.planned_cores().unwrap().len();
+    let bus: Bus<RpcMessage<u8, String>> = builder.bus().unwrap();
     let server = builder
-        .serve_with_bus(move |shard, bus: &Bus<RpcMessage<u8, String>>| {
+        .serve(move |shard| {
             let served = Rc::new(Cell::new(0u32));
-            let rpc = Rpc::attach(bus, shard, move |from, n: u8| {
+            let rpc = Rpc::attach(&bus, shard, move |from, n: u8| {
                 let served = served.clone();
                 async move {
                     torsion::Clock::real()
@@ -173,7 +174,7 @@ fn a_drain_lets_a_call_to_another_shard_finish() {
                     served.set(served.get() + 1);
                     format!(
                         "{n} served by shard {} for shard {from}",
-                        torsion::shard::current().unwrap().id
+                        torsion::ShardInfo::current().unwrap().id
                     )
                 }
             })?;

@@ -738,7 +738,7 @@ fn timers_run_on_the_connections_shard_and_can_be_cancelled() {
                         cancelled.cancel();
                         let (t2, tx2) = (t.clone(), tx.clone());
                         clock.call_later(Duration::from_millis(20), move || {
-                            let here = torsion::shard::current().unwrap().id;
+                            let here = torsion::ShardInfo::current().unwrap().id;
                             let _ = tx2.send((here, t2.shard_id()));
                             t2.write(b"timer fired").unwrap();
                             t2.close();

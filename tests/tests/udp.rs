@@ -3,7 +3,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use torsion::{DatagramError, DatagramProtocol, DatagramTransport, Server, ServerHandle};
-use torsion_protocols::echo::DatagramEcho;
+use torsion_protocols::DatagramEcho;
 use torsion_tests::*;
 
 fn udp_server<P: DatagramProtocol>(make: fn() -> P) -> ServerHandle {
@@ -49,7 +49,7 @@ fn datagrams_echo_through_every_shard_at_every_size() {
     }
     // The largest UDP payload arrives whole: never truncated.
     let c = client();
-    let big = pattern(7, torsion::datagram::MAX_DATAGRAM_V4);
+    let big = pattern(7, torsion::MAX_DATAGRAM_V4);
     assert_eq!(ask(&c, addr, &big), big);
     server.stop().unwrap();
 }

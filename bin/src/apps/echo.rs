@@ -2,8 +2,8 @@
 
 use clap::Args;
 use torsion::ServerHandle;
-use torsion_protocols::echo::{DatagramEcho, EchoFactory, FramedEchoFactory};
 use torsion_protocols::Framing;
+use torsion_protocols::{DatagramEcho, EchoFactory, FramedEchoFactory};
 
 use crate::cli::parse_framing;
 use torsion_app::{App, ServeContext};

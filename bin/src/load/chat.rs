@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use torsion::client::Connector;
+use torsion::codec::FrameError;
 use torsion::{oneshot, Connection, Frames, ShardInfo, Transport};
-use torsion_protocols::codec::{FrameError, LineCodec};
+use torsion_protocols::codec::LineCodec;
 
 use super::engine::{report_final_interval, spawn_ticker, Alarm, Coordinator, Phases, Schedule};
 use super::recorder::Recorder;

@@ -36,10 +36,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
+use torsion::codec::{Decoder, Encoder, FrameError};
 use torsion::{Connection, ShardInfo, Transport};
-use torsion_protocols::codec::{
-    Decoder, Encoder, FrameError, IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth,
-};
+use torsion_protocols::codec::{IntPrefixedCodec, LineCodec, NetstringCodec, PrefixWidth};
 use torsion_protocols::Framing;
 
 use super::engine::{

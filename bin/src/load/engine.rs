@@ -290,7 +290,7 @@ where
     let pool_coord = coord.clone();
     let pool_cores = cores.to_vec();
     let pool = std::thread::spawn(move || {
-        torsion::pinned::run_on_cores(&pool_cores, move |info| task(info, pool_coord.clone()))
+        torsion::run_on_cores(&pool_cores, move |info| task(info, pool_coord.clone()))
     });
 
     // Wait for every shard to arrive (or fail), then fix the time line.

@@ -74,7 +74,7 @@ impl App for KvApp {
         if ctx.endpoint.is_datagram() {
             anyhow::bail!("kv needs a tcp: or tls: endpoint");
         }
-        let bus = Bus::new(ctx.builder.planned_cores()?.len())?;
+        let bus = ctx.builder.bus()?;
         let kv_metrics = KvMetrics::default();
         if let Some(metrics) = &ctx.metrics {
             metrics.register_bus("kv", &bus);
@@ -82,6 +82,6 @@ impl App for KvApp {
         }
         Ok(ctx
             .builder
-            .try_serve(move |shard| kv_factory(shard, &bus, &kv_metrics))?)
+            .serve(move |shard| kv_factory(shard, &bus, &kv_metrics))?)
     }
 }

@@ -24,7 +24,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use torsion::{Connection, Rpc, RpcCall, RpcError};
 use torsion_protocols::codec::resp::reply;
-use torsion_protocols::codec::{RespCodec, RespError};
+use torsion_protocols::codec::resp::{RespCodec, RespError};
 
 use crate::command::{encode, plan, Join, Plan};
 use crate::metrics::KvShardStats;

@@ -6,9 +6,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use torsion::counters::{PerShard, ShardCounter};
 use torsion::metrics::family::{counter, gauge, shard_label};
 use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
-use torsion::metrics::{Collector, PerShard, ShardCounter};
+use torsion::metrics::Collector;
 
 /// One shard's counters.
 #[derive(Debug, Default)]

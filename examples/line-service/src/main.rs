@@ -80,25 +80,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args().nth(1);
     let listen = listen.as_deref().unwrap_or("tcp:7100:interface=127.0.0.1");
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let server = Server::builder().listen_on(listen)?.serve_with_bus(
-        |shard, bus: &Bus<RpcMessage<Op, i64>>| {
-            // This shard's counters: only its own serve function touches them.
-            let counts: RefCell<HashMap<String, i64>> = RefCell::default();
-            let counters = Rpc::attach(bus, shard, move |_from, op| {
-                let mut counts = counts.borrow_mut();
-                let value = match op {
-                    Op::Incr(key) => {
-                        let n = counts.entry(key).or_insert(0);
-                        *n += 1;
-                        *n
-                    }
-                    Op::Get(key) => counts.get(&key).copied().unwrap_or(0),
-                };
-                std::future::ready(value)
-            })?;
-            Ok::<_, BusError>(ConnectionFn::new(move |conn| serve(conn, counters.clone())))
-        },
-    )?;
+    let builder = Server::builder().listen_on(listen)?;
+    let bus: Bus<RpcMessage<Op, i64>> = builder.bus()?; // one inbox per shard
+    let server = builder.serve(move |shard| {
+        // This shard's counters: only its own serve function touches them.
+        let counts: RefCell<HashMap<String, i64>> = RefCell::default();
+        let counters = Rpc::attach(&bus, shard, move |_from, op| {
+            let mut counts = counts.borrow_mut();
+            let value = match op {
+                Op::Incr(key) => {
+                    let n = counts.entry(key).or_insert(0);
+                    *n += 1;
+                    *n
+                }
+                Op::Get(key) => counts.get(&key).copied().unwrap_or(0),
+            };
+            std::future::ready(value)
+        })?;
+        Ok::<_, BusError>(ConnectionFn::new(move |conn| serve(conn, counters.clone())))
+    })?;
     println!(
         "line-service: listening on {} ({} shards)",
         server.local_addr(),

@@ -8,9 +8,13 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use torsion::counters::{PerShard, ShardCounter};
+#[cfg(feature = "metrics")]
 use torsion::metrics::family::{counter, gauge, shard_label};
+#[cfg(feature = "metrics")]
 use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
-use torsion::metrics::{encode_bus, Collector, PerShard, ShardCounter};
+#[cfg(feature = "metrics")]
+use torsion::metrics::{encode_bus, Collector};
 use torsion::{Bus, BusShardStats};
 
 use super::cluster::ClusterStats;
@@ -120,6 +124,7 @@ impl ChatMetrics {
     }
 }
 
+#[cfg(feature = "metrics")]
 impl Collector for ChatMetrics {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let shards = self.shards();

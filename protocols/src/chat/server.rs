@@ -56,11 +56,11 @@ pub struct ChatBuses {
 }
 
 impl ChatBuses {
-    /// Buses for `shards` shards.
-    pub fn new(shards: usize) -> Result<ChatBuses, BusError> {
+    /// Buses for the shards `builder` will start.
+    pub fn for_server(builder: &ServerBuilder) -> Result<ChatBuses, ServerError> {
         Ok(ChatBuses {
-            messages: Bus::new(shards)?,
-            requests: Bus::new(shards)?,
+            messages: builder.bus()?,
+            requests: builder.bus()?,
         })
     }
 }
@@ -99,9 +99,9 @@ pub fn start_chat_server(
     config: ChatConfig,
 ) -> Result<ServerHandle, ServerError> {
     let limits = builder.current_limits().with_hard_cap(config.max_outbound);
-    let buses = ChatBuses::new(builder.planned_cores()?.len())?;
+    let buses = ChatBuses::for_server(&builder)?;
     config.metrics.attach_bus(&buses.messages);
     builder
         .limits(limits)
-        .try_serve(move |shard| chat_factory(shard, &buses, config.clone()))
+        .serve(move |shard| chat_factory(shard, &buses, config.clone()))
 }

@@ -1,6 +1,7 @@
 //! Pure framing codecs over `BytesMut` (Twisted's `protocols.basic`, as
-//! synchronous functions), for the runtime's [`Decoder`] and [`Encoder`]
-//! traits (re-exported here).
+//! synchronous functions), for the runtime's `torsion::codec::Decoder`
+//! and `torsion::codec::Encoder` traits (one path each: they live in the
+//! runtime, where both kinds of connection frame with them).
 //!
 //! The [`Decoder`] trait has tokio-util's shape: `decode` takes the bytes
 //! received so far and returns `Ok(Some(item))` for a whole frame
@@ -26,21 +27,20 @@
 //! [`testing`] feeds a decoder its input in every chunking (the codecs' own
 //! tests and the fuzz targets use it; so can a codec of yours).
 
-pub mod int_prefixed;
-pub mod line;
-pub mod netstring;
+mod int_prefixed;
+mod line;
+mod netstring;
+#[cfg(feature = "resp")]
 pub mod resp;
 pub mod testing;
 
 use bytes::{Bytes, BytesMut};
 
-pub use int_prefixed::{IntPrefixedCodec, PrefixWidth};
-pub use line::{LineCodec, LineDelimiter};
-pub use netstring::NetstringCodec;
-pub use resp::{RespCodec, RespError};
-/// The framing traits and error, which live in the runtime (both kinds of
-/// connection frame with them).
-pub use torsion::codec::{Decoder, Encoder, FrameError, MAX_HEADER};
+pub use int_prefixed::{IntPrefixedCodec, PrefixWidth, DEFAULT_MAX_PREFIXED_LENGTH};
+pub use line::{LineCodec, LineDelimiter, DEFAULT_MAX_LINE_LENGTH};
+pub use netstring::{NetstringCodec, DEFAULT_MAX_NETSTRING_LENGTH};
+
+pub(crate) use torsion::codec::{Decoder, Encoder, FrameError, MAX_HEADER};
 
 /// A codec whose frames are announced by a length (netstrings, length
 /// prefixes). After an error the stream cannot be resynchronised, so its

@@ -276,7 +276,7 @@ impl Shared {
                     .me
                     .upgrade()
                     .expect("a connection's shared state is alive while it writes");
-                torsion::task::spawn_local(pump(me, pieces, framing, length, close)).detach();
+                torsion::spawn_local(pump(me, pieces, framing, length, close)).detach();
                 return false;
             }
         }
@@ -610,7 +610,7 @@ impl HttpConnection {
             Reply::Later(future) => {
                 let id = shared.push(Slot::Waiting(meta));
                 let me = Rc::downgrade(shared);
-                torsion::task::spawn_local(async move {
+                torsion::spawn_local(async move {
                     let response = AssertUnwindSafe(future)
                         .catch_unwind()
                         .await

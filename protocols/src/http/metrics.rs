@@ -12,17 +12,23 @@
 //! written in a turn. With no [`HttpMetrics`] in the config nothing is
 //! counted and no clock is read.
 
+#[cfg(feature = "metrics")]
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::StatusCode;
-use torsion::metrics::family::{counter, latency_histogram, Labels};
-use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
-use torsion::metrics::{
-    Collector, HistogramSnapshot, LatencyHistogram, LatencyRecorder, PerShard, ShardCounter,
+use torsion::counters::{
+    HistogramSnapshot, LatencyHistogram, LatencyRecorder, PerShard, ShardCounter,
 };
+#[cfg(feature = "metrics")]
+use torsion::metrics::family::{counter, latency_histogram, Labels};
+#[cfg(feature = "metrics")]
+use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
+#[cfg(feature = "metrics")]
+use torsion::metrics::Collector;
 
+#[cfg(feature = "metrics")]
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// One shard's HTTP counters (written by that shard only).
@@ -76,6 +82,7 @@ impl HttpMetrics {
     }
 }
 
+#[cfg(feature = "metrics")]
 impl Collector for HttpMetrics {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let shards = self.shards();

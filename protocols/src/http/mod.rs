@@ -51,7 +51,7 @@ use std::rc::Rc;
 use torsion::{Factory, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
 /// The `http` crate's types handlers meet, so users need not depend on it.
-pub use ::http::{header, HeaderMap, Method, StatusCode, Version};
+pub use ::http::{header, Method, StatusCode, Version};
 pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
@@ -71,7 +71,7 @@ impl HttpFactory {
     /// A factory answering with `router`. With metrics in `config`, call
     /// it on the shard it serves (the shard registers its counters).
     pub fn new(router: Router, config: HttpConfig) -> HttpFactory {
-        let shard = torsion::shard::current().map_or(0, |s| s.id);
+        let shard = torsion::ShardInfo::current().map_or(0, |s| s.id);
         HttpFactory {
             metrics: config.metrics.as_ref().map(|m| Rc::new(m.for_shard(shard))),
             router: Rc::new(router),

@@ -12,7 +12,7 @@
 //! # async fn f() -> Result<(), torsion::RpcError> {
 //! // The other shard's id and how many connections it serves, from shard 0.
 //! let (id, load) = torsion::invoke_on(1, || async {
-//!     let me = torsion::shard::current().unwrap();
+//!     let me = torsion::ShardInfo::current().unwrap();
 //!     (me.id, 42usize)
 //! })
 //! .await?;
@@ -33,7 +33,7 @@
 //! result is dropped); a panic comes back as [`RpcError::Panicked`], and a
 //! shard that stopped as [`RpcError::Stopped`].
 //!
-//! [`run_on_cores`]: crate::pinned::run_on_cores
+//! [`run_on_cores`]: crate::run_on_cores
 //! [`block_on`]: crate::block_on
 
 use std::cell::RefCell;

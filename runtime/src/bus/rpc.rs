@@ -12,27 +12,27 @@
 //! use torsion::{Bus, Rpc, RpcMessage, Server, ConnectionFn};
 //!
 //! // Each shard owns a counter; any shard may add to any shard's.
-//! let server = Server::builder()
-//!     .listen_on("tcp:0:interface=127.0.0.1")?
-//!     .serve_with_bus(|shard, bus: &Bus<RpcMessage<u64, u64>>| {
-//!         let counter = Rc::new(RefCell::new(0u64));
-//!         let rpc = Rpc::attach(bus, shard, move |_from, add: u64| {
-//!             let counter = counter.clone();
-//!             async move {
-//!                 *counter.borrow_mut() += add;
-//!                 let total = *counter.borrow();
-//!                 total
-//!             }
-//!         })?;
-//!         Ok::<_, torsion::BusError>(ConnectionFn::new(move |conn: torsion::Connection| {
-//!             let rpc = rpc.clone();
-//!             async move {
-//!                 let owner = conn.peer_addr().port() as usize % rpc.shard_count();
-//!                 let total = rpc.call(owner, 1).await; // Ok(new total) or Err(RpcError)
-//!                 let _ = conn.write(format!("{total:?}\n").as_bytes()).await;
-//!             }
-//!         }))
+//! let builder = Server::builder().listen_on("tcp:0:interface=127.0.0.1")?;
+//! let bus: Bus<RpcMessage<u64, u64>> = builder.bus()?;
+//! let server = builder.serve(move |shard| {
+//!     let counter = Rc::new(RefCell::new(0u64));
+//!     let rpc = Rpc::attach(&bus, shard, move |_from, add: u64| {
+//!         let counter = counter.clone();
+//!         async move {
+//!             *counter.borrow_mut() += add;
+//!             let total = *counter.borrow();
+//!             total
+//!         }
 //!     })?;
+//!     Ok::<_, torsion::BusError>(ConnectionFn::new(move |conn: torsion::Connection| {
+//!         let rpc = rpc.clone();
+//!         async move {
+//!             let owner = conn.peer_addr().port() as usize % rpc.shard_count();
+//!             let total = rpc.call(owner, 1).await; // Ok(new total) or Err(RpcError)
+//!             let _ = conn.write(format!("{total:?}\n").as_bytes()).await;
+//!         }
+//!     }))
+//! })?;
 //! # server.stop()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

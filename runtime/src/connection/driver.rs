@@ -79,8 +79,10 @@ pub(crate) enum Wire {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS, server side, after a completed handshake.
+    #[cfg(feature = "tls")]
     Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
     /// TLS, client side, after a completed handshake.
+    #[cfg(feature = "tls")]
     TlsClient(Box<futures_rustls::client::TlsStream<TcpStream>>),
 }
 
@@ -88,7 +90,9 @@ impl Wire {
     fn fd(&self) -> RawFd {
         match self {
             Wire::Plain(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
             Wire::Tls(t) => t.get_ref().0.as_raw_fd(),
+            #[cfg(feature = "tls")]
             Wire::TlsClient(t) => t.get_ref().0.as_raw_fd(),
         }
     }
@@ -100,25 +104,33 @@ impl Wire {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             Wire::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             Wire::Tls(t) => Pin::new(&mut **t).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
             Wire::TlsClient(t) => Pin::new(&mut **t).poll_read(cx, buf),
         }
     }
 
     /// Hands plaintext to TLS (which may send ciphertext).
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn poll_write_tls(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self {
             Wire::Plain(_) => unreachable!("plain connections send with sendmsg"),
+            #[cfg(feature = "tls")]
             Wire::Tls(t) => Pin::new(&mut **t).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
             Wire::TlsClient(t) => Pin::new(&mut **t).poll_write(cx, buf),
         }
     }
 
     /// Sends the ciphertext TLS holds.
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Wire::Plain(_) => Poll::Ready(Ok(())),
+            #[cfg(feature = "tls")]
             Wire::Tls(t) => Pin::new(&mut **t).poll_flush(cx),
+            #[cfg(feature = "tls")]
             Wire::TlsClient(t) => Pin::new(&mut **t).poll_flush(cx),
         }
     }
@@ -127,7 +139,9 @@ impl Wire {
     fn send_close_notify(&mut self) {
         match self {
             Wire::Plain(_) => {}
+            #[cfg(feature = "tls")]
             Wire::Tls(t) => t.get_mut().1.send_close_notify(),
+            #[cfg(feature = "tls")]
             Wire::TlsClient(t) => t.get_mut().1.send_close_notify(),
         }
     }

@@ -26,7 +26,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Descriptors kept free for the process itself when sizing the default cap.
-pub const FD_HEADROOM: usize = 64;
+pub(crate) const FD_HEADROOM: usize = 64;
 
 /// Policies for a server. `Default` is: no idle timeout, a total connection
 /// cap sized from the fd limit, no per-IP cap, no read throttling. Build one
@@ -42,7 +42,8 @@ pub struct Policies {
     /// [`Transport::set_idle_timeout`](crate::Transport::set_idle_timeout).
     pub idle_timeout: Option<Duration>,
     /// Most connections open at once, over all shards (`None`: sized from the
-    /// fd limit, see [`default_max_connections`]).
+    /// fd limit: the soft `RLIMIT_NOFILE` minus 64 kept for the process, at
+    /// least 16).
     pub max_connections: Option<usize>,
     /// Most connections open at once from one IP address.
     pub max_per_ip: Option<usize>,
@@ -60,7 +61,7 @@ crate::with_setters!(Policies {
 });
 
 /// The soft fd limit minus [`FD_HEADROOM`], at least 16.
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -76,7 +77,7 @@ pub fn default_max_connections() -> usize {
 }
 
 /// Shard `shard`'s share of `total` over `shards` (an even integer split).
-pub fn share(total: usize, shards: usize, shard: usize) -> usize {
+pub(crate) fn share(total: usize, shards: usize, shard: usize) -> usize {
     let shards = shards.max(1);
     total / shards + usize::from(shard < total % shards)
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// a relaxed atomic whose writes are a plain load and store, with no locked
 /// read-modify-write on the hot path. Two threads adding to the same
 /// counter would lose counts: give each shard its own (see
-/// [`PerShard`](crate::metrics::PerShard)).
+/// [`PerShard`](crate::counters::PerShard)).
 #[derive(Debug, Default)]
 pub struct ShardCounter(AtomicU64);
 

@@ -5,20 +5,19 @@
 //! |---|---|
 //! | `mod.rs` | [`Metrics`]: what is registered, and encoding a scrape |
 //! | `family.rs` | helpers that write one family (counter, gauge, latency histogram) with its labelled samples |
-//! | `lag.rs` | the reactor-lag probe: how late a shard's timers fire |
-//! | `per_shard.rs` | [`PerShard`]: a protocol's per-shard counters, registered by each shard at start |
 //! | `runtime_collectors.rs` | the server's, a bus's and a blocking pool's collectors |
 //!
 //! The counters and histograms themselves live a layer below, in
-//! `counters/` ([`ShardCounter`], [`LatencyHistogram`], re-exported here), so
-//! the subsystems that count never import the module that encodes.
+//! [`crate::counters`] ([`ShardCounter`](crate::counters::ShardCounter),
+//! [`LatencyHistogram`](crate::counters::LatencyHistogram)), so the
+//! subsystems that count never import the module that encodes.
 //!
 //! # Nothing on the shards' hot paths
 //!
 //! A scrape never asks a shard for anything. Everything it reports is
 //! already kept where the shard writes it without a lock: counters are
 //! relaxed atomics each written by one shard only (the server's
-//! [`ShardStats`](crate::stats::ShardStats), the bus's per-inbox counts,
+//! [`ShardStats`](crate::ShardStats), the bus's per-inbox counts,
 //! protocols' own per-shard counters), read at scrape time by
 //! [`Collector`]s; latency histograms are recorded into shard-local
 //! HdrHistograms and merged into a shared copy at most every 100 ms (see
@@ -42,18 +41,10 @@
 //! ```
 
 pub mod family;
-pub(crate) mod lag;
-mod per_shard;
 mod runtime_collectors;
 
 use std::sync::{Arc, Mutex};
 
-pub use crate::counters::{
-    HistogramSnapshot, LatencyHistogram, LatencyRecorder, ShardCounter, LATENCY_BUCKETS,
-    PUBLISH_EVERY,
-};
-pub use lag::DEFAULT_LAG_PROBE;
-pub use per_shard::PerShard;
 /// The encoding crate, for users writing their own [`Collector`]s.
 pub use prometheus_client;
 pub use prometheus_client::collector::Collector;

@@ -30,7 +30,7 @@ pub(crate) struct ServerCollector {
 impl Collector for ServerCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> fmt::Result {
         let shards = self.stats.snapshot();
-        let per_shard = |f: fn(&crate::stats::ShardStatsSnapshot) -> u64| {
+        let per_shard = |f: fn(&crate::ShardStatsSnapshot) -> u64| {
             shards
                 .iter()
                 .map(move |s| (shard_label(s.shard_id), f(s)))

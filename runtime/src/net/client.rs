@@ -23,6 +23,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,7 +120,7 @@ fn spawn_wire<P: Protocol>(wire: connection::Wire, protocol: P, transport: Trans
 ///
 /// # Panics
 /// When called off a shard (no glommio executor on this thread): run a
-/// client program with [`crate::block_on`] or [`crate::pinned::run_on_cores`].
+/// client program with [`crate::block_on`] or [`crate::run_on_cores`].
 pub async fn connect(endpoint: &crate::net::endpoint::ClientEndpoint) -> io::Result<Connection> {
     connect_addr(endpoint.addr, endpoint.timeout).await
 }
@@ -143,6 +144,7 @@ pub async fn connect_addr(addr: SocketAddr, timeout: Duration) -> io::Result<Con
 pub struct Connector {
     addr: SocketAddr,
     timeout: Duration,
+    #[cfg(feature = "tls")]
     tls: Option<(
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
@@ -151,11 +153,11 @@ pub struct Connector {
 
 impl std::fmt::Debug for Connector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connector")
-            .field("addr", &self.addr)
-            .field("timeout", &self.timeout)
-            .field("tls", &self.tls.as_ref().map(|(_, name)| name))
-            .finish()
+        let mut f = f.debug_struct("Connector");
+        f.field("addr", &self.addr).field("timeout", &self.timeout);
+        #[cfg(feature = "tls")]
+        f.field("tls", &self.tls.as_ref().map(|(_, name)| name));
+        f.finish()
     }
 }
 
@@ -165,6 +167,7 @@ impl Connector {
         Connector {
             addr,
             timeout: Duration::from_secs(30),
+            #[cfg(feature = "tls")]
             tls: None,
         }
     }
@@ -177,7 +180,8 @@ impl Connector {
 
     /// TLS over the connection: `config` says whom to trust
     /// ([`crate::tls::client_config`]), the server's certificate must be for
-    /// `server_name`.
+    /// `server_name` (feature `tls`).
+    #[cfg(feature = "tls")]
     pub fn tls(
         mut self,
         config: Arc<rustls::ClientConfig>,
@@ -241,9 +245,21 @@ impl Connector {
     async fn open(&self) -> io::Result<(connection::Wire, Transport)> {
         let stream = open(self.addr, self.timeout).await?;
         let transport = new_transport(&stream, self.addr)?;
-        let Some((config, name)) = &self.tls else {
-            return Ok((connection::Wire::Plain(stream), transport));
-        };
+        #[cfg(feature = "tls")]
+        if let Some((config, name)) = &self.tls {
+            return Ok((self.handshake(stream, config, name).await?, transport));
+        }
+        Ok((connection::Wire::Plain(stream), transport))
+    }
+
+    /// The client side of a TLS handshake, within the connect timeout.
+    #[cfg(feature = "tls")]
+    async fn handshake(
+        &self,
+        stream: glommio::net::TcpStream,
+        config: &Arc<rustls::ClientConfig>,
+        name: &rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<connection::Wire> {
         let connector = futures_rustls::TlsConnector::from(config.clone());
         let handshake = futures_lite::future::or(
             async { Some(connector.connect(name.clone(), stream).await) },
@@ -254,7 +270,7 @@ impl Connector {
         )
         .await;
         match handshake {
-            Some(Ok(tls)) => Ok((connection::Wire::TlsClient(Box::new(tls)), transport)),
+            Some(Ok(tls)) => Ok(connection::Wire::TlsClient(Box::new(tls))),
             Some(Err(e)) => Err(io::Error::other(format!(
                 "TLS handshake failed: {}",
                 crate::net::tls::explain_handshake_error(&e)

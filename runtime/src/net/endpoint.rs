@@ -63,6 +63,15 @@ pub enum EndpointError {
     /// The part before the first colon is not a known type.
     #[error("unknown endpoint type \"{0}\" (expected \"tcp\", \"tcp6\", \"tls\", \"ssl\", \"udp\" or \"udp6\")")]
     UnknownType(String),
+    /// An endpoint type this build leaves out (torsion compiled without the
+    /// Cargo feature that serves it).
+    #[error("{kind}: endpoints need torsion's `{feature}` feature, which this program was built without")]
+    NotBuiltIn {
+        /// The endpoint type, e.g. `tls`.
+        kind: String,
+        /// The Cargo feature of the `torsion` crate that adds it.
+        feature: &'static str,
+    },
     /// A TLS endpoint without its certificate or key file.
     #[error("tls endpoint needs certKey=CERT.pem and privateKey=KEY.pem")]
     MissingTlsFiles,
@@ -187,6 +196,12 @@ impl FromStr for Endpoint {
             other => return Err(EndpointError::UnknownType(other.to_string())),
         };
         let tls = matches!(kind, "tls" | "ssl");
+        if tls && !cfg!(feature = "tls") {
+            return Err(EndpointError::NotBuiltIn {
+                kind: kind.to_string(),
+                feature: "tls",
+            });
+        }
 
         let mut port: Option<String> = None;
         let mut interface: Option<String> = None;
@@ -381,6 +396,17 @@ mod tests {
         assert_eq!(Endpoint::parse("tcp:7000:interface=::1").unwrap(), want);
     }
 
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_without_the_feature_is_refused_by_name() {
+        let err = Endpoint::parse("tls:7443:certKey=cert.pem:privateKey=key.pem").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "tls: endpoints need torsion's `tls` feature, which this program was built without"
+        );
+    }
+
+    #[cfg(feature = "tls")]
     #[test]
     fn parses_tls_and_the_ssl_alias() {
         let want = Endpoint::Tls {

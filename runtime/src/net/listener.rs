@@ -177,63 +177,87 @@ fn start_connection<F: Factory>(
             return;
         }
     };
+    let accepted = Accepted {
+        peer,
+        local,
+        fd,
+        permit,
+    };
     match rt.tls().cloned() {
-        None => build_and_drive(Wire::Plain(stream), peer, local, fd, permit, factory, rt),
-        Some(tls) => {
-            // Handshake first (bounded, and abandoned if the shard stops);
-            // the protocol is built only for a completed handshake.
-            let (factory, rt) = (factory.clone(), rt.clone());
-            glommio::spawn_local(async move {
-                let handshake = futures_lite::future::or(
-                    async { Some(tls.acceptor.accept(stream).await) },
-                    async {
-                        futures_lite::future::or(
-                            glommio::timer::sleep(tls.handshake_timeout),
-                            rt.stopped_accepting(),
-                        )
-                        .await;
-                        None
-                    },
+        None => build_and_drive(Wire::Plain(stream), accepted, factory, rt),
+        #[cfg(feature = "tls")]
+        Some(tls) => handshake_and_drive(tls, stream, accepted, factory, rt),
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+    }
+}
+
+/// An admitted connection on its way to a protocol.
+struct Accepted {
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    fd: std::os::fd::RawFd,
+    /// Its place under the connection caps (given back when dropped).
+    permit: AdmissionPermit,
+}
+
+/// Terminates TLS on an accepted connection, then builds its protocol.
+#[cfg(feature = "tls")]
+fn handshake_and_drive<F: Factory>(
+    tls: crate::net::ShardTls,
+    stream: glommio::net::TcpStream,
+    accepted: Accepted,
+    factory: &Rc<RefCell<F>>,
+    rt: &Rc<ShardRuntime>,
+) {
+    // Handshake first (bounded, and abandoned if the shard stops);
+    // the protocol is built only for a completed handshake.
+    let (factory, rt) = (factory.clone(), rt.clone());
+    glommio::spawn_local(async move {
+        let handshake =
+            futures_lite::future::or(async { Some(tls.acceptor.accept(stream).await) }, async {
+                futures_lite::future::or(
+                    glommio::timer::sleep(tls.handshake_timeout),
+                    rt.stopped_accepting(),
                 )
                 .await;
-                match handshake {
-                    Some(Ok(tls_stream)) => build_and_drive(
-                        Wire::Tls(Box::new(tls_stream)),
-                        peer,
-                        local,
-                        fd,
-                        permit,
-                        &factory,
-                        &rt,
-                    ),
-                    failed => {
-                        rt.stats().tls_failure();
-                        drop(permit);
-                        match failed {
-                            Some(Err(e)) => {
-                                tracing::debug!(shard = rt.info().id, %peer, "TLS handshake failed: {e}")
-                            }
-                            _ => tracing::debug!(shard = rt.info().id, %peer, "TLS handshake timed out"),
-                        }
-                    }
-                }
+                None
             })
-            .detach();
+            .await;
+        match handshake {
+            Some(Ok(tls_stream)) => {
+                build_and_drive(Wire::Tls(Box::new(tls_stream)), accepted, &factory, &rt)
+            }
+            failed => {
+                rt.stats().tls_failure();
+                let peer = accepted.peer;
+                drop(accepted); // gives its place back
+                match failed {
+                    Some(Err(e)) => {
+                        tracing::debug!(shard = rt.info().id, %peer, "TLS handshake failed: {e}")
+                    }
+                    _ => tracing::debug!(shard = rt.info().id, %peer, "TLS handshake timed out"),
+                }
+            }
         }
-    }
+    })
+    .detach();
 }
 
 /// Builds the protocol for an accepted (and, for TLS, handshaken)
 /// connection and starts its driver.
 fn build_and_drive<F: Factory>(
     wire: Wire,
-    peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
-    fd: std::os::fd::RawFd,
-    permit: AdmissionPermit,
+    accepted: Accepted,
     factory: &Rc<RefCell<F>>,
     rt: &Rc<ShardRuntime>,
 ) {
+    let Accepted {
+        peer,
+        local,
+        fd,
+        permit,
+    } = accepted;
     let built = shard::call_guarded("Factory::build_protocol", || {
         factory.borrow_mut().build_protocol(peer)
     });

@@ -56,7 +56,7 @@ impl UdpSocket {
     /// # Panics
     /// When called off a shard (no glommio executor on this thread): run a
     /// client program with [`crate::block_on`] or
-    /// [`crate::pinned::run_on_cores`].
+    /// [`crate::run_on_cores`].
     pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         let inner = glommio::net::UdpSocket::bind(addr).map_err(io::Error::from)?;
         Ok(UdpSocket { inner })

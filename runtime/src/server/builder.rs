@@ -5,19 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::bus::doorbell::doorbell;
+use crate::bus::Bus;
 use crate::connection::policy::Policies;
-use crate::connection::protocol::Factory;
 use crate::connection::transport::FlowLimits;
 use crate::net::bind;
 use crate::net::endpoint::{Endpoint, EndpointError};
-use crate::net::tls::ShardTls;
+use crate::net::ShardTls;
 use crate::server::stats::ShardStats;
 use crate::shard::cores;
 use crate::shard::ShardInfo;
 
 use super::drain_barrier::DrainBarrier;
-use super::error::{BoxError, ServerError};
+use super::error::ServerError;
 use super::handle::{ServerHandle, ShardControl, ShardEntry, ShutdownTrigger};
+use super::into_factory::IntoFactory;
 use super::shard_thread::{run_shard, DatagramService, ShardService, ShardStart, StreamService};
 use crate::net::datagram::DatagramProtocol;
 
@@ -33,6 +34,7 @@ pub struct ServerBuilder {
     drain_timeout: Duration,
     limits: FlowLimits,
     policies: Policies,
+    #[cfg(feature = "tls")]
     tls_handshake_timeout: Duration,
     reactor_lag_probe: Option<Duration>,
     thread_name: String,
@@ -47,6 +49,7 @@ impl Default for ServerBuilder {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             limits: FlowLimits::default(),
             policies: Policies::default(),
+            #[cfg(feature = "tls")]
             tls_handshake_timeout: crate::net::tls::DEFAULT_HANDSHAKE_TIMEOUT,
             reactor_lag_probe: None,
             thread_name: "torsion-shard".into(),
@@ -109,6 +112,7 @@ impl ServerBuilder {
 
     /// How long a TLS handshake may take before the connection is closed
     /// (default 10 s).
+    #[cfg(feature = "tls")]
     pub fn tls_handshake_timeout(mut self, d: Duration) -> Self {
         self.tls_handshake_timeout = d;
         self
@@ -116,11 +120,11 @@ impl ServerBuilder {
 
     /// Runs a reactor-lag probe on every shard: a timer due every
     /// `interval` records how late it fired into the shard's
-    /// [`reactor_lag`](crate::stats::ShardStats::reactor_lag) histogram (the
+    /// [`reactor_lag`](crate::ShardStats::reactor_lag) histogram (the
     /// number that says a shard is overloaded) and publishes the shard's
     /// latency histograms (see [`metrics`](crate::metrics)). Off by default
     /// (`None`): it wakes an idle shard once per interval. `--metrics` turns
-    /// it on at [`DEFAULT_LAG_PROBE`](crate::metrics::DEFAULT_LAG_PROBE).
+    /// it on at [`DEFAULT_LAG_PROBE`](crate::DEFAULT_LAG_PROBE).
     pub fn reactor_lag_probe(mut self, interval: Option<Duration>) -> Self {
         self.reactor_lag_probe = interval.filter(|d| !d.is_zero());
         self
@@ -142,7 +146,7 @@ impl ServerBuilder {
     }
 
     /// The cores the shards will run on, one per shard, as `serve` will plan
-    /// them (e.g. to size a [`Bus`](crate::Bus) before starting).
+    /// them.
     pub fn planned_cores(&self) -> Result<Vec<usize>, ServerError> {
         let allowed = cores::allowed_cores()?;
         Ok(cores::plan_cores(
@@ -152,25 +156,41 @@ impl ServerBuilder {
         )?)
     }
 
-    /// Starts the shards. `make_factory` runs once on each shard's thread to
-    /// build that shard's factory. Returns once every shard is accepting.
-    pub fn serve<F, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
-    where
-        F: Factory,
-        B: Fn(&ShardInfo) -> F + Send + Sync + 'static,
-    {
-        self.try_serve(move |shard| Ok::<F, BoxError>(make_factory(shard)))
+    /// A cross-shard [`Bus`] of messages `M` with one inbox per shard this
+    /// builder will start. Make it before [`ServerBuilder::serve`], move it
+    /// into the factory constructor, and attach there on each shard
+    /// (`bus.attach(shard, handler)`), keeping the handle; a server with
+    /// several kinds of message makes several buses.
+    ///
+    /// ```no_run
+    /// use torsion::{Bus, BusError, FnFactory, Server};
+    /// # use torsion::Protocol;
+    /// # struct Echo;
+    /// # impl Protocol for Echo {}
+    /// let builder = Server::builder().listen_on("tcp:0:interface=127.0.0.1")?;
+    /// let bus: Bus<String> = builder.bus()?;
+    /// let server = builder.serve(move |shard| {
+    ///     let me = shard.id;
+    ///     let handle = bus.attach(shard, move |msg| println!("shard {me} got {msg}"))?;
+    ///     handle.broadcast(format!("hello from shard {me}"))?; // every other shard
+    ///     // keep `handle` (e.g. in the factory) to send later
+    ///     Ok::<_, BusError>(FnFactory(|_peer| Some(Echo)))
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bus<M: Send + 'static>(&self) -> Result<Bus<M>, ServerError> {
+        Ok(Bus::new(self.planned_cores()?.len())?)
     }
 
-    /// Like [`ServerBuilder::serve`], for a factory constructor that can
-    /// fail on a shard (e.g. attaching to a bus): the error fails the start
-    /// as [`ServerError::ShardStart`] naming the shard, and the shards that
-    /// did start are stopped.
-    pub fn try_serve<F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
+    /// Starts the shards. `make_factory` runs once on each shard's thread to
+    /// build that shard's factory, and returns it or a `Result` of it (see
+    /// [`IntoFactory`]): an error (e.g. attaching to a bus failed) fails the
+    /// start as [`ServerError::ShardStart`] naming the shard, and the shards
+    /// that did start are stopped. Returns once every shard is accepting.
+    pub fn serve<R, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
     where
-        F: Factory,
-        E: Into<BoxError>,
-        B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
+        R: IntoFactory,
+        B: Fn(&ShardInfo) -> R + Send + Sync + 'static,
     {
         if let Some(e @ Endpoint::Udp { .. }) = &self.endpoint {
             return Err(ServerError::WrongEndpoint {
@@ -178,53 +198,11 @@ impl ServerBuilder {
                 problem: "a udp: endpoint needs a datagram protocol (serve_datagram)",
             });
         }
-        let tls = match &self.endpoint {
-            Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
-                acceptor: futures_rustls::TlsAcceptor::from(crate::net::tls::server_config(
-                    cert, key,
-                )?),
-                handshake_timeout: self.tls_handshake_timeout,
-            }),
-            _ => None,
-        };
+        let tls = self.shard_tls()?;
         self.start(Arc::new(StreamService {
-            make_factory: Arc::new(make_factory),
+            make_factory: Arc::new(move |shard: &ShardInfo| make_factory(shard).into_factory()),
             tls,
         }))
-    }
-
-    /// Like [`ServerBuilder::try_serve`], with a cross-shard [`Bus`] of
-    /// messages `M` that the builder makes and sizes to its shard plan:
-    /// `make_factory(shard, bus)` runs on each shard, where it attaches
-    /// (`bus.attach(shard, handler)`) and keeps the handle it gets back.
-    ///
-    /// ```no_run
-    /// use torsion::{FnFactory, Server};
-    /// # use torsion::Protocol;
-    /// # struct Echo;
-    /// # impl Protocol for Echo {}
-    /// let server = Server::builder()
-    ///     .listen_on("tcp:0:interface=127.0.0.1")?
-    ///     .serve_with_bus(|shard, bus: &torsion::Bus<String>| {
-    ///         let me = shard.id;
-    ///         let handle = bus.attach(shard, move |msg| println!("shard {me} got {msg}"))?;
-    ///         handle.broadcast(format!("hello from shard {me}"))?; // every other shard
-    ///         // keep `handle` (e.g. in the factory) to send later
-    ///         Ok::<_, torsion::BusError>(FnFactory(|_peer| Some(Echo)))
-    ///     })?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// [`Bus`]: crate::Bus
-    pub fn serve_with_bus<M, F, E, B>(self, make_factory: B) -> Result<ServerHandle, ServerError>
-    where
-        M: Send + 'static,
-        F: Factory,
-        E: Into<BoxError>,
-        B: Fn(&ShardInfo, &crate::bus::Bus<M>) -> Result<F, E> + Send + Sync + 'static,
-    {
-        let bus = crate::bus::Bus::<M>::new(self.planned_cores()?.len())?;
-        self.try_serve(move |shard| make_factory(shard, &bus))
     }
 
     /// Starts the shards with every connection running `handler(conn)`,
@@ -263,6 +241,27 @@ impl ServerBuilder {
         self.start(Arc::new(DatagramService {
             make_protocol: Arc::new(make_protocol),
         }))
+    }
+
+    /// What each shard needs to terminate TLS, for a `tls:` endpoint.
+    #[cfg(feature = "tls")]
+    fn shard_tls(&self) -> Result<Option<ShardTls>, ServerError> {
+        Ok(match &self.endpoint {
+            Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
+                acceptor: futures_rustls::TlsAcceptor::from(crate::net::tls::server_config(
+                    cert, key,
+                )?),
+                handshake_timeout: self.tls_handshake_timeout,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Without the `tls` feature a `tls:` endpoint cannot be parsed, so
+    /// none reaches here.
+    #[cfg(not(feature = "tls"))]
+    fn shard_tls(&self) -> Result<Option<ShardTls>, ServerError> {
+        Ok(None)
     }
 
     fn start<S: ShardService>(self, service: Arc<S>) -> Result<ServerHandle, ServerError> {

@@ -70,6 +70,7 @@ pub enum ServerError {
     Bus(#[from] crate::bus::BusError),
     /// The TLS certificate or key could not be used.
     #[error(transparent)]
+    #[cfg(feature = "tls")]
     Tls(#[from] crate::net::tls::TlsError),
     /// A shard thread died (a panic outside any guarded callback).
     #[error("shard {shard} thread panicked: {message}")]

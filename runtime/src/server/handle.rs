@@ -81,7 +81,7 @@ impl StatsReader {
 
     /// Every shard's reactor lag (how late its timers fired), in shard
     /// order; empty histograms unless the server runs the lag probe.
-    pub fn reactor_lag(&self) -> Vec<crate::metrics::HistogramSnapshot> {
+    pub fn reactor_lag(&self) -> Vec<crate::counters::HistogramSnapshot> {
         self.shards
             .iter()
             .map(|(_, stats)| stats.reactor_lag().snapshot())

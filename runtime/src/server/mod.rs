@@ -20,12 +20,13 @@
 //! connection draining elsewhere may still call it) and exits its thread.
 //!
 //! The pieces: [`ServerBuilder`] (`builder.rs`: configuration and start-up),
+//! [`IntoFactory`] (`into_factory.rs`: a factory or a `Result` of one),
 //! [`ServerError`] (`error.rs`), [`ServerHandle`], [`ShutdownTrigger`] and
 //! [`StatsReader`] (`handle.rs`: what the caller holds), and the shard
 //! thread (`shard_thread.rs`: the executor, the service it runs, and the
 //! control loop that takes shutdown commands), the barrier shards stop at
-//! (`drain_barrier.rs`); `stats.rs` holds the per-shard counters the handle
-//! reads. `pinned.rs` ([`pinned::run_on_cores`], [`pinned::block_on`]) runs
+//! (`drain_barrier.rs`), the reactor-lag probe (`lag_probe.rs`); `stats.rs` holds the per-shard counters the handle
+//! reads. `pinned.rs` ([`run_on_cores`](crate::run_on_cores), [`block_on`](crate::block_on)) runs
 //! async work on pinned executors that are not a server's shards (a client
 //! program, the load generator), with the same shard registration and
 //! invocation bus.
@@ -36,10 +37,14 @@ mod builder;
 mod drain_barrier;
 mod error;
 mod handle;
-pub mod pinned;
+mod into_factory;
+pub(crate) mod lag_probe;
+pub(crate) mod pinned;
 mod shard_thread;
-pub mod stats;
+pub(crate) mod stats;
 
 pub use builder::{Server, ServerBuilder, DEFAULT_DRAIN_TIMEOUT};
 pub use error::{BoxError, ServerError};
 pub use handle::{ServerHandle, ShutdownTrigger, StatsReader};
+pub use into_factory::IntoFactory;
+pub use lag_probe::DEFAULT_LAG_PROBE;

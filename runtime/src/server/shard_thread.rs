@@ -19,7 +19,7 @@ use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::FlowLimits;
 use crate::net::datagram::{self, DatagramProtocol};
 use crate::net::listener;
-use crate::net::tls::ShardTls;
+use crate::net::ShardTls;
 use crate::server::stats::ShardStats;
 use crate::shard::runtime::ShardRuntime;
 use crate::shard::{self, ShardInfo};
@@ -260,7 +260,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
             glommio::spawn_local(control_loop(rt.clone(), bell, control, drain.clone())).detach();
         let probe_task = lag_probe.map(|interval| {
             let histogram = rt.stats().reactor_lag().clone();
-            glommio::spawn_local(crate::metrics::lag::run_probe(interval, histogram)).detach()
+            glommio::spawn_local(super::lag_probe::run_probe(interval, histogram)).detach()
         });
         // Err: serve() stopped waiting (another shard failed first).
         let _ = ready.send(Ok(()));

@@ -66,6 +66,7 @@ impl ShardStats {
     pub(crate) fn over_capacity(&self) {
         self.over_capacity.fetch_add(1, Relaxed);
     }
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn tls_failure(&self) {
         self.tls_failures.fetch_add(1, Relaxed);
     }

@@ -2,7 +2,7 @@
 //!
 //! Each shard thread registers its [`ShardInfo`] (and its stats) in a thread
 //! local when it starts, so code anywhere on the shard can ask
-//! [`current`] which shard it is on, and so a panic caught anywhere on the
+//! [`ShardInfo::current`] which shard it is on, and so a panic caught anywhere on the
 //! shard is logged with the shard's id and counted in that shard's stats.
 //!
 //! Every call into user code (protocol callbacks, factory hooks, timer
@@ -14,17 +14,17 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`ShardInfo`], [`current`]: where code runs; panic containment |
+//! | `mod.rs` | [`ShardInfo`], [`ShardInfo::current`]: where code runs; panic containment |
 //! | `runtime.rs` | one server shard's state: stats, limits, policies, the live-connection registry, shutdown sequencing |
 //! | `cores.rs` | which cores the shards run on |
-//! | `task.rs` | [`task::spawn_local`] → [`task::JoinHandle`]: what each handle does when dropped |
+//! | `task.rs` | [`spawn_local`](crate::spawn_local) → [`JoinHandle`](crate::JoinHandle): what each handle does when dropped |
 //! | `local_event.rs` | a one-shot, shard-local event (stop accepting, all closed) |
 //! | `wake_flag.rs` | a waker that raises a flag, for futures polled by hand (test kit, manual bus) |
 
 pub mod cores;
 pub(crate) mod local_event;
 pub(crate) mod runtime;
-pub mod task;
+pub(crate) mod task;
 pub(crate) mod wake_flag;
 
 use std::any::Any;
@@ -53,8 +53,16 @@ thread_local! {
     static CURRENT: RefCell<Option<CurrentShard>> = const { RefCell::new(None) };
 }
 
+impl ShardInfo {
+    /// The shard the calling thread runs, or `None` off-shard (a plain
+    /// thread, a blocking pool's worker).
+    pub fn current() -> Option<ShardInfo> {
+        current()
+    }
+}
+
 /// The shard the calling thread runs, or `None` off-shard.
-pub fn current() -> Option<ShardInfo> {
+pub(crate) fn current() -> Option<ShardInfo> {
     CURRENT.with(|c| c.borrow().as_ref().map(|s| s.info))
 }
 

@@ -14,7 +14,7 @@ use crate::connection::host::{new_scratch, ConnectionHost};
 use crate::connection::policy::{Admission, AdmissionPermit, Policies};
 use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::{FlowLimits, Transport};
-use crate::net::tls::ShardTls;
+use crate::net::ShardTls;
 use crate::server::stats::ShardStats;
 use crate::shard::local_event::LocalEvent;
 use crate::shard::ShardInfo;

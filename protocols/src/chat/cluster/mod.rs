@@ -21,10 +21,10 @@
 //! A client's line is written to the named clients of its own shard, sent
 //! once to each other shard of its node over the bus (as without a
 //! cluster), and handed to the node's bridge over a channel. The bridge's
-//! [writer](writer) batches the node's lines into one stream entry per
+//! writer (`writer/`) batches the node's lines into one stream entry per
 //! round (`XADD torsion:chat:lines`, one command for many lines: rounds
-//! are paced by the [`Pacer`](pacer) from 250 µs at low rates to 3 ms at
-//! high ones). Every node's [reader](reader) follows the stream with
+//! are paced by the pacer (`pacer.rs`) from 250 µs at low rates to 3 ms at
+//! high ones). Every node's reader (`reader.rs`) follows the stream with
 //! `XREAD BLOCK` and hands each other node's entry to all of its shards
 //! as one bus message, written to every named client as one shared
 //! buffer. A sender's lines reach every node in the order they were sent:
@@ -32,7 +32,7 @@
 //!
 //! # Nothing lost or duplicated in a bounded outage
 //!
-//! Each node numbers its lines; each entry says which (see [`entry`]).
+//! Each node numbers its lines; each entry says which (see `entry.rs`).
 //! While Redis is away a node keeps its lines (up to the outage bound,
 //! default 30 s, `--cluster-outage`) and writes them when it is back; a
 //! reader resumes from the last entry it read (the stream keeps entries
@@ -45,7 +45,7 @@
 //! # Names: unique across nodes, held under a lease
 //!
 //! Within a node a name's owner shard decides first (as without a
-//! cluster); if free there, it asks Redis, where a [script](scripts)
+//! cluster); if free there, it asks Redis, where a script (`scripts.rs`)
 //! grants it atomically unless a live node holds it. Names are released
 //! on disconnect or `/quit`. Each node renews its own key every quarter
 //! of the lease (default 10 s, `--cluster-lease`); a node killed with
@@ -65,22 +65,42 @@
 //! again. A node whose Redis cannot be reached when it starts does not
 //! start: a clear error, exit status 2.
 
+//!
+//! # Features
+//!
+//! The bridge (Redis, through the `redis` crate) is the `cluster` feature;
+//! with `chat` alone this module holds only what a room knows of a
+//! cluster — [`ClusterLink`], the handle a room is given when its node is
+//! clustered, and [`ClusterStats`] — so a chat server without Redis does
+//! not compile the Redis client.
+
+#[cfg(feature = "cluster")]
 mod bridge;
+#[cfg(feature = "cluster")]
 mod config;
+#[cfg(feature = "cluster")]
 mod entry;
 mod link;
+#[cfg(feature = "cluster")]
 mod node;
+#[cfg(feature = "cluster")]
 mod pacer;
+#[cfg(feature = "cluster")]
 mod reader;
+#[cfg(feature = "cluster")]
 mod scripts;
 mod stats;
+#[cfg(feature = "cluster")]
 mod writer;
 
+#[cfg(feature = "cluster")]
 pub use bridge::{Bridge, ClusterError};
+#[cfg(feature = "cluster")]
 pub use config::{
     default_node_id, ClusterConfig, ClusterConfigError, DEFAULT_LEASE, DEFAULT_OUTAGE, KEY_PREFIX,
 };
 pub use link::{ClusterLink, OtherNodes};
+#[cfg(feature = "cluster")]
 pub use node::{start_chat_node, ChatNodeError};
 pub use stats::{ClusterSnapshot, ClusterStats};
 

@@ -32,14 +32,14 @@ pub fn start_chat_node(
     cluster: ClusterConfig,
 ) -> Result<ServerHandle, ChatNodeError> {
     let limits = builder.current_limits().with_hard_cap(config.max_outbound);
-    let buses = ChatBuses::new(builder.planned_cores()?.len()).map_err(ServerError::from)?;
+    let buses = ChatBuses::for_server(&builder)?;
     config.metrics.attach_bus(&buses.messages);
     let bridge = Bridge::start(cluster, buses.messages.sender())?;
     config
         .metrics
         .attach_cluster(bridge.link.stats().clone(), bridge.node.clone());
     let link = bridge.link;
-    Ok(builder.limits(limits).try_serve(move |shard| {
+    Ok(builder.limits(limits).serve(move |shard| {
         let factory = chat_factory(shard, &buses, config.clone())?;
         factory.room().set_cluster(link.clone());
         Ok::<_, torsion::BusError>(factory)

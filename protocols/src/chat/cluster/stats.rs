@@ -1,11 +1,14 @@
 //! [`ClusterStats`]: what a node's cluster bridge counts, for `stats` and
 //! the metrics endpoint.
 
+#[cfg(feature = "metrics")]
 use std::fmt;
 
+use torsion::counters::{HistogramSnapshot, LatencyHistogram, ShardCounter};
+#[cfg(feature = "metrics")]
 use torsion::metrics::family::{counter, gauge, latency_histogram, Labels};
+#[cfg(feature = "metrics")]
 use torsion::metrics::prometheus_client::encoding::DescriptorEncoder;
-use torsion::metrics::{HistogramSnapshot, LatencyHistogram, ShardCounter};
 
 /// A node's cluster counters. Each is a [`ShardCounter`] with one writer:
 /// the bridge's writer thread writes the `writer_*`, line, name and lease
@@ -115,6 +118,7 @@ impl ClusterStats {
     }
 
     /// Writes the node's cluster families (label `node`).
+    #[cfg(feature = "metrics")]
     pub(crate) fn encode(&self, e: &mut DescriptorEncoder, node: &str) -> fmt::Result {
         let s = self.snapshot();
         let one = |v: u64| -> Vec<(Labels, u64)> { vec![(vec![("node", node.to_string())], v)] };

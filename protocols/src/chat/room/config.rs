@@ -36,7 +36,7 @@ pub struct ChatConfig {
     /// the module docs.
     pub coalesce_wakeups: bool,
     /// Where each shard's room keeps its counters for scrapes (default: a
-    /// set of its own, read only through [`Room::stats`]).
+    /// set of its own, read only through [`Room::stats`](super::Room::stats)).
     pub metrics: ChatMetrics,
 }
 

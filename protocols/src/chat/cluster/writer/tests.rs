@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use torsion::metrics::ShardCounter;
+use torsion::counters::ShardCounter;
 
 use crossbeam_channel::Receiver;
 

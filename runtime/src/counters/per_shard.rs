@@ -71,7 +71,7 @@ impl<T> PerShard<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::ShardCounter;
+    use crate::counters::ShardCounter;
 
     #[test]
     fn shards_register_once_and_are_listed_in_order() {
