@@ -20,6 +20,7 @@ use std::time::Duration;
 use torsion::Server;
 use torsion_benches::{closed_loop_echo, process_cpu_time, thread_cpu_time, two_cores_available};
 use torsion_cli::load::echo::{EchoLoad, Rate};
+use torsion_cli::load::target::LoadTarget;
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::{EchoFactory, Framing};
 
@@ -60,7 +61,7 @@ fn main() {
     let generator = |pipeline: usize| {
         run_echo(
             EchoLoad {
-                target: addr,
+                targets: vec![LoadTarget::plain(addr)],
                 connections,
                 rate: Rate::Max,
                 pipeline,
@@ -71,8 +72,8 @@ fn main() {
                 connect_timeout: Duration::from_secs(3),
                 drain: Duration::from_secs(3),
                 udp: false,
-                tls: None,
                 http: None,
+                redis: None,
             },
             &[1],
             Arc::new(AtomicBool::new(false)),

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use torsion_benches::median;
 use torsion_cli::load::echo::{EchoLoad, Rate};
+use torsion_cli::load::target::LoadTarget;
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::Framing;
 
@@ -118,7 +119,7 @@ fn load(
 ) -> torsion_cli::load::report::Report {
     run_echo(
         EchoLoad {
-            target: addr,
+            targets: vec![LoadTarget::plain(addr)],
             connections,
             rate,
             pipeline: 1,
@@ -129,8 +130,8 @@ fn load(
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
             udp: false,
-            tls: None,
             http: None,
+            redis: None,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

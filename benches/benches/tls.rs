@@ -14,6 +14,7 @@ use torsion::Server;
 use torsion_benches::thread_cpu_time;
 use torsion_cli::load::echo::{EchoLoad, Rate};
 use torsion_cli::load::io::TlsClient;
+use torsion_cli::load::target::LoadTarget;
 use torsion_cli::load::{run_echo, Outputs};
 use torsion_protocols::{EchoFactory, Framing};
 
@@ -43,7 +44,10 @@ fn main() {
             server_name: rustls::pki_types::ServerName::try_from("localhost").unwrap(),
         });
         let load = |secs| EchoLoad {
-            target: server.local_addr(),
+            targets: vec![LoadTarget {
+                tls: client.clone(),
+                ..LoadTarget::plain(server.local_addr())
+            }],
             connections: 50,
             rate: Rate::Max,
             pipeline: 1,
@@ -54,8 +58,8 @@ fn main() {
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
             udp: false,
-            tls: client.clone(),
             http: None,
+            redis: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         run_echo(load(1), &[1], stop.clone(), &Outputs::default()).unwrap();

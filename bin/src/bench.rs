@@ -15,7 +15,8 @@ use torsion_protocols::EchoFactory;
 use crate::cli::{BenchArgs, BenchProtocol};
 use crate::load::chat::ChatLoad;
 use crate::load::echo::{EchoLoad, Rate};
-use crate::load::http_wire::HttpTarget;
+use crate::load::http_wire::{Accept, HttpLoad, HttpTarget, RequestSpec};
+use crate::load::target::LoadTarget;
 use crate::load::{self, Outputs};
 use crate::load_cmd::{outputs, stop_flag};
 
@@ -58,13 +59,16 @@ pub fn run(args: BenchArgs) -> Result<i32> {
     let mut failed = false;
     match args.protocol {
         BenchProtocol::Echo | BenchProtocol::Http => {
-            let http = (args.protocol == BenchProtocol::Http).then(|| HttpTarget {
-                addr: target,
-                host: target.to_string(),
-                path: "/plaintext".into(),
+            let http = (args.protocol == BenchProtocol::Http).then(|| {
+                let url = HttpTarget::parse(&format!("http://{target}/plaintext"))
+                    .expect("the server's own address is a URL");
+                HttpLoad {
+                    requests: vec![url.request(&RequestSpec::default())],
+                    accept: Accept::default(),
+                }
             });
             let base = EchoLoad {
-                target,
+                targets: vec![LoadTarget::plain(target)],
                 connections: args.connections,
                 rate: Rate::Max,
                 pipeline: 1,
@@ -75,8 +79,8 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 connect_timeout: Duration::from_secs(3),
                 drain: Duration::from_secs(3),
                 udp: false,
-                tls: None,
                 http,
+                redis: None,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

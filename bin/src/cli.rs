@@ -81,9 +81,12 @@ pub enum LoadKind {
     Echo(LoadEchoArgs),
     /// Chat fan-out: named clients, some sending at a fixed total rate.
     Chat(LoadChatArgs),
-    /// HTTP/1.1 GETs of one URL, every response parsed and checked (status
-    /// 2xx, length).
-    Http(LoadHttpArgs),
+    /// HTTP/1.1 requests (any method, headers, body; http:// or https://),
+    /// every response parsed, its status counted and checked (--accept).
+    Http(Box<LoadHttpArgs>),
+    /// Redis (RESP) commands from templates over a key space, every reply
+    /// framed and checked (-ERR counted with its text).
+    Redis(Box<LoadRedisArgs>),
 }
 
 /// Settings every load shares.
@@ -100,6 +103,13 @@ pub struct CommonLoadArgs {
     /// How long connecting (and, for chat, registering) may take.
     #[arg(long, value_name = "DUR", default_value = "3s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
+
+    /// With a rate sweep (--rate FROM..TO/STEP): the objective each step
+    /// must hold, e.g. p99=5ms (corrected latency; also no errors and ≥95%
+    /// of the offered rate achieved); the sweep stops at the first step
+    /// that fails and bisects to the capacity.
+    #[arg(long, value_name = "pP=DUR")]
+    pub slo: Option<crate::load::sweep::Slo>,
 
     /// After sending stops, how long to wait for outstanding responses;
     /// what is still missing then counts as timed out (lost for chat).
@@ -137,9 +147,11 @@ pub struct OutputArgs {
 /// `torsion load echo`.
 #[derive(Debug, Args)]
 pub struct LoadEchoArgs {
-    /// The server's address (e.g. 127.0.0.1:7000).
-    #[arg(long, value_name = "ADDR", value_parser = parse_target)]
-    pub target: std::net::SocketAddr,
+    /// The server's address (e.g. 127.0.0.1:7000). Repeat it for several
+    /// servers: connections are dealt out round-robin (or by --weights) and
+    /// the report adds a row per target.
+    #[arg(long, value_name = "ADDR", value_parser = parse_target, required = true)]
+    pub target: Vec<std::net::SocketAddr>,
 
     #[command(flatten)]
     pub common: CommonLoadArgs,
@@ -148,13 +160,8 @@ pub struct LoadEchoArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "50")]
     pub connections: usize,
 
-    /// Requests per second in total (open loop), or "max" (closed loop).
-    #[arg(long, value_name = "R|max", default_value = "max")]
-    pub rate: crate::load::echo::Rate,
-
-    /// Closed loop: requests in flight per connection.
-    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "K", default_value = "1")]
-    pub pipeline: usize,
+    #[command(flatten)]
+    pub requests: RequestRateArgs,
 
     /// Payload bytes per request (at least 24: they carry a sequence number).
     #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
@@ -190,10 +197,42 @@ pub struct LoadEchoArgs {
 /// `torsion load http`.
 #[derive(Debug, Args)]
 pub struct LoadHttpArgs {
-    /// The URL every request gets (GET), e.g.
-    /// http://127.0.0.1:8080/plaintext.
-    #[arg(long, value_name = "URL", value_parser = crate::load::http_wire::HttpTarget::parse)]
-    pub target: crate::load::http_wire::HttpTarget,
+    /// The URL requests go to, http:// or https:// (e.g.
+    /// http://127.0.0.1:8080/plaintext; host names are resolved once, at
+    /// start). Repeat it for several URLs: connections are dealt out
+    /// round-robin (or by --weights) and the report adds a row per URL.
+    #[arg(long, value_name = "URL", value_parser = crate::load::http_wire::HttpTarget::parse, required = true)]
+    pub target: Vec<crate::load::http_wire::HttpTarget>,
+
+    /// The request method.
+    #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+
+    /// A request header, 'Name: value' (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// The request body (Content-Length is set from it).
+    #[arg(long, value_name = "TEXT", conflicts_with = "body_file")]
+    pub body: Option<String>,
+
+    /// The request body, read from a file.
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<std::path::PathBuf>,
+
+    /// Statuses that are answers, not errors: classes and codes (e.g.
+    /// 2xx,3xx,404).
+    #[arg(long, value_name = "LIST", default_value = "2xx", value_parser = crate::load::http_wire::Accept::parse)]
+    pub accept: crate::load::http_wire::Accept,
+
+    /// https://: trust the certificates in this PEM file (default: the
+    /// system's roots are not loaded; give --ca or --insecure).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// https://: do not verify the server's certificate (load tests only).
+    #[arg(long)]
+    pub insecure: bool,
 
     #[command(flatten)]
     pub common: CommonLoadArgs,
@@ -202,13 +241,70 @@ pub struct LoadHttpArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "64")]
     pub connections: usize,
 
-    /// Requests per second in total (open loop), or "max" (closed loop).
-    #[arg(long, value_name = "R|max", default_value = "max")]
-    pub rate: crate::load::echo::Rate,
+    #[command(flatten)]
+    pub requests: RequestRateArgs,
+}
 
-    /// Closed loop: requests in flight per connection (pipelined).
+/// `torsion load redis`.
+#[derive(Debug, Args)]
+pub struct LoadRedisArgs {
+    /// The server's address (e.g. 127.0.0.1:6379; redis-server,
+    /// torsion-kv, any RESP server). Repeat it for several servers.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_target, required = true)]
+    pub target: Vec<std::net::SocketAddr>,
+
+    /// A command template, arguments split at spaces; {key} is a key
+    /// number from the key space, {data} is --data-size bytes (repeatable;
+    /// default: SET key:{key} {data} and GET key:{key}).
+    #[arg(long = "command", value_name = "TEMPLATE")]
+    pub commands: Vec<String>,
+
+    /// How many of each command, in --command order (e.g. 1:10; default
+    /// one each).
+    #[arg(long, value_name = "N:M:…")]
+    pub ratio: Option<String>,
+
+    /// Key space size: {key} is drawn from 0..N.
+    #[arg(long, value_name = "N", default_value = "100000")]
+    pub keys: u64,
+
+    /// How keys are drawn: uniform, sequential, zipf (s = 0.99) or zipf:S.
+    #[arg(long, value_name = "DIST", default_value = "uniform")]
+    pub distribution: crate::load::resp_wire::KeyDistribution,
+
+    /// Bytes of {data} (redis-benchmark's -d).
+    #[arg(long, value_name = "BYTES", default_value = "3", value_parser = parse_size)]
+    pub data_size: usize,
+
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+
+    /// Connections in total, spread over the load shards (redis-benchmark's
+    /// -c).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "50")]
+    pub connections: usize,
+
+    #[command(flatten)]
+    pub requests: RequestRateArgs,
+}
+
+/// How requests are offered, for echo, http and redis.
+#[derive(Debug, Args, Clone)]
+pub struct RequestRateArgs {
+    /// Requests per second in total (open loop; 50k, 1.5M), "max" (closed
+    /// loop), or a sweep FROM..TO/STEP (e.g. 20k..200k/20k).
+    #[arg(long, value_name = "R|max|FROM..TO/STEP", default_value = "max")]
+    pub rate: crate::load::sweep::RatePlan,
+
+    /// Closed loop: requests in flight per connection (pipelined;
+    /// redis-benchmark's -P).
     #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "K", default_value = "1")]
     pub pipeline: usize,
+
+    /// The targets' shares of the connections, one per --target (e.g. 3,1;
+    /// default all equal).
+    #[arg(long, value_name = "W1,W2,…")]
+    pub weights: Option<String>,
 }
 
 /// `torsion load chat`.
@@ -231,9 +327,9 @@ pub struct LoadChatArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "10")]
     pub senders: usize,
 
-    /// Messages per second in total.
-    #[arg(long, value_name = "R", default_value = "2000")]
-    pub rate: f64,
+    /// Messages per second in total (2000, 20k), or a sweep FROM..TO/STEP.
+    #[arg(long, value_name = "R|FROM..TO/STEP", default_value = "2000")]
+    pub rate: crate::load::sweep::RatePlan,
 }
 
 /// `torsion bench`.

@@ -17,6 +17,7 @@ use torsion::{FnFactory, Protocol, Server, ServerHandle, Transport};
 use torsion_cli::load::chat::ChatLoad;
 use torsion_cli::load::echo::{EchoLoad, Rate};
 use torsion_cli::load::report::Report;
+use torsion_cli::load::target::LoadTarget;
 use torsion_cli::load::{run_chat, run_echo, Outputs};
 use torsion_protocols::Framing;
 
@@ -26,7 +27,7 @@ fn any_core() -> Vec<usize> {
 
 fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
     EchoLoad {
-        target: server.local_addr(),
+        targets: vec![LoadTarget::plain(server.local_addr())],
         connections: 4,
         rate,
         pipeline: 1,
@@ -37,8 +38,8 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         connect_timeout: Duration::from_secs(3),
         drain: Duration::from_secs(2),
         udp: false,
-        tls: None,
         http: None,
+        redis: None,
     }
 }
 
@@ -433,11 +434,60 @@ fn bad_load_input_is_refused_before_anything_starts() {
         ),
         (
             "load http --target https://127.0.0.1:8443/".to_string(),
-            "https is not supported yet",
+            "https needs exactly one of --ca FILE (verify) or --insecure",
         ),
         (
             "load http --target http://127.0.0.1:99999/".to_string(),
-            "invalid --target",
+            "invalid URL",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ -H NoColon".to_string(),
+            "no colon",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --body-file /nonexistent/body".to_string(),
+            "cannot read --body-file /nonexistent/body",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --accept 7xx".to_string(),
+            "invalid --accept entry",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --rate 0..10k/1k".to_string(),
+            "invalid sweep",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --rate 20k..10k/1k".to_string(),
+            "TO is below FROM",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --slo p99=5ms".to_string(),
+            "--slo goes with a rate sweep",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --rate 1k..2k/1k --slo p99".to_string(),
+            "invalid --slo",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --target http://127.0.0.1:8/ --weights 1"
+                .to_string(),
+            "one per --target",
+        ),
+        (
+            "load redis --target 127.0.0.1:7 --command GET_{nope}".to_string(),
+            "unknown placeholder {nope}",
+        ),
+        (
+            "load redis --target 127.0.0.1:7 --command GET --command SET --ratio 1".to_string(),
+            "one per --command",
+        ),
+        (
+            "load redis --target 127.0.0.1:7 --distribution zipf:0".to_string(),
+            "invalid --distribution",
+        ),
+        (
+            "load redis --target 127.0.0.1:7 --keys 0".to_string(),
+            "--keys must be at least 1",
         ),
         (
             format!("load http --target http://{target}/ --duration 1s"),
@@ -716,15 +766,14 @@ fn http_server() -> ServerHandle {
 }
 
 fn http_load(server: &ServerHandle, path: &str, rate: Rate, pipeline: usize) -> EchoLoad {
-    use torsion_cli::load::http_wire::HttpTarget;
-    let addr = server.local_addr();
+    use torsion_cli::load::http_wire::{Accept, HttpLoad, HttpTarget, RequestSpec};
+    let url = HttpTarget::parse(&format!("http://{}{path}", server.local_addr())).unwrap();
     EchoLoad {
         pipeline,
         size: 0,
-        http: Some(HttpTarget {
-            addr,
-            host: addr.to_string(),
-            path: path.into(),
+        http: Some(HttpLoad {
+            requests: vec![url.request(&RequestSpec::default())],
+            accept: Accept::default(),
         }),
         ..echo_load(server, rate, 1)
     }
@@ -753,7 +802,8 @@ fn http_load_checks_every_response_open_and_closed_loop() {
         );
         assert_eq!(report.mode, "http");
     }
-    // A server that answers 500: every response counted as wrong.
+    // A server that answers 500: every response is timed (it is an
+    // answer) and counted as an error by its status.
     let report = run_echo(
         http_load(&server, "/fail", Rate::PerSecond(500.0), 1),
         &any_core(),
@@ -762,11 +812,16 @@ fn http_load_checks_every_response_open_and_closed_loop() {
     )
     .unwrap();
     assert!(report.has_errors());
+    let statuses = report.statuses.unwrap();
     assert!(
-        report.errors.mismatch > 0 && report.completed == 0,
+        report.errors.status > 0
+            && report.errors.status == statuses[4]
+            && report.completed == statuses[4]
+            && statuses[1] == 0,
         "{}",
         report.render()
     );
+    assert!(report.render().contains("5xx"), "{}", report.render());
     server.stop().unwrap();
 }
 

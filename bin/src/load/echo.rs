@@ -29,7 +29,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
@@ -44,10 +43,11 @@ use torsion_protocols::Framing;
 use super::engine::{
     report_final_interval, sleep_until, spawn_ticker, Alarm, Coordinator, Phases, Schedule,
 };
-use super::http_wire::{HttpResponses, HttpTarget};
-use super::io::{self, TlsClient};
+use super::http_wire::{HttpLoad, HttpResponses};
 use super::payload;
 use super::recorder::Recorder;
+use super::resp_wire::{self, Commands, RedisLoad, Reply};
+use super::target::{self, LoadTarget};
 
 /// The request rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,11 +74,11 @@ impl std::str::FromStr for Rate {
     }
 }
 
-/// What `load echo` does.
+/// What `load echo` (and `load http`, `load redis`) does.
 #[derive(Debug, Clone)]
 pub struct EchoLoad {
-    /// The server.
-    pub target: SocketAddr,
+    /// The servers (connections dealt out by weight, see `target.rs`).
+    pub targets: Vec<LoadTarget>,
     /// Connections in total (spread over the load shards).
     pub connections: usize,
     /// Requests per second, or closed loop.
@@ -99,17 +99,49 @@ pub struct EchoLoad {
     pub drain: Duration,
     /// Datagrams (UDP) instead of a TCP stream.
     pub udp: bool,
-    /// TLS over the TCP connections.
-    pub tls: Option<TlsClient>,
-    /// HTTP instead of echo (`load http`): each request is a `GET` of this
-    /// target and each response is parsed and checked (`http_wire.rs`);
+    /// HTTP instead of echo (`load http`): each request is the target's
+    /// request and each response is parsed and checked (`http_wire.rs`);
     /// `size` and `framing` do not apply.
-    pub http: Option<HttpTarget>,
+    pub http: Option<HttpLoad>,
+    /// RESP instead of echo (`load redis`): commands from templates, every
+    /// reply framed and checked (`resp_wire.rs`).
+    pub redis: Option<RedisLoad>,
 }
 
 impl EchoLoad {
+    /// The mode's name in reports: `echo`, `echo-udp`, `http` or `redis`.
+    pub fn mode(&self) -> &'static str {
+        if self.http.is_some() {
+            "http"
+        } else if self.redis.is_some() {
+            "redis"
+        } else if self.udp {
+            "echo-udp"
+        } else {
+            "echo"
+        }
+    }
+
+    /// Whether requests carry the self-checking echo payload.
+    fn echoes(&self) -> bool {
+        self.http.is_none() && self.redis.is_none()
+    }
+
     /// Checks the settings before anything starts.
     pub fn validate(&self) -> Result<(), String> {
+        if self.targets.is_empty() {
+            return Err("give at least one --target".into());
+        }
+        if self.connections < self.targets.len() {
+            return Err(format!(
+                "--connections {} is fewer than the {} targets: each target needs one",
+                self.connections,
+                self.targets.len()
+            ));
+        }
+        if self.udp && self.targets.len() > 1 {
+            return Err("--udp loads one --target".into());
+        }
         if self.connections == 0 {
             return Err("--connections must be at least 1".into());
         }
@@ -119,7 +151,7 @@ impl EchoLoad {
         if self.duration.is_zero() {
             return Err("--duration must be greater than zero".into());
         }
-        if self.size < payload::MIN_SIZE && self.http.is_none() {
+        if self.size < payload::MIN_SIZE && self.echoes() {
             return Err(format!(
                 "--size {} is too small: requests carry a sequence number, so at least {} bytes",
                 self.size,
@@ -134,10 +166,10 @@ impl EchoLoad {
                 ));
             }
         }
-        if self.http.is_some() && (self.udp || self.framing != Framing::Raw) {
-            return Err("HTTP load runs over TCP, without --framing".into());
+        if !self.echoes() && (self.udp || self.framing != Framing::Raw) {
+            return Err("HTTP and Redis load run over TCP, without --framing".into());
         }
-        if self.udp && self.tls.is_some() {
+        if self.udp && self.targets.iter().any(|t| t.tls.is_some()) {
             return Err("--tls and --udp do not go together (no DTLS)".into());
         }
         if self.udp {
@@ -169,24 +201,31 @@ impl EchoLoad {
     }
 }
 
-/// What an HTTP response with a 2xx status decodes to.
-const HTTP_2XX: &[u8] = b"2xx";
-/// What an HTTP response with any other status decodes to.
-const HTTP_OTHER: &[u8] = b"not 2xx";
-
 /// Frames requests and unframes responses in the chosen framing.
 enum Wire {
     Raw {
         size: usize,
     },
     Codec(Box<dyn CodecBoth>),
-    /// HTTP: the request's bytes; a response decodes to [`HTTP_2XX`] or
-    /// [`HTTP_OTHER`] (static: no allocation per response) for
-    /// [`Conn::answers`] to check.
+    /// HTTP: the request's bytes (the connection's target's); a response
+    /// decodes to its status.
     Http {
         request: bytes::Bytes,
         responses: HttpResponses,
     },
+    /// RESP: the connection's command source; a reply decodes to
+    /// [`Reply`].
+    Resp(Box<Commands>),
+}
+
+/// A response taken off the input.
+enum Decoded {
+    /// An echo frame, to compare with what was sent.
+    Frame(bytes::Bytes),
+    /// An HTTP response's status.
+    Status(u16),
+    /// A RESP reply.
+    Reply(Reply),
 }
 
 trait CodecBoth {
@@ -204,14 +243,18 @@ impl<C: Decoder<Item = bytes::Bytes, Error = FrameError> + Encoder> CodecBoth fo
 }
 
 impl Wire {
-    fn for_load(load: &EchoLoad) -> Wire {
-        match &load.http {
-            Some(target) => Wire::Http {
-                request: target.request(),
+    /// Connection `index`'s wire, to target `target`.
+    fn for_load(load: &EchoLoad, index: usize, target: usize) -> Wire {
+        if let Some(http) = &load.http {
+            return Wire::Http {
+                request: http.requests[target].clone(),
                 responses: HttpResponses::default(),
-            },
-            None => Wire::new(load.framing, load.size),
+            };
         }
+        if let Some(redis) = &load.redis {
+            return Wire::Resp(Box::new(Commands::new(redis, index)));
+        }
+        Wire::new(load.framing, load.size)
     }
 
     fn new(framing: Framing, size: usize) -> Wire {
@@ -233,6 +276,7 @@ impl Wire {
     fn encode(&self, payload: &[u8], dst: &mut BytesMut) {
         match self {
             Wire::Http { request, .. } => dst.extend_from_slice(request),
+            Wire::Resp(_) => unreachable!("RESP requests are built by Conn::send"),
             Wire::Raw { .. } => dst.extend_from_slice(payload),
             Wire::Codec(c) => c
                 .encode(payload, dst)
@@ -240,17 +284,14 @@ impl Wire {
         }
     }
 
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<bytes::Bytes>, String> {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Decoded>, String> {
         match self {
-            Wire::Raw { size } => Ok((buf.len() >= *size).then(|| buf.split_to(*size).freeze())),
-            Wire::Codec(c) => c.decode(buf),
-            Wire::Http { responses, .. } => Ok(responses.decode(buf)?.map(|status| {
-                bytes::Bytes::from_static(if (200..300).contains(&status) {
-                    HTTP_2XX
-                } else {
-                    HTTP_OTHER
-                })
-            })),
+            Wire::Raw { size } => {
+                Ok((buf.len() >= *size).then(|| Decoded::Frame(buf.split_to(*size).freeze())))
+            }
+            Wire::Codec(c) => Ok(c.decode(buf)?.map(Decoded::Frame)),
+            Wire::Http { responses, .. } => Ok(responses.decode(buf)?.map(Decoded::Status)),
+            Wire::Resp(_) => Ok(resp_wire::decode_reply(buf)?.map(Decoded::Reply)),
         }
     }
 }
@@ -260,6 +301,8 @@ struct InFlight {
     seq: u64,
     intended: Instant,
     sent: Instant,
+    /// Redis: which command template (its latency row).
+    command: usize,
 }
 
 /// What the shard and one connection's future share.
@@ -285,19 +328,23 @@ struct Shared {
 /// one `sendmsg`. It waits for the run's phases on a one-shot channel.
 pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>) -> Recorder {
     let rec = Rc::new(RefCell::new(Recorder::default()));
-    let connector = io::connector(load.target, load.connect_timeout, load.tls.as_ref());
+    let weights: Vec<u32> = load.targets.iter().map(|t| t.weight).collect();
+    let assignment = target::assign(&weights, load.connections);
     let mut conns = Vec::new();
     for index in (info.id..load.connections).step_by(info.count) {
+        let target = assignment[index];
         let shared = Rc::new(Shared::default());
         let (start, started) = torsion::oneshot::channel::<Phases>();
         let (l, r, c, s) = (load.clone(), rec.clone(), coord.clone(), shared.clone());
-        let run = connector
-            .run(move |conn| connection(conn, index, l, r, c, s, started))
+        let run = load.targets[target]
+            .connector(load.connect_timeout)
+            .run(move |conn| connection(conn, (index, target), l, r, c, s, started))
             .await;
         match run {
             Ok(task) => conns.push((shared, start, task)),
             Err(e) => {
-                coord.fail(format!("cannot connect to {}: {e}", load.target));
+                let label = &load.targets[target].label;
+                coord.fail(format!("cannot connect to {label}: {e}"));
                 break;
             }
         }
@@ -347,7 +394,7 @@ fn verify(frame: &[u8], conn: usize, seq: u64, size: usize) -> bool {
 /// open or the closed loop.
 async fn connection(
     mut conn: Connection,
-    index: usize,
+    (index, target): (usize, usize),
     load: Arc<EchoLoad>,
     rec: Rc<RefCell<Recorder>>,
     coord: Arc<Coordinator>,
@@ -361,7 +408,8 @@ async fn connection(
     };
     let mut c = Conn {
         index,
-        wire: Wire::for_load(&load),
+        target,
+        wire: Wire::for_load(&load, index, target),
         load,
         phases,
         rec,
@@ -385,6 +433,8 @@ async fn connection(
 /// One load connection's state, owned by its future.
 struct Conn {
     index: usize,
+    /// Which of the load's targets (its latency row).
+    target: usize,
     load: Arc<EchoLoad>,
     phases: Phases,
     rec: Rc<RefCell<Recorder>>,
@@ -519,8 +569,17 @@ impl Conn {
     /// Frames request `seq` and queues it on the transport (it leaves when
     /// the future's poll returns); false if the connection takes no more.
     fn send(&mut self, seq: u64, intended: Instant, now: Instant) -> bool {
-        let queued = match &self.wire {
+        let mut command = 0;
+        let queued = match &mut self.wire {
             Wire::Http { request, .. } => self.transport.write_shared(request).is_ok(),
+            Wire::Resp(commands) => {
+                let redis = self.load.redis.as_ref().expect("a RESP wire has its load");
+                let (which, key) = commands.next(&redis.ratio);
+                command = which;
+                self.frame.clear();
+                redis.templates[which].encode(key, &redis.data, &mut self.frame);
+                self.transport.write(&self.frame).is_ok()
+            }
             wire => {
                 // Closed loop: the payload is kept until its response comes
                 // back (compared with it, not generated again).
@@ -550,6 +609,7 @@ impl Conn {
             seq,
             intended,
             sent: now,
+            command,
         });
         if intended >= self.phases.measure_from {
             self.rec.borrow_mut().sent += 1;
@@ -557,12 +617,33 @@ impl Conn {
         queued
     }
 
-    /// Whether `frame` is the right answer to request `seq`: the payload
-    /// it sent, echoed, or for HTTP a 2xx status.
-    fn answers(&mut self, frame: &[u8], seq: u64) -> bool {
-        if let Wire::Http { .. } = self.wire {
-            return frame == HTTP_2XX;
-        }
+    /// Whether a response answers request `seq`: an echo frame must be the
+    /// payload it sent; an HTTP status or a RESP reply always answers (its
+    /// latency counts), and is counted as an error when `--accept` does not
+    /// list the status or the reply is `-ERR`.
+    fn answers(&mut self, decoded: &Decoded, seq: u64) -> bool {
+        let frame = match decoded {
+            Decoded::Frame(frame) => &frame[..],
+            Decoded::Status(status) => {
+                let accepted = self
+                    .load
+                    .http
+                    .as_ref()
+                    .is_some_and(|h| h.accept.accepts(*status));
+                self.rec.borrow_mut().status(*status, accepted);
+                return true;
+            }
+            Decoded::Reply(Reply::Ok) => return true,
+            Decoded::Reply(Reply::Error(text)) => {
+                self.rec.borrow_mut().server_error(text);
+                return true;
+            }
+        };
+        self.answers_echo(frame, seq)
+    }
+
+    /// Whether `frame` is the payload request `seq` sent, echoed.
+    fn answers_echo(&mut self, frame: &[u8], seq: u64) -> bool {
         match self.payloads.pop_front() {
             Some(sent) => {
                 let right = frame == &sent[..];
@@ -603,7 +684,7 @@ impl Conn {
                     }
                     let now = *arrived.get_or_insert_with(Instant::now);
                     let req = self.answered()?;
-                    let right = self.answers(&buf[..size], req.seq);
+                    let right = self.answers_echo(&buf[..size], req.seq);
                     buf.advance(size);
                     (now, req, right)
                 }
@@ -611,8 +692,8 @@ impl Conn {
                     let frame = match wire.decode(buf) {
                         Ok(Some(f)) => f,
                         Ok(None) => return Ok(arrived.map(|_| ())),
-                        Err(_) => {
-                            self.rec.borrow_mut().errors.frame += 1;
+                        Err(cause) => {
+                            self.rec.borrow_mut().frame_error(&cause);
                             return Err(());
                         }
                     };
@@ -628,6 +709,10 @@ impl Conn {
                     r.errors.mismatch += 1;
                 } else if req.intended >= self.phases.measure_from {
                     r.record(now - req.intended, now - req.sent);
+                    r.record_row(self.target, now - req.intended);
+                    if self.load.redis.is_some() {
+                        r.record_row(self.load.targets.len() + req.command, now - req.intended);
+                    }
                 }
             }
             if self.closed_loop && !self.writer_done && !self.refill(now) {

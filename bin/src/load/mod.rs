@@ -12,6 +12,9 @@
 //! | [`udp`] | open-loop UDP echo load: loss, duplicates, corruption |
 //! | [`http_wire`] | HTTP/1.1 requests and responses for `load http` |
 //! | [`io`] | how load connections are made (`Connector`, TLS settings) |
+//! | [`target`] | the servers of a load (`--target`, `--weights`) and which one each connection uses |
+//! | [`sweep`] | rate sweeps (`--rate FROM..TO/STEP`) and the capacity at an objective (`--slo p99=5ms`) |
+//! | [`resp_wire`] | RESP commands from templates, keys by distribution, replies for `load redis` |
 //!
 //! The generator runs on torsion's own runtime, through its public API
 //! only (connections, frames, timers, tasks, UDP sockets; never the reactor
@@ -28,6 +31,9 @@ pub mod payload;
 pub mod plot;
 pub mod recorder;
 pub mod report;
+pub mod resp_wire;
+pub mod sweep;
+pub mod target;
 pub mod udp;
 
 use std::path::PathBuf;
@@ -120,25 +126,24 @@ pub fn run_echo(
     )?;
     let merged = merge(&recorders);
     let measured = measured_secs(phases);
+    let echoes = load.http.is_none() && load.redis.is_none();
+    let labels: Vec<String> = load.targets.iter().map(|t| t.label.clone()).collect();
     let mut report = Report {
-        mode: if load.http.is_some() {
-            "http".into()
-        } else if load.udp {
-            "echo-udp".into()
-        } else {
-            "echo".into()
-        },
-        target: match &load.http {
-            Some(t) => format!("http://{}{}", t.host, t.path),
-            None => load.target.to_string(),
-        },
+        mode: load.mode().into(),
+        target: labels.join(","),
         connections: load.connections,
         framing: if load.http.is_some() {
             "http/1.1".into()
+        } else if load.redis.is_some() {
+            "resp".into()
         } else {
             load.framing.to_string()
         },
-        size: if load.http.is_some() { 0 } else { load.size },
+        size: match &load.redis {
+            Some(r) => r.data.len(),
+            None if echoes => load.size,
+            None => 0,
+        },
         offered_rate: match load.rate {
             Rate::PerSecond(r) => Some(r),
             Rate::Max => None,
@@ -146,8 +151,20 @@ pub fn run_echo(
         pipeline: load.pipeline,
         duration_s: measured,
         warmup_s: load.warmup.as_secs_f64(),
+        statuses: load.http.as_ref().map(|_| merged.statuses),
+        key_space: load
+            .redis
+            .as_ref()
+            .map(|r| format!("{} keys, {}", r.keys, r.distribution)),
         ..Report::default()
     };
+    if labels.len() > 1 {
+        report.targets = Report::rows(&merged, 0, &labels, measured);
+    }
+    if let Some(redis) = &load.redis {
+        let names: Vec<String> = redis.templates.iter().map(|t| t.text.clone()).collect();
+        report.commands = Report::rows(&merged, labels.len(), &names, measured);
+    }
     report.measured(&merged, measured);
     write_outputs(&report, &merged, out)?;
     Ok(report)

@@ -79,6 +79,18 @@ pub fn write_svg(
         .draw_series(LineSeries::new(u, BLUE.stroke_width(2)))?
         .label("uncorrected (from actual send time)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    finish(chart, &root)
+}
+
+/// Draws the legend and writes the file.
+fn finish<'a, X, Y>(
+    mut chart: ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+) -> anyhow::Result<()>
+where
+    X: Ranged,
+    Y: Ranged,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -87,6 +99,76 @@ pub fn write_svg(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// Draws a sweep: corrected p50, p99 and p99.9 against offered rate.
+pub fn write_sweep_svg(path: &Path, sweep: &super::sweep::SweepReport) -> anyhow::Result<()> {
+    let mut steps: Vec<&super::sweep::Step> = sweep
+        .steps
+        .iter()
+        .filter(|s| s.report.corrected.count > 0)
+        .collect();
+    steps.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+    let series = |f: fn(&super::report::Percentiles) -> f64| -> Vec<(f64, f64)> {
+        steps
+            .iter()
+            .map(|s| (s.offered, f(&s.report.corrected).max(0.001)))
+            .collect()
+    };
+    let lines = [
+        ("p50", series(|p| p.p50_us), BLUE),
+        ("p99", series(|p| p.p99_us), RED),
+        ("p99.9", series(|p| p.p999_us), MAGENTA),
+    ];
+    let x_max = steps.iter().map(|s| s.offered).fold(1.0f64, f64::max) * 1.05;
+    let ys = || lines.iter().flat_map(|(_, l, _)| l.iter().map(|p| p.1));
+    let y_max = ys().fold(1.0f64, f64::max) * 2.0;
+    let y_min = (ys().fold(f64::INFINITY, f64::min).min(y_max / 10.0) / 2.0).max(0.001);
+    let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let title = format!(
+        "torsion load {} → {}: latency by offered rate",
+        sweep.mode, sweep.target
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0f64..x_max, (y_min..y_max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("offered rate (/s)")
+        .y_desc("corrected latency (µs)")
+        .x_label_formatter(&|x| super::sweep::human_rate(*x))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()?;
+    for (name, points, color) in lines {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 3, color.filled())),
+        )?;
+    }
+    if let (Some(slo), Some(capacity)) = (&sweep.slo, sweep.capacity) {
+        chart
+            .draw_series(LineSeries::new(
+                [(capacity, y_min), (capacity, y_max)],
+                BLACK.stroke_width(1),
+            ))?
+            .label(format!(
+                "capacity at {slo}: {}/s",
+                super::sweep::human_rate(capacity)
+            ))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(1)));
+    }
+    finish(chart, &root)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! coordinated omission, and raw service time), per-second intervals, and
 //! errors by kind.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -10,6 +11,12 @@ use torsion::DisconnectReason;
 
 /// Highest latency the histograms track: one hour, in nanoseconds.
 pub const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+
+/// How many distinct error texts (server errors, framing causes) a recorder
+/// keeps; later ones are counted under [`OTHER_TEXTS`].
+pub const MAX_TEXTS: usize = 16;
+/// Where texts past [`MAX_TEXTS`] are counted.
+pub const OTHER_TEXTS: &str = "(other texts)";
 
 /// A latency histogram in nanoseconds, 3 significant figures.
 pub fn histogram() -> Histogram<u64> {
@@ -39,6 +46,12 @@ pub struct ErrorCounts {
     pub reordered: u64,
     /// Chat: lines the generator did not expect.
     pub unexpected: u64,
+    /// HTTP: responses whose status `--accept` does not list.
+    #[serde(default)]
+    pub status: u64,
+    /// Redis: `-ERR …` replies.
+    #[serde(default)]
+    pub server: u64,
 }
 
 impl ErrorCounts {
@@ -54,6 +67,8 @@ impl ErrorCounts {
         self.lost += other.lost;
         self.reordered += other.reordered;
         self.unexpected += other.unexpected;
+        self.status += other.status;
+        self.server += other.server;
     }
 
     /// All errors.
@@ -68,6 +83,8 @@ impl ErrorCounts {
             + self.lost
             + self.reordered
             + self.unexpected
+            + self.status
+            + self.server
     }
 
     /// Counts an I/O error by kind.
@@ -122,6 +139,15 @@ pub struct Recorder {
     pub same_node: Histogram<u64>,
     /// See `same_node`.
     pub cross_node: Histogram<u64>,
+    /// Corrected latency and completions per row (targets, then Redis
+    /// commands; see `Conn::take_responses`).
+    pub rows: Vec<(Histogram<u64>, u64)>,
+    /// HTTP: responses by status class, 1xx … 5xx.
+    pub statuses: [u64; 5],
+    /// Redis: `-ERR` texts and how often each came.
+    pub server_errors: BTreeMap<String, u64>,
+    /// Why responses could not be framed, and how often.
+    pub frame_errors: BTreeMap<String, u64>,
 }
 
 impl Default for Recorder {
@@ -136,7 +162,36 @@ impl Default for Recorder {
             errors: ErrorCounts::default(),
             same_node: histogram(),
             cross_node: histogram(),
+            rows: Vec::new(),
+            statuses: [0; 5],
+            server_errors: BTreeMap::new(),
+            frame_errors: BTreeMap::new(),
         }
+    }
+}
+
+/// A server error's text without what varies per command: Redis's
+/// `, with args beginning with: …`, and anything past 120 characters.
+pub fn error_kind(text: &str) -> String {
+    let text = text.trim_end();
+    let text = match text.find(", with args beginning with:") {
+        Some(i) => &text[..i],
+        None => text,
+    };
+    match text.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}
+
+/// Counts `text` in `texts`, keeping at most [`MAX_TEXTS`] distinct ones.
+fn count_text(texts: &mut BTreeMap<String, u64>, text: &str, n: u64) {
+    if let Some(count) = texts.get_mut(text) {
+        *count += n;
+    } else if texts.len() < MAX_TEXTS {
+        texts.insert(text.to_owned(), n);
+    } else {
+        *texts.entry(OTHER_TEXTS.to_owned()).or_default() += n;
     }
 }
 
@@ -150,6 +205,41 @@ impl Recorder {
         let _ = self.interval.record(c);
         self.completed += 1;
         self.interval_completed += 1;
+    }
+
+    /// Records one completion's corrected latency in row `row` too.
+    pub fn record_row(&mut self, row: usize, corrected: Duration) {
+        if self.rows.len() <= row {
+            self.rows.resize_with(row + 1, || (histogram(), 0));
+        }
+        let c = (corrected.as_nanos() as u64).clamp(1, MAX_LATENCY_NS);
+        let (h, n) = &mut self.rows[row];
+        let _ = h.record(c);
+        *n += 1;
+    }
+
+    /// Counts an HTTP response's status; one `--accept` does not list is an
+    /// error.
+    pub fn status(&mut self, status: u16, accepted: bool) {
+        if let Some(n) = self.statuses.get_mut((status / 100) as usize - 1) {
+            *n += 1;
+        }
+        if !accepted {
+            self.errors.status += 1;
+        }
+    }
+
+    /// Counts a server's refusal (`-ERR …`) with its text, without the
+    /// arguments Redis quotes back (so one kind of refusal is one line).
+    pub fn server_error(&mut self, text: &str) {
+        self.errors.server += 1;
+        count_text(&mut self.server_errors, &error_kind(text), 1);
+    }
+
+    /// Counts a response that could not be framed, with why.
+    pub fn frame_error(&mut self, cause: &str) {
+        self.errors.frame += 1;
+        count_text(&mut self.frame_errors, cause, 1);
     }
 
     /// Records a delivery's corrected latency as same-node or cross-node.
@@ -178,6 +268,22 @@ impl Recorder {
         self.sent += other.sent;
         self.completed += other.completed;
         self.errors.add(&other.errors);
+        if self.rows.len() < other.rows.len() {
+            self.rows.resize_with(other.rows.len(), || (histogram(), 0));
+        }
+        for ((h, n), (oh, on)) in self.rows.iter_mut().zip(&other.rows) {
+            let _ = h.add(oh);
+            *n += on;
+        }
+        for (mine, theirs) in self.statuses.iter_mut().zip(other.statuses) {
+            *mine += theirs;
+        }
+        for (text, n) in &other.server_errors {
+            count_text(&mut self.server_errors, text, *n);
+        }
+        for (text, n) in &other.frame_errors {
+            count_text(&mut self.frame_errors, text, *n);
+        }
     }
 }
 
@@ -192,4 +298,35 @@ pub struct Interval {
     pub completed: u64,
     /// Errors so far on the shard.
     pub errors: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_grouped_by_kind() {
+        let mut r = Recorder::default();
+        for arg in 0..100 {
+            r.server_error(&format!(
+                "ERR unknown command 'NOSUCH', with args beginning with: '{arg}' "
+            ));
+        }
+        r.server_error("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(r.errors.server, 101);
+        assert_eq!(r.server_errors["ERR unknown command 'NOSUCH'"], 100);
+        assert_eq!(r.server_errors.len(), 2);
+        assert_eq!(error_kind(&"x".repeat(200)).chars().count(), 121);
+    }
+
+    #[test]
+    fn texts_past_the_limit_are_counted_together() {
+        let mut r = Recorder::default();
+        for k in 0..MAX_TEXTS + 5 {
+            r.frame_error(&format!("cause {k}"));
+        }
+        assert_eq!(r.frame_errors.len(), MAX_TEXTS + 1);
+        assert_eq!(r.frame_errors[OTHER_TEXTS], 5);
+        assert_eq!(r.errors.frame, (MAX_TEXTS + 5) as u64);
+    }
 }

@@ -2,6 +2,7 @@
 //! latency spectrum corrected and uncorrected — printed for people, written
 //! as JSON for tools.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -75,6 +76,36 @@ pub struct ChatFigures {
     pub deliveries_per_second: f64,
 }
 
+/// What `render_into` writes, as a string.
+pub fn render_with(render_into: impl FnOnce(&mut String) -> std::fmt::Result) -> String {
+    let mut out = String::new();
+    match render_into(&mut out) {
+        Ok(()) => out,
+        // A String takes every write; there is no error to see.
+        Err(std::fmt::Error) => out,
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`.
+pub fn write_json_file(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
+/// One row of the per-target (or per-command) latency table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// A target as written, or a command template.
+    pub name: String,
+    /// Completions measured.
+    pub completed: u64,
+    /// Completions per second.
+    pub achieved_rate: f64,
+    /// Corrected latency.
+    pub corrected: Percentiles,
+}
+
 /// A whole run's results.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -114,6 +145,24 @@ pub struct Report {
     pub by_node: Option<[Percentiles; 2]>,
     /// Chat figures.
     pub chat: Option<ChatFigures>,
+    /// Redis: the key space, e.g. `100000 keys, uniform`, and data size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_space: Option<String>,
+    /// Several targets: one row each, in `--target` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Row>,
+    /// Redis: one row per command template, in `--command` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<Row>,
+    /// HTTP: responses by status class, `[1xx, 2xx, 3xx, 4xx, 5xx]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<[u64; 5]>,
+    /// Redis: the servers' `-ERR` texts and how often each came.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_errors: BTreeMap<String, u64>,
+    /// Why responses could not be framed, and how often.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frame_errors: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -130,6 +179,8 @@ impl Report {
         self.errors = merged.errors.clone();
         self.corrected = Percentiles::of(&merged.corrected);
         self.uncorrected = Percentiles::of(&merged.uncorrected);
+        self.server_errors = merged.server_errors.clone();
+        self.frame_errors = merged.frame_errors.clone();
         if !merged.cross_node.is_empty() || !merged.same_node.is_empty() {
             self.by_node = Some([
                 Percentiles::of(&merged.same_node),
@@ -138,14 +189,29 @@ impl Report {
         }
     }
 
+    /// Rows named `names`, from the recorder's rows starting at `first`.
+    pub fn rows(merged: &Recorder, first: usize, names: &[String], measured_secs: f64) -> Vec<Row> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let (corrected, completed) = match merged.rows.get(first + i) {
+                    Some((h, n)) => (Percentiles::of(h), *n),
+                    None => (Percentiles::default(), 0),
+                };
+                Row {
+                    name: name.clone(),
+                    completed,
+                    achieved_rate: completed as f64 / measured_secs.max(1e-9),
+                    corrected,
+                }
+            })
+            .collect()
+    }
+
     /// The human report.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        match self.render_into(&mut out) {
-            Ok(()) => out,
-            // A String takes every write; there is no error to see.
-            Err(std::fmt::Error) => out,
-        }
+        render_with(|out| self.render_into(out))
     }
 
     fn render_into(&self, out: &mut String) -> std::fmt::Result {
@@ -168,7 +234,10 @@ impl Report {
             self.duration_s,
             self.warmup_s
         )?;
-        if self.mode == "echo" {
+        if let Some(keys) = &self.key_space {
+            writeln!(out, "  {keys}, {} B of data", self.size)?;
+        }
+        if self.mode == "echo" || self.mode == "echo-udp" {
             writeln!(
                 out,
                 "  framing {}, {} B per request",
@@ -214,15 +283,47 @@ impl Report {
                 self.sent, self.completed
             )?;
         }
+        if let Some(s) = &self.statuses {
+            writeln!(
+                out,
+                "  statuses  1xx {} · 2xx {} · 3xx {} · 4xx {} · 5xx {}",
+                s[0], s[1], s[2], s[3], s[4]
+            )?;
+        }
         let e = &self.errors;
         if e.total() == 0 {
             writeln!(out, "  errors: none")?;
         } else {
-            writeln!(
-                out,
-                "  errors: {} (connect {}, mismatch {}, closed {}, reset {}, io {}, timeout {}, frame {}, lost {}, reordered {}, unexpected {})",
-                e.total(), e.connect, e.mismatch, e.closed, e.reset, e.io, e.timeout, e.frame, e.lost, e.reordered, e.unexpected
-            )?;
+            let kinds = [
+                ("connect", e.connect),
+                ("mismatch", e.mismatch),
+                ("status", e.status),
+                ("server", e.server),
+                ("closed", e.closed),
+                ("reset", e.reset),
+                ("io", e.io),
+                ("timeout", e.timeout),
+                ("frame", e.frame),
+                ("lost", e.lost),
+                ("reordered", e.reordered),
+                ("unexpected", e.unexpected),
+            ];
+            let named: Vec<String> = kinds
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            writeln!(out, "  errors: {} ({})", e.total(), named.join(", "))?;
+            for (title, texts) in [
+                ("server said", &self.server_errors),
+                ("unframeable", &self.frame_errors),
+            ] {
+                let mut by_count: Vec<_> = texts.iter().collect();
+                by_count.sort_by(|a, b| b.1.cmp(a.1));
+                for (text, n) in by_count.into_iter().take(5) {
+                    writeln!(out, "    {title} {n}×: {text}")?;
+                }
+            }
         }
         writeln!(
             out,
@@ -249,6 +350,24 @@ impl Report {
                 p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.p9999_us, p.max_us
             )?;
         }
+        for (title, rows) in [("target", &self.targets), ("command", &self.commands)] {
+            if rows.is_empty() {
+                continue;
+            }
+            writeln!(out, "  by {title} (corrected, µs):")?;
+            for r in rows {
+                let p = &r.corrected;
+                if p.count == 0 {
+                    writeln!(out, "    {}: nothing measured", r.name)?;
+                    continue;
+                }
+                writeln!(
+                    out,
+                    "    {}: p50 {:.1} · p99 {:.1} · p99.9 {:.1} · max {:.1} · {:.0}/s",
+                    r.name, p.p50_us, p.p99_us, p.p999_us, p.max_us, r.achieved_rate
+                )?;
+            }
+        }
         let unit = if self.chat.is_some() {
             "each delivery, from its message's"
         } else {
@@ -263,9 +382,7 @@ impl Report {
 
     /// Writes the JSON summary.
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_string_pretty(self)?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+        write_json_file(path, self)
     }
 }
 

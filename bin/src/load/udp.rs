@@ -29,7 +29,7 @@ pub async fn shard(info: ShardInfo, load: Arc<EchoLoad>, coord: Arc<Coordinator>
         coord.fail("UDP load is open loop: give --rate".into());
         return rec.borrow().clone();
     };
-    let bind: SocketAddr = if load.target.is_ipv6() {
+    let bind: SocketAddr = if load.targets[0].addr.is_ipv6() {
         "[::1]:0".parse().expect("literal")
     } else {
         "127.0.0.1:0".parse().expect("literal")
@@ -100,7 +100,7 @@ async fn send_loop(
         if intended >= phases.measure_from {
             rec.borrow_mut().sent += 1;
         }
-        if let Err(e) = sock.send_to(&buf, load.target).await {
+        if let Err(e) = sock.send_to(&buf, load.targets[0].addr).await {
             rec.borrow_mut().errors.io_error(&e);
         }
     }

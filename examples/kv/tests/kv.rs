@@ -324,3 +324,83 @@ fn the_apps_own_metrics_count_commands_remote_calls_and_keys() {
     assert!(total("torsion_kv_remote_calls_total") >= 2, "{text}");
     assert!(text.contains("torsion_bus_messages_sent_total{shard=\"0\",bus=\"kv\"}"));
 }
+
+/// `torsion load redis` (the library under the command) against torsion-kv:
+/// SET and GET over a zipf key space, pipelined; every reply checked, the
+/// keys land on their shards, and a command kv does not know is counted
+/// with the text kv answers.
+#[test]
+fn torsion_load_redis_drives_kv_and_checks_every_reply() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use torsion_cli::load::echo::{EchoLoad, Rate};
+    use torsion_cli::load::resp_wire::{KeyDistribution, RedisLoad};
+    use torsion_cli::load::target::LoadTarget;
+    use torsion_cli::load::{run_echo, Outputs};
+
+    let server = kv(2);
+    let load = |commands: &[&str], rate: Rate, pipeline: usize| EchoLoad {
+        targets: vec![LoadTarget::plain(server.addr)],
+        connections: 8,
+        rate,
+        pipeline,
+        duration: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        size: 0,
+        framing: torsion_protocols::Framing::Raw,
+        connect_timeout: Duration::from_secs(3),
+        drain: Duration::from_secs(2),
+        udp: false,
+        http: None,
+        redis: Some(
+            RedisLoad::new(
+                &commands.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                None,
+                500,
+                KeyDistribution::Zipf(0.99),
+                8,
+            )
+            .unwrap(),
+        ),
+    };
+    let cores = vec![*torsion::cores::allowed_cores().unwrap().last().unwrap()];
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = run_echo(
+        load(&["SET key:{key} {data}", "GET key:{key}"], Rate::Max, 16),
+        &cores,
+        stop.clone(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert!(report.completed > 0 && report.completed == report.sent);
+    assert_eq!(report.commands.len(), 2);
+    let dbsize = exchange(server.addr, b"DBSIZE\r\nQUIT\r\n");
+    let text = String::from_utf8_lossy(&dbsize);
+    let n: u64 = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim_start_matches(':').parse().ok())
+        .unwrap_or(0);
+    assert!((1..=500).contains(&n), "{text}");
+
+    let report = run_echo(
+        load(&["NOSUCH {key}"], Rate::PerSecond(200.0), 1),
+        &cores,
+        stop,
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        report.errors.server,
+        report.completed,
+        "{}",
+        report.render()
+    );
+    assert!(report.completed > 0);
+    assert!(
+        report.server_errors.keys().all(|t| t.starts_with("ERR")),
+        "{:?}",
+        report.server_errors
+    );
+}

@@ -1,0 +1,527 @@
+//! The load generator against servers it did not write the protocol of:
+//! HTTP with methods, headers, bodies and https, several weighted targets,
+//! Redis (RESP) against a real `redis-server`, coordinated-omission
+//! correction on both new modes with servers that stall, and rate sweeps
+//! with an objective, through the command line.
+
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use torsion::codec::Decoder;
+use torsion::{FnFactory, Protocol, Server, ServerHandle, Transport};
+use torsion_cli::load::echo::{EchoLoad, Rate};
+use torsion_cli::load::resp_wire::{KeyDistribution, RedisLoad};
+use torsion_cli::load::target::LoadTarget;
+use torsion_cli::load::{run_echo, Outputs};
+use torsion_protocols::codec::resp::RespCodec;
+use torsion_protocols::http::{self, HttpConfig, Router, StatusCode};
+use torsion_protocols::Framing;
+
+fn a_core() -> Vec<usize> {
+    let cores = torsion::cores::allowed_cores().unwrap();
+    vec![cores[cores.len() - 1]]
+}
+
+fn no_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+/// Runs `torsion ARGS`: exit status, stdout, stderr.
+fn torsion(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `POST /submit` answers 200 only for a request carrying `X-Load: yes`
+/// and the body `hello`, else 400; `GET /plaintext` answers 200.
+fn http_server(endpoint: &str) -> ServerHandle {
+    http::start_http_server(
+        Server::builder()
+            .listen_on(endpoint)
+            .unwrap()
+            .cores(a_core()),
+        HttpConfig::default(),
+        |_| {
+            Router::new()
+                .get("/plaintext", |_| http::text("Hello, World!"))
+                .post("/submit", |req: http::Request| {
+                    let header = req.headers().get("x-load").and_then(|v| v.to_str().ok());
+                    if header == Some("yes") && req.body().as_ref() == b"hello" {
+                        http::text("ok")
+                    } else {
+                        http::status_page(StatusCode::BAD_REQUEST)
+                    }
+                })
+        },
+    )
+    .unwrap()
+}
+
+const SHORT: [&str; 6] = ["--duration", "1s", "--warmup", "0s", "--quiet", "--shards"];
+
+fn load_args<'a>(mode: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["load", mode];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&SHORT);
+    args.push("1");
+    args
+}
+
+#[test]
+fn http_load_sends_the_method_headers_and_body_and_counts_statuses() {
+    let server = http_server("tcp:0:interface=127.0.0.1");
+    let url = format!("http://{}/submit", server.local_addr());
+    let (code, stdout, stderr) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "-X",
+            "POST",
+            "-H",
+            "X-Load: yes",
+            "--body",
+            "hello",
+            "--connections",
+            "2",
+            "--rate",
+            "400",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("statuses  1xx 0 · 2xx 400 · 3xx 0 · 4xx 0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("errors: none"), "{stdout}");
+
+    // Without the header every answer is a 400: timed, counted by class,
+    // and an error unless --accept lists it.
+    let (code, stdout, _) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "-X",
+            "POST",
+            "--body",
+            "hello",
+            "--connections",
+            "2",
+            "--rate",
+            "200",
+        ],
+    ));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("4xx 200"), "{stdout}");
+    assert!(stdout.contains("errors: 200 (status 200)"), "{stdout}");
+    let (code, stdout, _) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "-X",
+            "POST",
+            "--connections",
+            "2",
+            "--rate",
+            "200",
+            "--accept",
+            "2xx,400",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+
+    // A body from a file.
+    let body = std::env::temp_dir().join(format!("torsion-body-{}", std::process::id()));
+    std::fs::write(&body, "hello").unwrap();
+    let (code, stdout, _) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "-X",
+            "POST",
+            "-H",
+            "X-Load: yes",
+            "--body-file",
+            body.to_str().unwrap(),
+            "--connections",
+            "1",
+            "--rate",
+            "100",
+        ],
+    ));
+    std::fs::remove_file(&body).unwrap();
+    assert_eq!(code, 0, "{stdout}");
+    server.stop().unwrap();
+}
+
+#[test]
+fn https_load_checks_the_certificate() {
+    let certs = torsion_tests::Certs::new("load-https");
+    let server = http_server(&certs.endpoint(&certs.key));
+    let port = server.local_addr().port();
+    // By name: localhost resolves, the certificate is for localhost.
+    let url = format!("https://localhost:{port}/plaintext");
+    let ca = certs.cert.to_str().unwrap();
+    let (code, stdout, stderr) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "--ca",
+            ca,
+            "--connections",
+            "2",
+            "--rate",
+            "200",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("→ {url}")), "{stdout}");
+    assert!(stdout.contains("2xx 200"), "{stdout}");
+
+    // Another CA: the handshake fails and says why.
+    let other = torsion_tests::Certs::new("load-https-other");
+    let (code, _, stderr) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "--ca",
+            other.cert.to_str().unwrap(),
+            "--rate",
+            "100",
+        ],
+    ));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot connect") && stderr.contains("certificate"),
+        "{stderr}"
+    );
+    // Neither --ca nor --insecure: refused before anything starts.
+    let (code, _, stderr) = torsion(&load_args("http", &["--target", &url]));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("exactly one of --ca FILE (verify) or --insecure"),
+        "{stderr}"
+    );
+    server.stop().unwrap();
+}
+
+/// Echoes; its shard stalls 200 ms every second when `stall` (the stall
+/// runs on the shard's clock, independent of traffic).
+fn echo_server(stall: bool) -> ServerHandle {
+    struct Echo;
+    impl Protocol for Echo {
+        fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+            let _ = t.write_bytes(data.split().freeze());
+        }
+    }
+    Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(a_core())
+        .serve(move |_| {
+            if stall {
+                stall_every_second();
+            }
+            FnFactory(|_peer| Some(Echo))
+        })
+        .unwrap()
+}
+
+/// On the calling shard: a 200 ms stall every second.
+fn stall_every_second() {
+    let lc = torsion::Clock::real()
+        .looping_call(Duration::from_secs(1), || {
+            std::thread::sleep(Duration::from_millis(200))
+        })
+        .unwrap();
+    std::mem::forget(lc);
+}
+
+fn base_load(targets: Vec<LoadTarget>, rate: Rate, secs: u64) -> EchoLoad {
+    EchoLoad {
+        targets,
+        connections: 8,
+        rate,
+        pipeline: 1,
+        duration: Duration::from_secs(secs),
+        warmup: Duration::ZERO,
+        size: 64,
+        framing: Framing::Raw,
+        connect_timeout: Duration::from_secs(3),
+        drain: Duration::from_secs(2),
+        udp: false,
+        http: None,
+        redis: None,
+    }
+}
+
+#[test]
+fn several_targets_share_the_connections_by_weight_with_a_row_each() {
+    let (a, b) = (echo_server(false), echo_server(false));
+    let mut targets = vec![
+        LoadTarget::plain(a.local_addr()),
+        LoadTarget::plain(b.local_addr()),
+    ];
+    targets[0].weight = 3;
+    let report = run_echo(
+        base_load(targets, Rate::PerSecond(800.0), 1),
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(report.targets.len(), 2, "{}", report.render());
+    let (ra, rb) = (&report.targets[0], &report.targets[1]);
+    assert_eq!(ra.completed + rb.completed, report.completed);
+    // 6 of 8 connections against 2, each with the same share of the rate.
+    let ratio = ra.completed as f64 / rb.completed.max(1) as f64;
+    assert!((2.7..=3.3).contains(&ratio), "{ratio}: {}", report.render());
+    assert!(report.render().contains("by target"), "{}", report.render());
+    a.stop().unwrap();
+    b.stop().unwrap();
+}
+
+fn redis_load(addr: std::net::SocketAddr, commands: &[&str], ratio: Option<&str>) -> EchoLoad {
+    let commands: Vec<String> = commands.iter().map(|c| c.to_string()).collect();
+    EchoLoad {
+        size: 0,
+        redis: Some(
+            RedisLoad::new(&commands, ratio, 1000, KeyDistribution::Zipf(0.99), 16).unwrap(),
+        ),
+        ..base_load(vec![LoadTarget::plain(addr)], Rate::Max, 1)
+    }
+}
+
+#[test]
+fn redis_load_against_redis_server_checks_every_reply() {
+    let Some(redis) = torsion_tests::RedisServer::start() else {
+        return;
+    };
+    let report = run_echo(
+        EchoLoad {
+            pipeline: 16,
+            ..redis_load(
+                redis.addr,
+                &["SET key:{key} {data}", "GET key:{key}"],
+                Some("1:3"),
+            )
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert!(report.completed > 0 && report.completed == report.sent);
+    assert_eq!(report.commands.len(), 2);
+    let (set, get) = (report.commands[0].completed, report.commands[1].completed);
+    assert_eq!(set + get, report.completed);
+    let ratio = get as f64 / set.max(1) as f64;
+    assert!((2.9..=3.1).contains(&ratio), "{ratio}");
+    // The keys it wrote are in the server, within the key space.
+    let keys = redis.command("DBSIZE");
+    let n: u64 = keys.trim().trim_start_matches(':').parse().unwrap_or(0);
+    assert!((1..=1000).contains(&n), "{keys}");
+
+    // A command the server refuses: counted with its text, the run goes on.
+    let report = run_echo(
+        EchoLoad {
+            rate: Rate::PerSecond(400.0),
+            ..redis_load(redis.addr, &["NOSUCH {key}", "INCR n:{key}"], None)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        report.errors.server,
+        report.commands[0].completed,
+        "{}",
+        report.render()
+    );
+    assert!(report.errors.server > 0 && report.commands[1].completed > 0);
+    let texts: Vec<&String> = report.server_errors.keys().collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].starts_with("ERR unknown command"), "{texts:?}");
+}
+
+/// Answers `+OK` to every RESP command; its shard stalls like
+/// `echo_server(true)`'s.
+fn stalling_resp_server() -> ServerHandle {
+    #[derive(Default)]
+    struct Ok {
+        codec: RespCodec,
+    }
+    impl Protocol for Ok {
+        fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+            while let Ok(Some(_)) = self.codec.decode(data) {
+                let _ = t.write(b"+OK\r\n");
+            }
+        }
+    }
+    Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(a_core())
+        .serve(|_| {
+            stall_every_second();
+            FnFactory(|_peer| Some(Ok::default()))
+        })
+        .unwrap()
+}
+
+/// The corrected p99 shows the 200 ms stalls; most requests miss them.
+fn assert_stalls_show(report: &torsion_cli::load::report::Report) {
+    assert!(!report.has_errors(), "{}", report.render());
+    assert!(
+        report.corrected.p99_us >= 100_000.0,
+        "corrected p99 {} µs must show the 200 ms stalls: {}",
+        report.corrected.p99_us,
+        report.render()
+    );
+    assert!(
+        report.uncorrected.p50_us * 2.0 < report.corrected.p99_us,
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
+fn coordinated_omission_is_corrected_for_http_and_redis() {
+    let http_server = http::start_http_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(a_core()),
+        HttpConfig::default(),
+        |_| {
+            stall_every_second();
+            Router::new().get("/plaintext", |_| http::text("Hello, World!"))
+        },
+    )
+    .unwrap();
+    let url = torsion_cli::load::http_wire::HttpTarget::parse(&format!(
+        "http://{}/plaintext",
+        http_server.local_addr()
+    ))
+    .unwrap();
+    let spec = torsion_cli::load::http_wire::RequestSpec::default();
+    let report = run_echo(
+        EchoLoad {
+            size: 0,
+            http: Some(torsion_cli::load::http_wire::HttpLoad {
+                requests: vec![url.request(&spec)],
+                accept: Default::default(),
+            }),
+            ..base_load(
+                vec![LoadTarget::plain(http_server.local_addr())],
+                Rate::PerSecond(1000.0),
+                3,
+            )
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert_stalls_show(&report);
+    http_server.stop().unwrap();
+
+    let resp_server = stalling_resp_server();
+    let report = run_echo(
+        EchoLoad {
+            rate: Rate::PerSecond(1000.0),
+            duration: Duration::from_secs(3),
+            ..redis_load(resp_server.local_addr(), &["SET k:{key} {data}"], None)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert_stalls_show(&report);
+    resp_server.stop().unwrap();
+}
+
+#[test]
+fn a_sweep_reports_every_step_and_the_capacity_as_json_and_svg() {
+    let server = echo_server(false);
+    let target = server.local_addr().to_string();
+    let dir = std::env::temp_dir().join(format!("torsion-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, svg) = (dir.join("sweep.json"), dir.join("sweep.svg"));
+    // A bound every step holds: the capacity is at least the last step.
+    let (code, stdout, stderr) = torsion(&load_args(
+        "echo",
+        &[
+            "--target",
+            &target,
+            "--connections",
+            "4",
+            "--rate",
+            "200..600/200",
+            "--slo",
+            "p99=10s",
+            "--json",
+            json.to_str().unwrap(),
+            "--plot",
+            svg.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("rate sweep, 3 steps"), "{stdout}");
+    assert!(stdout.contains("capacity: at least 600/s"), "{stdout}");
+    for step in ["step 1/3", "step 2/3", "step 3/3"] {
+        assert!(stderr.contains(step), "{stderr}");
+    }
+    let parsed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(parsed["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(parsed["capacity"], 600.0);
+    assert!(
+        parsed["steps"][2]["report"]["achieved_rate"]
+            .as_f64()
+            .unwrap()
+            > 500.0
+    );
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    // A bound no step holds: the sweep stops at the first step.
+    let (code, stdout, _) = torsion(&load_args(
+        "echo",
+        &[
+            "--target",
+            &target,
+            "--connections",
+            "4",
+            "--rate",
+            "200..600/200",
+            "--slo",
+            "p50=1ns",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("rate sweep, 1 step,") && stdout.contains("no step held"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    server.stop().unwrap();
+}
