@@ -74,6 +74,7 @@ fn main() {
                 udp: false,
                 http: None,
                 redis: None,
+                churn: 0.0,
             },
             &[1],
             Arc::new(AtomicBool::new(false)),

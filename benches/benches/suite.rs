@@ -132,6 +132,7 @@ fn load(
             udp: false,
             http: None,
             redis: None,
+            churn: 0.0,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

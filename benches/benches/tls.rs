@@ -60,6 +60,7 @@ fn main() {
             udp: false,
             http: None,
             redis: None,
+            churn: 0.0,
         };
         let stop = Arc::new(AtomicBool::new(false));
         run_echo(load(1), &[1], stop.clone(), &Outputs::default()).unwrap();

@@ -81,6 +81,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 udp: false,
                 http,
                 redis: None,
+                churn: 0.0,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

@@ -305,6 +305,13 @@ pub struct RequestRateArgs {
     /// default all equal).
     #[arg(long, value_name = "W1,W2,…")]
     pub weights: Option<String>,
+
+    /// Connection churn: the share of requests sent on a new connection
+    /// (0.1: every 10th; 1: one connection per request; 0: keep-alive).
+    /// A connection is replaced once its responses are in; the new
+    /// connection's cost shows in the corrected latency.
+    #[arg(long, value_name = "SHARE", default_value = "0")]
+    pub churn: f64,
 }
 
 /// `torsion load chat`.

@@ -147,6 +147,7 @@ fn tcp_load(
         udp: false,
         http: None,
         redis: None,
+        churn: requests.churn,
     }
 }
 

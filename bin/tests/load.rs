@@ -40,6 +40,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         udp: false,
         http: None,
         redis: None,
+        churn: 0.0,
     }
 }
 
@@ -488,6 +489,10 @@ fn bad_load_input_is_refused_before_anything_starts() {
         (
             "load redis --target 127.0.0.1:7 --keys 0".to_string(),
             "--keys must be at least 1",
+        ),
+        (
+            "load http --target http://127.0.0.1:7/ --churn 2".to_string(),
+            "must be a share between 0 and 1",
         ),
         (
             format!("load http --target http://{target}/ --duration 1s"),

@@ -268,6 +268,7 @@ fn base_load(targets: Vec<LoadTarget>, rate: Rate, secs: u64) -> EchoLoad {
         udp: false,
         http: None,
         redis: None,
+        churn: 0.0,
     }
 }
 
@@ -523,5 +524,98 @@ fn a_sweep_reports_every_step_and_the_capacity_as_json_and_svg() {
         "{stdout}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    server.stop().unwrap();
+}
+
+#[test]
+fn churn_opens_a_new_connection_for_its_share_of_requests() {
+    let server = http_server("tcp:0:interface=127.0.0.1");
+    let url = torsion_cli::load::http_wire::HttpTarget::parse(&format!(
+        "http://{}/plaintext",
+        server.local_addr()
+    ))
+    .unwrap();
+    let http = torsion_cli::load::http_wire::HttpLoad {
+        requests: vec![url.request(&Default::default())],
+        accept: Default::default(),
+    };
+    let targets = vec![LoadTarget::plain(server.local_addr())];
+    // Open loop, 2 connections × 100 requests, a new connection every 4th
+    // response (not after the last: the run is over).
+    let report = run_echo(
+        EchoLoad {
+            connections: 2,
+            size: 0,
+            churn: 0.25,
+            http: Some(http.clone()),
+            ..base_load(targets.clone(), Rate::PerSecond(200.0), 1)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(report.completed, 200, "{}", report.render());
+    let (_, reconnects) = report.churn.unwrap();
+    assert_eq!(reconnects, 48, "{}", report.render());
+    assert_eq!(server.total_stats().accepted, 2 + reconnects);
+    // Closed loop, a connection per request.
+    let report = run_echo(
+        EchoLoad {
+            connections: 2,
+            size: 0,
+            churn: 1.0,
+            http: Some(http),
+            ..base_load(targets, Rate::Max, 1)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    let (_, reconnects) = report.churn.unwrap();
+    assert!(reconnects + 2 >= report.completed, "{}", report.render());
+    assert!(report
+        .render()
+        .contains("100% of requests on a new connection"));
+    server.stop().unwrap();
+}
+
+#[test]
+fn chat_load_over_several_targets_has_a_row_per_target() {
+    use torsion_protocols::chat::{start_chat_server, ChatConfig};
+    let server = start_chat_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(a_core()),
+        ChatConfig::default(),
+    )
+    .unwrap();
+    // The same server twice: every delivery arrives, rows split by target.
+    let addr = server.local_addr();
+    let report = torsion_cli::load::run_chat(
+        torsion_cli::load::chat::ChatLoad {
+            targets: vec![addr, addr],
+            clients: 6,
+            senders: 2,
+            rate: 100.0,
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            connect_timeout: Duration::from_secs(3),
+            drain: Duration::from_secs(2),
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(report.targets.len(), 2, "{}", report.render());
+    let rows: u64 = report.targets.iter().map(|r| r.completed).sum();
+    assert_eq!(rows, report.completed);
+    assert!(report.targets.iter().all(|r| r.completed > 0));
     server.stop().unwrap();
 }

@@ -515,6 +515,8 @@ impl Receiver {
             if self.targets > 1 {
                 let same = m.sender % self.targets == self.own_index % self.targets;
                 r.record_node(same, corrected);
+                // A row per node: deliveries to this receiver's node.
+                r.record_row(self.own_index % self.targets, corrected);
             }
         }
         true

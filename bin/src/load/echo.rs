@@ -106,6 +106,9 @@ pub struct EchoLoad {
     /// RESP instead of echo (`load redis`): commands from templates, every
     /// reply framed and checked (`resp_wire.rs`).
     pub redis: Option<RedisLoad>,
+    /// Connection churn: the share of requests sent on a new connection
+    /// (0: keep-alive; 1: a connection per request). See [`Conn::reconnect`].
+    pub churn: f64,
 }
 
 impl EchoLoad {
@@ -138,6 +141,15 @@ impl EchoLoad {
                 self.connections,
                 self.targets.len()
             ));
+        }
+        if !(0.0..=1.0).contains(&self.churn) {
+            return Err(format!(
+                "--churn {} must be a share between 0 and 1",
+                self.churn
+            ));
+        }
+        if self.churn > 0.0 && self.udp {
+            return Err("--churn goes with TCP (UDP has no connections)".into());
         }
         if self.udp && self.targets.len() > 1 {
             return Err("--udp loads one --target".into());
@@ -406,6 +418,7 @@ async fn connection(
     let Ok(phases) = started.await else {
         return;
     };
+    let load_churn = load.churn;
     let mut c = Conn {
         index,
         target,
@@ -423,6 +436,9 @@ async fn connection(
         next_seq: 0,
         closed_loop: false,
         writer_done: false,
+        churn_every: (load_churn > 0.0).then(|| (1.0 / load_churn).round().max(1.0) as u64),
+        answered_here: 0,
+        reconnect_from: None,
     };
     match c.load.rate {
         Rate::PerSecond(r) => c.open_loop(&mut conn, r).await,
@@ -460,6 +476,13 @@ struct Conn {
     closed_loop: bool,
     /// No more requests will be sent.
     writer_done: bool,
+    /// Churn: a new connection after this many responses on one.
+    churn_every: Option<u64>,
+    /// Responses taken on the current connection.
+    answered_here: u64,
+    /// Churn is due: sending stopped at this time, and the connection is
+    /// replaced once its last response is in.
+    reconnect_from: Option<Instant>,
 }
 
 /// What ended a wait in the open loop.
@@ -481,7 +504,7 @@ impl Conn {
         // The next send's alarm, once it is in the future.
         let mut alarm: Option<Alarm> = None;
         // To see from the send side whether the peer is behind.
-        let probe = self.transport.clone();
+        let mut probe = self.transport.clone();
         // Sends are looked at when one may be due (the start, the alarm, a
         // resume), not after every read.
         let mut check_sends = true;
@@ -490,7 +513,11 @@ impl Conn {
             // on reading (above the high-water mark: the kernel's buffer is
             // full), as a blocking write would wait. Their intended times
             // stay, so the wait shows in the corrected latency.
-            while check_sends && !self.writer_done && !probe.is_writing_paused() {
+            while check_sends
+                && !self.writer_done
+                && self.reconnect_from.is_none()
+                && !probe.is_writing_paused()
+            {
                 let Some((seq, intended)) = schedule.peek(&self.coord) else {
                     self.writer_done = true;
                     break;
@@ -512,7 +539,15 @@ impl Conn {
             if self.writer_done && self.shared.inflight.borrow().is_empty() {
                 return;
             }
-            let writer_done = self.writer_done;
+            if self.reconnect_from.is_some() && self.shared.inflight.borrow().is_empty() {
+                if !self.reconnect(conn).await {
+                    return;
+                }
+                probe = self.transport.clone();
+                check_sends = true;
+                continue;
+            }
+            let writer_done = self.writer_done || self.reconnect_from.is_some();
             let responses = async {
                 Event::Read(
                     conn.read_with(|buf, _at_end| self.take_responses(buf))
@@ -554,6 +589,23 @@ impl Conn {
         loop {
             if self.writer_done && self.shared.inflight.borrow().is_empty() {
                 return;
+            }
+            if let Some(from) = self
+                .reconnect_from
+                .filter(|_| self.shared.inflight.borrow().is_empty())
+            {
+                if !self.reconnect(conn).await {
+                    return;
+                }
+                // The pipeline again, timed from when sending stopped: the
+                // new connection's cost shows in these requests' latency.
+                for _ in 0..self.load.pipeline {
+                    if !self.refill_at(from, Instant::now()) {
+                        self.writer_done = true;
+                        break;
+                    }
+                }
+                continue;
             }
             match conn
                 .read_with(|buf, _at_end| self.take_responses(buf))
@@ -657,12 +709,48 @@ impl Conn {
     /// Closed loop: sends the next request if the run goes on; false when
     /// it is over.
     fn refill(&mut self, now: Instant) -> bool {
+        self.refill_at(now, now)
+    }
+
+    /// Closed loop: sends the next request, intended at `intended`, if the
+    /// run goes on; false when it is over.
+    fn refill_at(&mut self, intended: Instant, now: Instant) -> bool {
         if now >= self.phases.end || self.coord.stopping() {
             return false;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.send(seq, now, now)
+        self.send(seq, intended, now)
+    }
+
+    /// Churn: closes the connection (its responses are all in) and opens a
+    /// new one to the same target, which the loops go on with. The time
+    /// from when sending stopped to the new connection's first responses
+    /// shows in the corrected latency (the open loop's requests keep their
+    /// intended times; the closed loop's are intended when sending
+    /// stopped). False when no new connection could be made (counted).
+    async fn reconnect(&mut self, conn: &mut Connection) -> bool {
+        self.reconnect_from = None;
+        self.answered_here = 0;
+        self.transport.close();
+        let target = &self.load.targets[self.target];
+        match target.connector(self.load.connect_timeout).connect().await {
+            Ok(fresh) => {
+                *conn = fresh;
+                self.transport = conn.transport().clone();
+                *self.shared.transport.borrow_mut() = Some(self.transport.clone());
+                if let Wire::Http { responses, .. } = &mut self.wire {
+                    *responses = HttpResponses::default();
+                }
+                self.rec.borrow_mut().reconnects += 1;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(target = %target.label, "churn: cannot reconnect: {e}");
+                self.rec.borrow_mut().errors.connect += 1;
+                false
+            }
+        }
     }
 
     /// Takes every whole response off the input, checking and timing each
@@ -715,7 +803,19 @@ impl Conn {
                     }
                 }
             }
-            if self.closed_loop && !self.writer_done && !self.refill(now) {
+            self.answered_here += 1;
+            if self
+                .churn_every
+                .is_some_and(|every| self.answered_here >= every)
+                && self.reconnect_from.is_none()
+            {
+                self.reconnect_from = Some(now);
+            }
+            if self.closed_loop
+                && !self.writer_done
+                && self.reconnect_from.is_none()
+                && !self.refill(now)
+            {
                 self.writer_done = true;
             }
         }

@@ -158,6 +158,9 @@ pub fn run_echo(
             .map(|r| format!("{} keys, {}", r.keys, r.distribution)),
         ..Report::default()
     };
+    if load.churn > 0.0 {
+        report.churn = Some((load.churn, merged.reconnects));
+    }
     if labels.len() > 1 {
         report.targets = Report::rows(&merged, 0, &labels, measured);
     }
@@ -214,6 +217,10 @@ pub fn run_chat(
         ..Report::default()
     };
     report.measured(&merged, measured);
+    if load.targets.len() > 1 {
+        let labels: Vec<String> = load.targets.iter().map(ToString::to_string).collect();
+        report.targets = Report::rows(&merged, 0, &labels, measured);
+    }
     report.chat = Some(ChatFigures {
         clients: load.clients,
         senders: load.senders,

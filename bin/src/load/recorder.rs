@@ -148,6 +148,8 @@ pub struct Recorder {
     pub server_errors: BTreeMap<String, u64>,
     /// Why responses could not be framed, and how often.
     pub frame_errors: BTreeMap<String, u64>,
+    /// Churn: connections opened after the first (one per reconnect).
+    pub reconnects: u64,
 }
 
 impl Default for Recorder {
@@ -166,6 +168,7 @@ impl Default for Recorder {
             statuses: [0; 5],
             server_errors: BTreeMap::new(),
             frame_errors: BTreeMap::new(),
+            reconnects: 0,
         }
     }
 }
@@ -268,6 +271,7 @@ impl Recorder {
         self.sent += other.sent;
         self.completed += other.completed;
         self.errors.add(&other.errors);
+        self.reconnects += other.reconnects;
         if self.rows.len() < other.rows.len() {
             self.rows.resize_with(other.rows.len(), || (histogram(), 0));
         }

@@ -163,6 +163,10 @@ pub struct Report {
     /// Why responses could not be framed, and how often.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frame_errors: BTreeMap<String, u64>,
+    /// Churn: the share of requests sent on a new connection, and the
+    /// connections opened after the first ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<(f64, u64)>,
 }
 
 impl Report {
@@ -281,6 +285,13 @@ impl Report {
                 out,
                 "  sent      {:>12}   completed {:>12}",
                 self.sent, self.completed
+            )?;
+        }
+        if let Some((share, reconnects)) = self.churn {
+            writeln!(
+                out,
+                "  churn     {:.0}% of requests on a new connection: {reconnects} connections opened after the first",
+                share * 100.0
             )?;
         }
         if let Some(s) = &self.statuses {
