@@ -75,6 +75,7 @@ fn main() {
                 http: None,
                 redis: None,
                 churn: 0.0,
+                batches: false,
             },
             &[1],
             Arc::new(AtomicBool::new(false)),

@@ -133,6 +133,7 @@ fn load(
             http: None,
             redis: None,
             churn: 0.0,
+            batches: false,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

@@ -61,6 +61,7 @@ fn main() {
             http: None,
             redis: None,
             churn: 0.0,
+            batches: false,
         };
         let stop = Arc::new(AtomicBool::new(false));
         run_echo(load(1), &[1], stop.clone(), &Outputs::default()).unwrap();

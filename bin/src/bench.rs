@@ -82,6 +82,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 http,
                 redis: None,
                 churn: 0.0,
+                batches: false,
             };
             println!("\n== saturated (closed loop)");
             let saturated = load::run_echo(

@@ -306,6 +306,12 @@ pub struct RequestRateArgs {
     #[arg(long, value_name = "W1,W2,…")]
     pub weights: Option<String>,
 
+    /// Closed loop: send --pipeline requests at once and the next batch
+    /// when every one is answered (redis-benchmark's and memtier's -P), instead
+    /// of keeping --pipeline in flight (a new request per response).
+    #[arg(long)]
+    pub pipeline_batches: bool,
+
     /// Connection churn: the share of requests sent on a new connection
     /// (0.1: every 10th; 1: one connection per request; 0: keep-alive).
     /// A connection is replaced once its responses are in; the new

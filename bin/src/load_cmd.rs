@@ -148,6 +148,7 @@ fn tcp_load(
         http: None,
         redis: None,
         churn: requests.churn,
+        batches: requests.pipeline_batches,
     }
 }
 

@@ -41,6 +41,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         http: None,
         redis: None,
         churn: 0.0,
+        batches: false,
     }
 }
 
@@ -489,6 +490,10 @@ fn bad_load_input_is_refused_before_anything_starts() {
         (
             "load redis --target 127.0.0.1:7 --keys 0".to_string(),
             "--keys must be at least 1",
+        ),
+        (
+            "load redis --target 127.0.0.1:7 --rate 100 --pipeline-batches".to_string(),
+            "--pipeline-batches goes with the closed loop",
         ),
         (
             "load http --target http://127.0.0.1:7/ --churn 2".to_string(),

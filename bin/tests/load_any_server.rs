@@ -269,6 +269,7 @@ fn base_load(targets: Vec<LoadTarget>, rate: Rate, secs: u64) -> EchoLoad {
         http: None,
         redis: None,
         churn: 0.0,
+        batches: false,
     }
 }
 
@@ -340,6 +341,23 @@ fn redis_load_against_redis_server_checks_every_reply() {
     let keys = redis.command("DBSIZE");
     let n: u64 = keys.trim().trim_start_matches(':').parse().unwrap_or(0);
     assert!((1..=1000).contains(&n), "{keys}");
+
+    // Batches (redis-benchmark's -P): 16 sent at once, the next 16 when
+    // all are answered, so every connection sends a multiple of 16.
+    let report = run_echo(
+        EchoLoad {
+            pipeline: 16,
+            batches: true,
+            ..redis_load(redis.addr, &["GET key:{key}"], None)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert!(report.sent > 0 && report.sent % 16 == 0, "{}", report.sent);
+    assert!(report.render().contains("pipeline 16 in batches"));
 
     // A command the server refuses: counted with its text, the run goes on.
     let report = run_echo(

@@ -109,6 +109,9 @@ pub struct EchoLoad {
     /// Connection churn: the share of requests sent on a new connection
     /// (0: keep-alive; 1: a connection per request). See [`Conn::reconnect`].
     pub churn: f64,
+    /// Closed loop: send `pipeline` requests at once and the next batch when
+    /// all are answered, instead of keeping `pipeline` in flight.
+    pub batches: bool,
 }
 
 impl EchoLoad {
@@ -147,6 +150,9 @@ impl EchoLoad {
                 "--churn {} must be a share between 0 and 1",
                 self.churn
             ));
+        }
+        if self.batches && self.rate != Rate::Max {
+            return Err("--pipeline-batches goes with the closed loop (--rate max)".into());
         }
         if self.churn > 0.0 && self.udp {
             return Err("--churn goes with TCP (UDP has no connections)".into());
@@ -811,12 +817,21 @@ impl Conn {
             {
                 self.reconnect_from = Some(now);
             }
-            if self.closed_loop
-                && !self.writer_done
-                && self.reconnect_from.is_none()
-                && !self.refill(now)
-            {
-                self.writer_done = true;
+            if self.closed_loop && !self.writer_done && self.reconnect_from.is_none() {
+                // A window keeps `pipeline` in flight (one request per
+                // response); batches send `pipeline` once all are answered
+                // (redis-benchmark's -P).
+                let due = match self.load.batches {
+                    false => 1,
+                    true if self.shared.inflight.borrow().is_empty() => self.load.pipeline,
+                    true => 0,
+                };
+                for _ in 0..due {
+                    if !self.refill(now) {
+                        self.writer_done = true;
+                        break;
+                    }
+                }
             }
         }
     }

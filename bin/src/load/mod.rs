@@ -149,6 +149,7 @@ pub fn run_echo(
             Rate::Max => None,
         },
         pipeline: load.pipeline,
+        pipeline_batches: load.batches,
         duration_s: measured,
         warmup_s: load.warmup.as_secs_f64(),
         statuses: load.http.as_ref().map(|_| merged.statuses),

@@ -123,6 +123,10 @@ pub struct Report {
     pub offered_rate: Option<f64>,
     /// Closed loop: requests in flight per connection.
     pub pipeline: usize,
+    /// Closed loop: the pipeline is sent in batches (the next when all are
+    /// answered), not kept full.
+    #[serde(default)]
+    pub pipeline_batches: bool,
     /// Measured seconds.
     pub duration_s: f64,
     /// Warm-up seconds (excluded).
@@ -275,8 +279,13 @@ impl Report {
                 None => {
                     writeln!(
                         out,
-                        "  offered          max (closed loop, pipeline {})",
-                        self.pipeline
+                        "  offered          max (closed loop, pipeline {}{})",
+                        self.pipeline,
+                        if self.pipeline_batches {
+                            " in batches"
+                        } else {
+                            ""
+                        }
                     )?;
                 }
             }

@@ -363,6 +363,7 @@ fn torsion_load_redis_drives_kv_and_checks_every_reply() {
             .unwrap(),
         ),
         churn: 0.0,
+        batches: false,
     };
     let cores = vec![*torsion::cores::allowed_cores().unwrap().last().unwrap()];
     let stop = Arc::new(AtomicBool::new(false));
