@@ -637,3 +637,31 @@ fn chat_load_over_several_targets_has_a_row_per_target() {
     assert!(report.targets.iter().all(|r| r.completed > 0));
     server.stop().unwrap();
 }
+
+#[test]
+fn statuses_add_up_to_the_measured_responses_after_a_warm_up() {
+    let server = http_server("tcp:0:interface=127.0.0.1");
+    let url = format!("http://{}/plaintext", server.local_addr());
+    let (code, stdout, stderr) = torsion(&[
+        "load",
+        "http",
+        "--target",
+        &url,
+        "--connections",
+        "4",
+        "--rate",
+        "400",
+        "--duration",
+        "1s",
+        "--warmup",
+        "1s",
+        "--quiet",
+        "--shards",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("after 1.0 s warm-up"), "{stdout}");
+    assert!(stdout.contains("completed          400"), "{stdout}");
+    assert!(stdout.contains("2xx 400 ·"), "{stdout}");
+    server.stop().unwrap();
+}

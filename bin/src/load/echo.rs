@@ -675,11 +675,15 @@ impl Conn {
         queued
     }
 
-    /// Whether a response answers request `seq`: an echo frame must be the
+    /// Whether a response answers request `req`: an echo frame must be the
     /// payload it sent; an HTTP status or a RESP reply always answers (its
-    /// latency counts), and is counted as an error when `--accept` does not
-    /// list the status or the reply is `-ERR`.
-    fn answers(&mut self, decoded: &Decoded, seq: u64) -> bool {
+    /// latency counts), and, for a request of the measured period (as the
+    /// completions: statuses add up to them), is counted by class and as
+    /// an error when `--accept` does not list the status or the reply is
+    /// `-ERR`.
+    fn answers(&mut self, decoded: &Decoded, req: &InFlight) -> bool {
+        let measured = req.intended >= self.phases.measure_from;
+        let seq = req.seq;
         let frame = match decoded {
             Decoded::Frame(frame) => &frame[..],
             Decoded::Status(status) => {
@@ -688,12 +692,16 @@ impl Conn {
                     .http
                     .as_ref()
                     .is_some_and(|h| h.accept.accepts(*status));
-                self.rec.borrow_mut().status(*status, accepted);
+                if measured {
+                    self.rec.borrow_mut().status(*status, accepted);
+                }
                 return true;
             }
             Decoded::Reply(Reply::Ok) => return true,
             Decoded::Reply(Reply::Error(text)) => {
-                self.rec.borrow_mut().server_error(text);
+                if measured {
+                    self.rec.borrow_mut().server_error(text);
+                }
                 return true;
             }
         };
@@ -793,7 +801,7 @@ impl Conn {
                     };
                     let now = *arrived.get_or_insert_with(Instant::now);
                     let req = self.answered()?;
-                    let right = self.answers(&frame, req.seq);
+                    let right = self.answers(&frame, &req);
                     (now, req, right)
                 }
             };
