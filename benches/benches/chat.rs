@@ -44,6 +44,7 @@ use torsion::Server;
 use torsion_benches::thread_cpu_time;
 use torsion_cli::load::chat::ChatLoad;
 use torsion_cli::load::report::Report;
+use torsion_cli::load::sweep::search;
 use torsion_cli::load::{run_chat, Outputs};
 use torsion_protocols::chat::{start_chat_server, ChatConfig};
 
@@ -396,11 +397,19 @@ impl Row {
 }
 
 /// The highest rate `kind` sustains: doubles from 2,000 msgs/s until a
-/// rate fails, then bisects the last interval `steps` times. Prints each
+/// rate fails, then bisects the last interval `steps` times — the load
+/// generator's own capacity search (`torsion_cli::load::sweep::search`,
+/// what `--rate FROM..TO/STEP --slo` runs) with chat's test of a rate:
+/// every delivery made and the corrected p99 within the bound. Prints each
 /// probe. `None` when the server is missing.
 fn capacity(kind: Kind, secs: u64, flush_window: Duration, steps: usize) -> Option<f64> {
-    let probe = |rate: f64| -> Option<bool> {
-        let row = run_server(kind, rate, secs, flush_window)?;
+    let rates: Vec<f64> = (0..)
+        .map(|k| 2000.0 * 2f64.powi(k))
+        .take_while(|&r| r <= 1_000_000.0)
+        .collect();
+    let probe = |rate: f64, _label: &str| -> anyhow::Result<(bool, ())> {
+        let row = run_server(kind, rate, secs, flush_window)
+            .ok_or_else(|| anyhow::anyhow!("{} is not installed", kind.name()))?;
         let ok = row.sustained();
         println!(
             "  {:<30} {:>8.0} msgs/s: delivered {:>6.2}%, p99 {:>12}, server {:>5.1} µs/dlv, load generator {:>3.0}% of its core → {}",
@@ -418,28 +427,15 @@ fn capacity(kind: Kind, secs: u64, flush_window: Duration, steps: usize) -> Opti
                 "not sustained"
             }
         );
-        Some(ok)
+        Ok((ok, ()))
     };
-    let (mut good, mut bad) = (0.0, 2000.0);
-    while probe(bad)? {
-        good = bad;
-        bad *= 2.0;
-        if bad > 1_000_000.0 {
-            return Some(good);
+    match search(&rates, steps, || false, probe) {
+        Ok(found) => Some(found.capacity.unwrap_or(0.0)),
+        Err(e) => {
+            println!("  {}: {e}", kind.name());
+            None
         }
     }
-    for _ in 0..steps {
-        let mid = ((good + bad) / 2.0 / 100.0).round() * 100.0;
-        if mid <= good || mid >= bad {
-            break;
-        }
-        if probe(mid)? {
-            good = mid;
-        } else {
-            bad = mid;
-        }
-    }
-    Some(good)
 }
 
 fn main() {

@@ -226,8 +226,80 @@ impl Slo {
     }
 }
 
+/// The capacity search every sweep runs, over any probe: tries `rates` in
+/// order until one fails, then bisects `bisections` times between the
+/// highest rate that held and the first that failed. `probe(rate, label)`
+/// runs one load and says whether it held; what else it returns is kept
+/// with its rate, in the order run. Returns the capacity (the highest rate
+/// that held; `None` if none did) and every probe. The chat bench's
+/// capacity search runs on this too.
+pub fn search<T>(
+    rates: &[f64],
+    bisections: usize,
+    stopped: impl Fn() -> bool,
+    mut probe: impl FnMut(f64, &str) -> anyhow::Result<(bool, T)>,
+) -> anyhow::Result<Search<T>> {
+    let mut probes = Vec::new();
+    let mut capacity: Option<f64> = None;
+    let mut failed = None;
+    for (i, &rate) in rates.iter().enumerate() {
+        if stopped() {
+            break;
+        }
+        let (held, what) = probe(rate, &format!("step {}/{}", i + 1, rates.len()))?;
+        probes.push(Probe { rate, held, what });
+        if !held {
+            failed = Some(rate);
+            break;
+        }
+        capacity = Some(rate);
+    }
+    if let (Some(mut lo), Some(mut hi)) = (capacity, failed) {
+        for k in 0..bisections {
+            if stopped() {
+                break;
+            }
+            let mid = (lo + hi) / 2.0;
+            let (held, what) = probe(mid, &format!("bisection {}/{bisections}", k + 1))?;
+            probes.push(Probe {
+                rate: mid,
+                held,
+                what,
+            });
+            if held {
+                lo = mid;
+                capacity = Some(mid);
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    Ok(Search { capacity, probes })
+}
+
+/// One probe of a [`search`].
+#[derive(Debug)]
+pub struct Probe<T> {
+    /// The rate tried.
+    pub rate: f64,
+    /// Whether it held.
+    pub held: bool,
+    /// What the probe returned besides.
+    pub what: T,
+}
+
+/// What a [`search`] found.
+#[derive(Debug)]
+pub struct Search<T> {
+    /// The highest rate that held (`None`: none did).
+    pub capacity: Option<f64>,
+    /// Every probe, in the order run.
+    pub probes: Vec<Probe<T>>,
+}
+
 /// Runs the sweep: `run(rate, label)` is one measured load. Prints each
-/// step's progress line and returns every step and the capacity.
+/// step's progress line and returns every step and the capacity. Without
+/// an objective every step runs and none fails.
 pub fn run_sweep(
     plan: &RatePlan,
     slo: Option<Slo>,
@@ -237,71 +309,37 @@ pub fn run_sweep(
     let rates: Vec<f64> = plan
         .steps()
         .into_iter()
-        .map(|r| match r {
-            Rate::PerSecond(r) => r,
-            Rate::Max => f64::NAN,
+        .filter_map(|r| match r {
+            Rate::PerSecond(r) => Some(r),
+            Rate::Max => None,
         })
         .collect();
-    let mut steps: Vec<Step> = Vec::new();
-    let mut step_of = |offered: f64, label: String, bisection: bool| -> anyhow::Result<Step> {
+    let bisections = if slo.is_some() { BISECTIONS } else { 0 };
+    let found = search(&rates, bisections, stopped, |offered, label| {
         eprintln!("torsion load: {label}, offered {}/s", human_rate(offered));
-        let report = run(offered, &label)?;
-        let (held, slo_value_us) = match slo {
-            Some(s) => {
-                let (h, v) = s.held_by(&report, offered);
-                (Some(h), v)
-            }
-            None => (None, None),
+        let report = run(offered, label)?;
+        let (held, value) = match slo {
+            Some(s) => s.held_by(&report, offered),
+            None => (true, None),
         };
-        Ok(Step {
-            offered,
-            report,
-            slo_value_us,
-            held,
-            bisection,
-        })
-    };
-    let total = rates.len();
-    for (i, &rate) in rates.iter().enumerate() {
-        if stopped() {
-            break;
-        }
-        let step = step_of(rate, format!("step {}/{total}", i + 1), false)?;
-        let failed = step.held == Some(false);
-        steps.push(step);
-        if failed {
-            break;
-        }
-    }
-    let mut capacity = None;
-    if slo.is_some() {
-        let held: Vec<f64> = steps
-            .iter()
-            .filter(|s| s.held == Some(true))
-            .map(|s| s.offered)
-            .collect();
-        let failed = steps
-            .iter()
-            .find(|s| s.held == Some(false))
-            .map(|s| s.offered);
-        capacity = held.iter().copied().reduce(f64::max);
-        if let (Some(mut lo), Some(mut hi)) = (capacity, failed) {
-            for k in 0..BISECTIONS {
-                if stopped() {
-                    break;
-                }
-                let mid = (lo + hi) / 2.0;
-                let step = step_of(mid, format!("bisection {}/{BISECTIONS}", k + 1), true)?;
-                if step.held == Some(true) {
-                    lo = mid;
-                    capacity = Some(mid);
-                } else {
-                    hi = mid;
-                }
-                steps.push(step);
+        let bisection = label.starts_with("bisection");
+        Ok((held, (report, value, bisection)))
+    })?;
+    let steps: Vec<Step> = found
+        .probes
+        .into_iter()
+        .map(|p| {
+            let (report, slo_value_us, bisection) = p.what;
+            Step {
+                offered: p.rate,
+                report,
+                slo_value_us,
+                held: slo.map(|_| p.held),
+                bisection,
             }
-        }
-    }
+        })
+        .collect();
+    let capacity = slo.and(found.capacity);
     let capacity_is_lower_bound = capacity.is_some() && steps.iter().all(|s| s.held != Some(false));
     let first = steps.first().map(|s| &s.report);
     Ok(SweepReport {
