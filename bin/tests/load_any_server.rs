@@ -171,8 +171,27 @@ fn http_load_sends_the_method_headers_and_body_and_counts_statuses() {
 #[test]
 fn https_load_checks_the_certificate() {
     let certs = torsion_tests::Certs::new("load-https");
-    let server = http_server(&certs.endpoint(&certs.key));
-    let port = server.local_addr().port();
+    // `torsion serve http` over tls:, as a user runs it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_torsion"))
+        .args([
+            "serve",
+            "http",
+            "--listen",
+            &certs.endpoint(&certs.key),
+            "--shards",
+            "1",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, _) = torsion_tests::read_listening_line(child.stdout.take().unwrap());
+    let server = torsion_tests::ServerProcess {
+        child,
+        addr,
+        shards: 1,
+    };
+    let port = server.addr.port();
     // By name: localhost resolves, the certificate is for localhost.
     let url = format!("https://localhost:{port}/plaintext");
     let ca = certs.cert.to_str().unwrap();
@@ -218,7 +237,21 @@ fn https_load_checks_the_certificate() {
         stderr.contains("exactly one of --ca FILE (verify) or --insecure"),
         "{stderr}"
     );
-    server.stop().unwrap();
+    // --insecure: no check at all (load tests with throwaway certificates).
+    let (code, stdout, _) = torsion(&load_args(
+        "http",
+        &[
+            "--target",
+            &url,
+            "--insecure",
+            "--connections",
+            "1",
+            "--rate",
+            "100",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}");
+    drop(server);
 }
 
 /// Echoes; its shard stalls 200 ms every second when `stall` (the stall
