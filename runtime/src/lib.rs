@@ -148,7 +148,7 @@ pub use net::datagram::{
     DatagramError, DatagramProtocol, DatagramTransport, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6,
 };
 pub use net::endpoint::{
-    ClientEndpoint, ClientEndpointError, Endpoint, EndpointError, DEFAULT_BACKLOG,
+    ClientEndpoint, ClientEndpointError, ClientTls, Endpoint, EndpointError, DEFAULT_BACKLOG,
 };
 pub use net::udp_socket::UdpSocket;
 pub use server::pinned::{block_on, run_on_cores};

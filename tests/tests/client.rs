@@ -150,3 +150,77 @@ fn a_reconnecting_client_comes_back_when_the_server_does() {
     assert_eq!(attempts, attempts_later, "no attempts after stop_trying");
     second.stop().unwrap();
 }
+
+/// Connects to `endpoint` on a pinned executor of its own, sends `hello`,
+/// and returns what came back (or the connect error's text).
+fn hello_over(endpoint: &str) -> Result<Vec<u8>, String> {
+    let endpoint = torsion::ClientEndpoint::parse(endpoint).map_err(|e| e.to_string())?;
+    torsion::block_on(async move {
+        let mut conn = torsion::client::connect(&endpoint)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.write(b"hello").await.map_err(|e| e.to_string())?;
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            match conn.read().await {
+                Some(bytes) => got.extend_from_slice(&bytes),
+                None => break,
+            }
+        }
+        Ok(got)
+    })
+    .map_err(|e| e.to_string())?
+}
+
+#[test]
+fn client_endpoints_take_host_names_and_tls() {
+    // A name: localhost, resolved off the shard (from /etc/hosts).
+    let plain = echo_server(LOOPBACK);
+    let port = plain.local_addr().port();
+    assert_eq!(
+        hello_over(&format!("tcp:localhost:{port}:timeout=10")).unwrap(),
+        b"hello"
+    );
+    assert_eq!(
+        hello_over(&format!("tcp:host=localhost:port={port}")).unwrap(),
+        b"hello"
+    );
+    plain.stop().unwrap();
+
+    // tls: the certificate checked against the name, the CA given.
+    let certs = Certs::new("client-endpoint");
+    let server = echo_server(&certs.endpoint(&certs.key));
+    let port = server.local_addr().port();
+    let ca = certs.cert.display().to_string();
+    assert_eq!(
+        hello_over(&format!("tls:localhost:{port}:caCerts={ca}:timeout=10")).unwrap(),
+        b"hello"
+    );
+    // Another CA: refused, saying why.
+    let other = Certs::new("client-endpoint-other");
+    let err = hello_over(&format!(
+        "tls:localhost:{port}:caCerts={}:timeout=10",
+        other.cert.display()
+    ))
+    .unwrap_err();
+    // (Both throwaway certificates have rcgen's subject: the issuer is found
+    // by name and its signature does not verify.)
+    assert!(
+        err.contains("the server's certificate was refused")
+            && (err.contains("not signed") || err.contains("signature does not verify")),
+        "{err}"
+    );
+    // The wrong name: refused, saying why.
+    let err = hello_over(&format!(
+        "tls:localhost:{port}:caCerts={ca}:serverName=other.example:timeout=10"
+    ))
+    .unwrap_err();
+    assert!(err.contains("not valid for the name"), "{err}");
+    // The platform's roots do not hold a throwaway certificate.
+    let err = hello_over(&format!("tls:localhost:{port}:timeout=10")).unwrap_err();
+    assert!(
+        err.contains("not signed by a certificate you trust"),
+        "{err}"
+    );
+    server.stop().unwrap();
+}

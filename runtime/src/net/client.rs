@@ -103,8 +103,14 @@ fn spawn_wire<P: Protocol>(wire: connection::Wire, protocol: P, transport: Trans
 /// Connects to `endpoint` from the current shard and returns the
 /// connection to read and write with `.await` (the client side of
 /// [`Connection`]: the same transport, driver and flow control as a
-/// server's connections). Fails with the OS error (e.g.
-/// `ConnectionRefused`) or `TimedOut` after the endpoint's timeout.
+/// server's connections). A host name is resolved on the blocking pool
+/// and every address tried Happy-Eyeballs style (IPv6 first, the next
+/// address 250 ms later or at once after a failure, the first to connect
+/// wins); `tls:` then completes the handshake, the certificate checked
+/// against the endpoint's name. Fails with `NotFound` (the name does not
+/// resolve), the OS error (e.g. `ConnectionRefused`), a TLS error in words
+/// (wrong name, unknown issuer, expired), or `TimedOut` after the
+/// endpoint's timeout.
 ///
 /// ```no_run
 /// # async fn f() -> std::io::Result<()> {
@@ -122,7 +128,47 @@ fn spawn_wire<P: Protocol>(wire: connection::Wire, protocol: P, transport: Trans
 /// When called off a shard (no glommio executor on this thread): run a
 /// client program with [`crate::block_on`] or [`crate::run_on_cores`].
 pub async fn connect(endpoint: &crate::net::endpoint::ClientEndpoint) -> io::Result<Connection> {
-    connect_addr(endpoint.addr, endpoint.timeout).await
+    let (connector, stream) = open_endpoint(endpoint).await?;
+    let (wire, transport) = connector.wrap(stream).await?;
+    let (protocol, conn) = PassiveProtocol::passive(&transport);
+    spawn_wire(wire, protocol, transport);
+    Ok(conn)
+}
+
+/// Resolves `endpoint`'s host off the shard, connects Happy-Eyeballs style
+/// (`resolve.rs`), and gives the connected socket with the [`Connector`]
+/// that finishes it (TLS, with the endpoint's trust roots and name).
+async fn open_endpoint(
+    endpoint: &crate::net::endpoint::ClientEndpoint,
+) -> io::Result<(Connector, glommio::net::TcpStream)> {
+    let timeout = endpoint.timeout;
+    let addrs = crate::net::resolve::resolve(&endpoint.host, endpoint.port, timeout).await?;
+    let (stream, addr) =
+        crate::net::resolve::connect_first(&addrs, timeout, &Clock::real(), move |addr| {
+            open(addr, timeout)
+        })
+        .await?;
+    #[allow(unused_mut)]
+    let mut connector = Connector::new(addr).timeout(timeout);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &endpoint.tls {
+        let ca = tls.ca_certs.clone();
+        let config = crate::blocking::defer_to_thread(move || {
+            crate::net::tls::client_config(ca.as_deref(), false)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(io::Error::other)?;
+        let name =
+            rustls::pki_types::ServerName::try_from(tls.server_name.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("\"{}\" is not a TLS server name: {e}", tls.server_name),
+                )
+            })?;
+        connector = connector.tls(config, name);
+    }
+    Ok((connector, stream))
 }
 
 /// [`connect`] to an address, with a connect timeout.
@@ -244,6 +290,14 @@ impl Connector {
     /// The socket (and TLS handshake) and its transport.
     async fn open(&self) -> io::Result<(connection::Wire, Transport)> {
         let stream = open(self.addr, self.timeout).await?;
+        self.wrap(stream).await
+    }
+
+    /// A connected socket's transport, after the TLS handshake if any.
+    async fn wrap(
+        &self,
+        stream: glommio::net::TcpStream,
+    ) -> io::Result<(connection::Wire, Transport)> {
         let transport = new_transport(&stream, self.addr)?;
         #[cfg(feature = "tls")]
         if let Some((config, name)) = &self.tls {
@@ -322,7 +376,10 @@ pub async fn connect_endpoint<P: Protocol>(
     endpoint: &crate::net::endpoint::ClientEndpoint,
     protocol: P,
 ) -> io::Result<Transport> {
-    connect_tcp(endpoint.addr, endpoint.timeout, protocol).await
+    let (connector, stream) = open_endpoint(endpoint).await?;
+    let (wire, transport) = connector.wrap(stream).await?;
+    spawn_wire(wire, protocol, transport.clone());
+    Ok(transport)
 }
 
 /// Twisted's reconnection policy.

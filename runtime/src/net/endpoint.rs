@@ -569,30 +569,55 @@ mod tests {
 }
 
 /// A client endpoint in Twisted's `clientFromString` syntax:
-/// `tcp:HOST:PORT`, `tcp:host=HOST:port=PORT`, optional `:timeout=SECONDS`
-/// (default 30, as Twisted). HOST is an IP address (IPv6 escaped as in
-/// server strings, or bracketed) or `localhost`; names are not resolved here,
-/// so connecting never blocks a shard on DNS.
+/// `tcp:HOST:PORT`, `tcp:host=HOST:port=PORT`, or `tls:HOST:PORT` with
+/// `caCerts=FILE` (PEM certificates to trust instead of the platform's
+/// roots) and `serverName=NAME` (the name the certificate must be for;
+/// default HOST); optional `:timeout=SECONDS` (default 30, as Twisted).
+/// HOST is an IP address (IPv6 escaped as in server strings, or bracketed)
+/// or a host name, resolved off the shard when connecting
+/// ([`crate::client::connect`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientEndpoint {
-    /// Where to connect.
-    pub addr: SocketAddr,
-    /// Connect timeout.
+    /// An IP address or a host name.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// Connect timeout (resolution, connection and TLS handshake each).
     pub timeout: std::time::Duration,
+    /// `tls:`: TLS over the connection.
+    pub tls: Option<ClientTls>,
+}
+
+/// The TLS settings of a `tls:` client endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `caCerts=FILE`: trust the certificates in this PEM file (default:
+    /// the platform's roots).
+    pub ca_certs: Option<std::path::PathBuf>,
+    /// The name the server's certificate must be for.
+    pub server_name: String,
 }
 
 /// Why a client endpoint string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientEndpointError {
-    /// Not `tcp:`.
-    #[error("unknown client endpoint type \"{0}\" (expected \"tcp\")")]
+    /// Not `tcp:` or `tls:`.
+    #[error("unknown client endpoint type \"{0}\" (expected \"tcp\" or \"tls\")")]
     UnknownType(String),
+    /// An endpoint type this build leaves out.
+    #[error("{kind}: client endpoints need torsion's `{feature}` feature, which this program was built without")]
+    NotBuiltIn {
+        /// The endpoint type, e.g. `tls`.
+        kind: String,
+        /// The Cargo feature of the `torsion` crate that adds it.
+        feature: &'static str,
+    },
     /// No host.
     #[error("missing host in \"{0}\"")]
     MissingHost(String),
-    /// The host is not an IP address or `localhost`.
-    #[error("host \"{0}\" is not an IP address or localhost (names are not resolved)")]
+    /// The host is not an IP address or a host name.
+    #[error("host \"{0}\" is not an IP address or a host name (letters, digits, '-' and '.')")]
     InvalidHost(String),
     /// Port problems, as for server endpoints.
     #[error(transparent)]
@@ -600,22 +625,55 @@ pub enum ClientEndpointError {
     /// `timeout=` is not a positive number of seconds.
     #[error("timeout \"{0}\" is not a positive number of seconds")]
     InvalidTimeout(String),
+    /// A TLS option on a `tcp:` endpoint.
+    #[error("option \"{0}\" goes with tls: endpoints")]
+    TlsOptionOnTcp(String),
+}
+
+/// Whether `host` is a DNS name: labels of letters, digits, `-` and `_`,
+/// 1–63 bytes each, not starting or ending with `-`, 253 bytes at most.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 impl ClientEndpoint {
     /// Parses a Twisted-style client endpoint string.
     pub fn parse(s: &str) -> Result<ClientEndpoint, ClientEndpointError> {
         let parts = split_escaped(s)?;
-        if parts[0] != "tcp" {
-            return Err(ClientEndpointError::UnknownType(parts[0].clone()));
+        let tls = match parts[0].as_str() {
+            "tcp" => false,
+            "tls" | "ssl" => true,
+            other => return Err(ClientEndpointError::UnknownType(other.to_string())),
+        };
+        if tls && !cfg!(feature = "tls") {
+            return Err(ClientEndpointError::NotBuiltIn {
+                kind: parts[0].clone(),
+                feature: "tls",
+            });
         }
         let (mut host, mut port, mut timeout) = (None, None, None);
+        let (mut ca_certs, mut server_name) = (None, None);
         let mut positional = Vec::new();
         for seg in &parts[1..] {
             match seg.split_once('=') {
                 Some(("host", v)) => host = Some(v.to_string()),
                 Some(("port", v)) => port = Some(v.to_string()),
                 Some(("timeout", v)) => timeout = Some(v.to_string()),
+                Some((k @ ("caCerts" | "serverName"), _)) if !tls => {
+                    return Err(ClientEndpointError::TlsOptionOnTcp(k.to_string()));
+                }
+                Some(("caCerts", v)) => ca_certs = Some(std::path::PathBuf::from(v)),
+                Some(("serverName", v)) => server_name = Some(v.to_string()),
                 Some((k, _)) => {
                     return Err(EndpointError::UnknownOption(k.to_string()).into());
                 }
@@ -637,15 +695,16 @@ impl ClientEndpoint {
         let host = host.ok_or_else(|| ClientEndpointError::MissingHost(s.to_string()))?;
         let port_str = port.ok_or_else(|| EndpointError::MissingPort(s.to_string()))?;
         let port = parse_port(&port_str)?;
-        let ip: IpAddr = if host == "localhost" {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(&host);
+        let host = if let Ok(ip) = bare.parse::<IpAddr>() {
+            ip.to_string()
+        } else if is_host_name(&host) {
+            host.clone()
         } else {
-            let h = host
-                .strip_prefix('[')
-                .and_then(|t| t.strip_suffix(']'))
-                .unwrap_or(&host);
-            h.parse()
-                .map_err(|_| ClientEndpointError::InvalidHost(host.clone()))?
+            return Err(ClientEndpointError::InvalidHost(host.clone()));
         };
         let timeout = match timeout {
             None => std::time::Duration::from_secs(30),
@@ -657,9 +716,22 @@ impl ClientEndpoint {
             },
         };
         Ok(ClientEndpoint {
-            addr: SocketAddr::new(ip, port),
+            tls: tls.then(|| ClientTls {
+                ca_certs,
+                server_name: server_name.unwrap_or_else(|| host.clone()),
+            }),
+            host,
+            port,
             timeout,
         })
+    }
+
+    /// The address, when the host is an IP address (no resolution needed).
+    pub fn ip_addr(&self) -> Option<SocketAddr> {
+        self.host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, self.port))
     }
 }
 
@@ -671,15 +743,23 @@ mod client_tests {
     #[test]
     fn client_strings_parse() {
         let e = ClientEndpoint::parse("tcp:127.0.0.1:7000").unwrap();
-        assert_eq!(e.addr, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(e.ip_addr(), Some("127.0.0.1:7000".parse().unwrap()));
         assert_eq!(e.timeout, Duration::from_secs(30));
+        assert_eq!(e.tls, None);
         let e = ClientEndpoint::parse("tcp:host=localhost:port=80:timeout=2.5").unwrap();
-        assert_eq!(e.addr, "127.0.0.1:80".parse().unwrap());
+        assert_eq!(
+            (e.host.as_str(), e.port, e.ip_addr()),
+            ("localhost", 80, None)
+        );
         assert_eq!(e.timeout, Duration::from_millis(2500));
         let e = ClientEndpoint::parse("tcp:::1:8080").unwrap();
-        assert_eq!(e.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!(e.ip_addr(), Some("[::1]:8080".parse().unwrap()));
         let e = ClientEndpoint::parse("tcp:\\:\\:1:8080").unwrap();
-        assert_eq!(e.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!(e.ip_addr(), Some("[::1]:8080".parse().unwrap()));
+        let e = ClientEndpoint::parse("tcp:[::1]:8080").unwrap();
+        assert_eq!(e.host, "::1");
+        let e = ClientEndpoint::parse("tcp:db-1.internal.example:5432").unwrap();
+        assert_eq!(e.host, "db-1.internal.example");
     }
 
     #[test]
@@ -688,9 +768,22 @@ mod client_tests {
             ClientEndpoint::parse("udp:1.2.3.4:5").unwrap_err(),
             ClientEndpointError::UnknownType("udp".into())
         );
+        for bad in [
+            "exa mple.com",
+            "-x.example",
+            "a..b",
+            "x_y!",
+            "ümlaut.example",
+        ] {
+            assert_eq!(
+                ClientEndpoint::parse(&format!("tcp:host={bad}:port=80")).unwrap_err(),
+                ClientEndpointError::InvalidHost(bad.into()),
+                "{bad}"
+            );
+        }
         assert_eq!(
-            ClientEndpoint::parse("tcp:example.com:80").unwrap_err(),
-            ClientEndpointError::InvalidHost("example.com".into())
+            ClientEndpoint::parse("tcp:localhost:80:caCerts=ca.pem").unwrap_err(),
+            ClientEndpointError::TlsOptionOnTcp("caCerts".into())
         );
         assert!(matches!(
             ClientEndpoint::parse("tcp:1.2.3.4:99999").unwrap_err(),
@@ -705,5 +798,29 @@ mod client_tests {
             ClientEndpointError::InvalidTimeout("-1".into())
         );
         assert!(ClientEndpoint::parse("tcp:1.2.3.4:80:colour=red").is_err());
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_client_strings_parse() {
+        let e = ClientEndpoint::parse("tls:host=localhost:port=8443:caCerts=ca.pem").unwrap();
+        let tls = e.tls.unwrap();
+        assert_eq!(tls.ca_certs, Some("ca.pem".into()));
+        assert_eq!(tls.server_name, "localhost");
+        let e = ClientEndpoint::parse("tls:127.0.0.1:443:serverName=api.example").unwrap();
+        assert_eq!(
+            e.tls.unwrap(),
+            ClientTls {
+                ca_certs: None,
+                server_name: "api.example".into()
+            }
+        );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_client_strings_without_the_feature_are_refused_by_name() {
+        let err = ClientEndpoint::parse("tls:localhost:443").unwrap_err();
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
     }
 }

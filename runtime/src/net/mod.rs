@@ -9,6 +9,7 @@
 //! | `client.rs` | [`connect_tcp`](client::connect_tcp), [`ReconnectingClient`](client::ReconnectingClient) with Twisted's back-off |
 //! | `datagram.rs` | UDP: [`DatagramProtocol`](datagram::DatagramProtocol) per shard, ICMP errors |
 //! | `udp_socket.rs` | [`UdpSocket`](udp_socket::UdpSocket): a client's UDP socket on the current shard (bind, connect, send, receive) |
+//! | `resolve.rs` | host names resolved off the shard (the blocking pool, with a timeout); Happy Eyeballs (RFC 8305) over every address |
 //! | `pacer.rs` | loops around an operation that keeps failing (accept, UDP receive): pause, never spin |
 
 pub(crate) mod bind;
@@ -17,6 +18,7 @@ pub mod datagram;
 pub mod endpoint;
 pub(crate) mod listener;
 pub(crate) mod pacer;
+pub(crate) mod resolve;
 #[cfg(feature = "tls")]
 pub mod tls;
 

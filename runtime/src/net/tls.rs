@@ -106,7 +106,9 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
 }
 
 /// A rustls client configuration trusting the certificates in `ca` (PEM),
-/// or, with `insecure`, any certificate (for load tests only).
+/// the platform's roots when `ca` is `None` (`rustls-native-certs`: the
+/// system's store, e.g. `/etc/ssl/certs`), or, with `insecure`, any
+/// certificate (for load tests only).
 pub fn client_config(
     ca: Option<&Path>,
     insecure: bool,
@@ -134,6 +136,11 @@ pub fn client_config(
                     source: Some(std::sync::Arc::new(e)),
                 })?;
             }
+        } else {
+            // Certificates the store holds but rustls cannot parse are
+            // skipped, as every rustls client does.
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
@@ -212,9 +219,9 @@ pub fn explain(err: &rustls::Error) -> String {
         return err.to_string();
     };
     let why = match cert {
-        C::UnknownIssuer => "it is not signed by a certificate you trust: pass the server's CA (or its self-signed certificate) with --ca FILE".to_string(),
+        C::UnknownIssuer => "it is not signed by a certificate you trust: trust the server's CA (or its self-signed certificate) with --ca FILE, or caCerts=FILE in a tls: client endpoint".to_string(),
         C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "it is not valid for the name asked for: pass the name it was made for with --server-name NAME".to_string()
+            "it is not valid for the name asked for: ask for the name it was made for with --server-name NAME, or serverName=NAME in a tls: client endpoint".to_string()
         }
         C::Expired | C::ExpiredContext { .. } => "it has expired".to_string(),
         C::NotValidYet | C::NotValidYetContext { .. } => {
