@@ -698,3 +698,69 @@ fn statuses_add_up_to_the_measured_responses_after_a_warm_up() {
     assert!(stdout.contains("2xx 400 ·"), "{stdout}");
     server.stop().unwrap();
 }
+
+#[test]
+fn a_server_that_answers_garbage_is_counted_by_cause_and_the_run_goes_on() {
+    /// Answers every request with a head whose length is not a number.
+    struct Garbage;
+    impl Protocol for Garbage {
+        fn data_received(&mut self, t: &Transport, data: &mut BytesMut) {
+            let requests = data.windows(4).filter(|w| w == b"\r\n\r\n").count();
+            data.clear();
+            for _ in 0..requests {
+                let _ = t.write(b"HTTP/1.1 200 OK\r\nContent-Length: zz\r\n\r\n");
+            }
+        }
+    }
+    let server = Server::builder()
+        .listen_on("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .cores(a_core())
+        .serve(|_| FnFactory(|_peer| Some(Garbage)))
+        .unwrap();
+    let url = torsion_cli::load::http_wire::HttpTarget::parse(&format!(
+        "http://{}/",
+        server.local_addr()
+    ))
+    .unwrap();
+    let report = run_echo(
+        EchoLoad {
+            connections: 4,
+            size: 0,
+            http: Some(torsion_cli::load::http_wire::HttpLoad {
+                requests: vec![url.request(&Default::default())],
+                accept: Default::default(),
+            }),
+            ..base_load(
+                vec![LoadTarget::plain(server.local_addr())],
+                Rate::PerSecond(400.0),
+                1,
+            )
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    let e = &report.errors;
+    assert_eq!(report.completed, 0, "{}", report.render());
+    assert!(
+        e.frame > 4,
+        "the run went on past the first connections: {}",
+        report.render()
+    );
+    assert_eq!(
+        report.frame_errors.keys().collect::<Vec<_>>(),
+        ["a response with a malformed Content-Length"]
+    );
+    // Every request is accounted for: unframeable, abandoned with its
+    // connection, or unanswered at the end.
+    assert_eq!(
+        e.frame + e.abandoned + e.timeout,
+        report.sent,
+        "{}",
+        report.render()
+    );
+    assert!(report.duration_s >= 0.9);
+    server.stop().unwrap();
+}

@@ -575,8 +575,17 @@ impl Conn {
             match futures_lite::future::or(responses, send_due).await {
                 Event::Send => check_sends = true,
                 Event::Read(Some(Ok(()))) => {}
-                Event::Read(Some(Err(()))) => return,
-                Event::Read(None) => return self.ended(conn),
+                // A response that cannot be framed (counted with its cause)
+                // or the connection ended early (counted by why): the run
+                // goes on over a new connection.
+                Event::Read(end @ (Some(Err(())) | None)) => {
+                    if !self.recover(conn, end.is_none()).await {
+                        return;
+                    }
+                    probe = self.transport.clone();
+                    alarm = None;
+                    check_sends = true;
+                }
             }
         }
     }
@@ -618,8 +627,18 @@ impl Conn {
                 .await
             {
                 Some(Ok(())) => {}
-                Some(Err(())) => return,
-                None => return self.ended(conn),
+                end @ (Some(Err(())) | None) => {
+                    if !self.recover(conn, end.is_none()).await {
+                        return;
+                    }
+                    let now = Instant::now();
+                    for _ in 0..self.load.pipeline {
+                        if !self.refill(now) {
+                            self.writer_done = true;
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
@@ -737,6 +756,43 @@ impl Conn {
         self.send(seq, intended, now)
     }
 
+    /// After a response that could not be framed (counted where it was
+    /// found) or an early end of the connection's input (`input_ended`:
+    /// counted here, by why it ended): forgets the
+    /// requests still in flight on it (their cause is counted; they do not
+    /// also count as timed out), and goes on over a new connection while
+    /// the run lasts. False when the load is over for this connection.
+    async fn recover(&mut self, conn: &mut Connection, input_ended: bool) -> bool {
+        if input_ended {
+            self.ended(conn);
+        }
+        // Requests of the measured period still waiting on this connection
+        // will never be answered: counted, not left to look like timeouts.
+        let abandoned = self
+            .shared
+            .inflight
+            .borrow_mut()
+            .drain(..)
+            .filter(|req| req.intended >= self.phases.measure_from)
+            .count();
+        self.rec.borrow_mut().errors.abandoned += abandoned as u64;
+        self.spare.append(&mut self.payloads.drain(..).collect());
+        if self.shared.over.get()
+            || self.writer_done
+            || self.coord.stopping()
+            || Instant::now() >= self.phases.end
+        {
+            return false;
+        }
+        // The old connection's framing state goes with it.
+        match &mut self.wire {
+            Wire::Http { responses, .. } => *responses = HttpResponses::default(),
+            Wire::Codec(_) => self.wire = Wire::new(self.load.framing, self.load.size),
+            Wire::Raw { .. } | Wire::Resp(_) => {}
+        }
+        self.reconnect(conn).await
+    }
+
     /// Churn: closes the connection (its responses are all in) and opens a
     /// new one to the same target, which the loops go on with. The time
     /// from when sending stopped to the new connection's first responses
@@ -795,6 +851,9 @@ impl Conn {
                         Ok(Some(f)) => f,
                         Ok(None) => return Ok(arrived.map(|_| ())),
                         Err(cause) => {
+                            // The oldest request's answer: counted here, not
+                            // again as abandoned with the connection.
+                            self.shared.inflight.borrow_mut().pop_front();
                             self.rec.borrow_mut().frame_error(&cause);
                             return Err(());
                         }

@@ -52,6 +52,10 @@ pub struct ErrorCounts {
     /// Redis: `-ERR …` replies.
     #[serde(default)]
     pub server: u64,
+    /// Requests still in flight on a connection given up after an error
+    /// (an unframeable response, an early close): never answered.
+    #[serde(default)]
+    pub abandoned: u64,
 }
 
 impl ErrorCounts {
@@ -69,6 +73,7 @@ impl ErrorCounts {
         self.unexpected += other.unexpected;
         self.status += other.status;
         self.server += other.server;
+        self.abandoned += other.abandoned;
     }
 
     /// All errors.
@@ -85,6 +90,7 @@ impl ErrorCounts {
             + self.unexpected
             + self.status
             + self.server
+            + self.abandoned
     }
 
     /// Counts an I/O error by kind.

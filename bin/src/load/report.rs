@@ -319,6 +319,7 @@ impl Report {
                 ("mismatch", e.mismatch),
                 ("status", e.status),
                 ("server", e.server),
+                ("abandoned", e.abandoned),
                 ("closed", e.closed),
                 ("reset", e.reset),
                 ("io", e.io),
