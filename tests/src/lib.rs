@@ -609,3 +609,14 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
     let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
     (status.to_string(), headers.to_lowercase(), body.to_string())
 }
+
+/// An echo server of one shard on `endpoint` (e.g. [`LOOPBACK`] or a
+/// [`Certs::endpoint`]), for client tests.
+pub fn one_shard_echo(endpoint: &str) -> torsion::ServerHandle {
+    torsion::Server::builder()
+        .listen_on(endpoint)
+        .unwrap()
+        .shards(1)
+        .serve(|_| torsion_protocols::EchoFactory)
+        .unwrap()
+}

@@ -8,18 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use torsion::client::{connect_tcp, Backoff, ReconnectingClient};
-use torsion::{DisconnectReason, Protocol, Server, ServerHandle, Transport};
-use torsion_protocols::EchoFactory;
+use torsion::{DisconnectReason, Protocol, Transport};
 use torsion_tests::*;
-
-fn echo_server(endpoint: &str) -> ServerHandle {
-    Server::builder()
-        .listen_on(endpoint)
-        .unwrap()
-        .shards(1)
-        .serve(|_| EchoFactory)
-        .unwrap()
-}
 
 /// Says hello, collects the echo, closes after 5 bytes.
 struct Hello(Rc<RefCell<Vec<u8>>>, Rc<RefCell<Option<DisconnectReason>>>);
@@ -45,7 +35,7 @@ fn any_core() -> Vec<usize> {
 
 #[test]
 fn connect_tcp_runs_a_protocol_and_reports_refusals() {
-    let server = echo_server(LOOPBACK);
+    let server = one_shard_echo(LOOPBACK);
     let addr = server.local_addr();
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -88,7 +78,7 @@ fn connect_tcp_runs_a_protocol_and_reports_refusals() {
 
 #[test]
 fn a_reconnecting_client_comes_back_when_the_server_does() {
-    let first = echo_server(LOOPBACK);
+    let first = one_shard_echo(LOOPBACK);
     let addr = first.local_addr();
     let (to_main, from_pool) = mpsc::channel::<&'static str>();
     let pool = std::thread::spawn(move || {
@@ -136,7 +126,7 @@ fn a_reconnecting_client_comes_back_when_the_server_does() {
     assert_eq!(from_pool.recv_timeout(PATIENCE), Ok("connected"));
     first.stop().unwrap();
     assert_eq!(from_pool.recv_timeout(PATIENCE), Ok("retrying"));
-    let second = echo_server(&format!("tcp:{}:interface=127.0.0.1", addr.port()));
+    let second = one_shard_echo(&format!("tcp:{}:interface=127.0.0.1", addr.port()));
     let results = pool.join().unwrap().unwrap();
     let (reconnected, attempts_while_away, attempts, attempts_later) = results[0];
     assert!(reconnected, "connected again to the returned server");
@@ -175,7 +165,7 @@ fn hello_over(endpoint: &str) -> Result<Vec<u8>, String> {
 #[test]
 fn client_endpoints_take_host_names_and_tls() {
     // A name: localhost, resolved off the shard (from /etc/hosts).
-    let plain = echo_server(LOOPBACK);
+    let plain = one_shard_echo(LOOPBACK);
     let port = plain.local_addr().port();
     assert_eq!(
         hello_over(&format!("tcp:localhost:{port}:timeout=10")).unwrap(),
@@ -189,7 +179,7 @@ fn client_endpoints_take_host_names_and_tls() {
 
     // tls: the certificate checked against the name, the CA given.
     let certs = Certs::new("client-endpoint");
-    let server = echo_server(&certs.endpoint(&certs.key));
+    let server = one_shard_echo(&certs.endpoint(&certs.key));
     let port = server.local_addr().port();
     let ca = certs.cert.display().to_string();
     assert_eq!(

@@ -4,18 +4,7 @@
 //! in its test binary: it counts the whole process's descriptors, which
 //! another test running beside it would change.
 
-use torsion::{Server, ServerHandle};
-use torsion_protocols::EchoFactory;
 use torsion_tests::*;
-
-fn echo_server(endpoint: &str) -> ServerHandle {
-    Server::builder()
-        .listen_on(endpoint)
-        .unwrap()
-        .shards(1)
-        .serve(|_| EchoFactory)
-        .unwrap()
-}
 
 /// Open file descriptors of this process.
 fn open_fds() -> usize {
@@ -28,7 +17,7 @@ fn ten_thousand_failed_connects_leave_no_descriptor_behind() {
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let certs = Certs::new("client-leaks");
-    let server = echo_server(&certs.endpoint(&certs.key));
+    let server = one_shard_echo(&certs.endpoint(&certs.key));
     let tls_port = server.local_addr().port();
     let other = Certs::new("client-leaks-other");
     let refused = torsion::ClientEndpoint::parse(&format!("tcp:localhost:{port}")).unwrap();

@@ -870,7 +870,11 @@ impl Conn {
                     r.errors.mismatch += 1;
                 } else if req.intended >= self.phases.measure_from {
                     r.record(now - req.intended, now - req.sent);
-                    r.record_row(self.target, now - req.intended);
+                    // Rows only where the report has them: several
+                    // targets, Redis commands.
+                    if self.load.targets.len() > 1 {
+                        r.record_row(self.target, now - req.intended);
+                    }
                     if self.load.redis.is_some() {
                         r.record_row(self.load.targets.len() + req.command, now - req.intended);
                     }
