@@ -49,7 +49,7 @@ fn ten_thousand_failed_connects_leave_no_descriptor_behind() {
         // the client go, a moment later on a busy machine: wait for that,
         // up to the patience every test has.
         let deadline = std::time::Instant::now() + PATIENCE;
-        while open_fds() != before && std::time::Instant::now() < deadline {
+        while open_fds() > before && std::time::Instant::now() < deadline {
             torsion::Clock::real()
                 .sleep(std::time::Duration::from_millis(5))
                 .await;
@@ -57,6 +57,10 @@ fn ten_thousand_failed_connects_leave_no_descriptor_behind() {
         (before, open_fds())
     })
     .unwrap();
-    assert_eq!(after, before, "descriptors left open after the failures");
+    // Fewer is fine: a socket of the warm-up may close meanwhile.
+    assert!(
+        after <= before,
+        "descriptors left open after the failures: {before} before, {after} after"
+    );
     server.stop().unwrap();
 }
