@@ -1144,7 +1144,68 @@ pub struct LocalExecutor {
     stall_detector: RefCell<Option<StallDetector>>,
 }
 
+// torsion: an executor that ends drops the futures of the tasks still
+// alive on it (glommio 0.9 leaked them, and through their headers its
+// eventfd: see `task::live`). Their destructors run with this executor
+// set as the thread's current one, as they would have inside `run`: a
+// timer or an I/O source they own deregisters from this reactor, and a
+// waker they drop is a local one (a waker dropped with no executor set
+// would be sent home through the notifier and never arrive).
+impl Drop for LocalExecutor {
+    fn drop(&mut self) {
+        let this: &Self = self;
+        #[cfg(not(feature = "native-tls"))]
+        {
+            if !LOCAL_EX.is_set() {
+                LOCAL_EX.set(this, || this.drop_remaining_tasks());
+            }
+        }
+        #[cfg(feature = "native-tls")]
+        unsafe {
+            if LOCAL_EX.is_null() {
+                defer!(LOCAL_EX = std::ptr::null());
+                LOCAL_EX = this as *const Self;
+                this.drop_remaining_tasks();
+            }
+        }
+    }
+}
+
 impl LocalExecutor {
+    /// (torsion) Drops every task still alive on this executor: the queued
+    /// ones, then the pending ones, then the wakes other threads sent,
+    /// again while a destructor spawned or woke something (bounded, for a
+    /// destructor that spawns forever).
+    fn drop_remaining_tasks(&self) {
+        for _ in 0..64 {
+            let mut dropped = 0;
+            let queues: Vec<_> = self
+                .queues
+                .borrow()
+                .available_executors
+                .values()
+                .cloned()
+                .collect();
+            for tq in queues {
+                let ex = tq.borrow().ex.clone();
+                while let Some(runnable) = ex.get_task() {
+                    drop(runnable);
+                    dropped += 1;
+                }
+            }
+            for task in crate::task::live::of_executor(self.id) {
+                // Safety: a live task of this executor, on its thread.
+                if unsafe { crate::task::task_impl::drop_if_pending(task) } {
+                    dropped += 1;
+                }
+            }
+            dropped += self.reactor.sys.process_foreign_wakes();
+            if dropped == 0 {
+                break;
+            }
+        }
+    }
+
     fn get_reactor(&self) -> Rc<Reactor> {
         self.reactor.clone()
     }
@@ -3752,6 +3813,65 @@ mod test {
             .unwrap();
 
         ex2.join().unwrap();
+    }
+
+    // torsion: an executor that ends drops the tasks still alive on it —
+    // pending on a timer, holding their own waker, cancelled while they
+    // waited — and with the last of them its sleep notifier (glommio 0.9
+    // leaked all three, and the notifier's eventfd).
+    #[test]
+    fn ending_executor_drops_every_task_and_its_notifier() {
+        struct DropFlag(Rc<Cell<usize>>);
+        impl Drop for DropFlag {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() + 1);
+            }
+        }
+        let dropped = Rc::new(Cell::new(0));
+        let ex = LocalExecutor::default();
+        let id = ex.id();
+        let flags = [0, 1, 2].map(|_| DropFlag(dropped.clone()));
+        ex.run(async move {
+            let [on_timer, own_waker, cancelled] = flags;
+            crate::spawn_local(async move {
+                let _flag = on_timer;
+                crate::timer::sleep(Duration::from_secs(100)).await;
+            })
+            .detach();
+            let slot = Rc::new(RefCell::new(None));
+            crate::spawn_local(async move {
+                let _flag = own_waker;
+                futures_lite::future::poll_fn(|cx| {
+                    *slot.borrow_mut() = Some(cx.waker().clone());
+                    Poll::<()>::Pending
+                })
+                .await
+            })
+            .detach();
+            let task = crate::spawn_local(async move {
+                let _flag = cancelled;
+                crate::timer::sleep(Duration::from_secs(100)).await;
+            })
+            .detach();
+            crate::timer::sleep(Duration::from_millis(1)).await;
+            task.cancel();
+            crate::timer::sleep(Duration::from_millis(1)).await;
+        });
+        assert_eq!(dropped.get(), 1, "the cancelled task's future, when it was cancelled");
+        assert!(sys::get_sleep_notifier_for(id).is_some());
+        drop(ex);
+        assert_eq!(dropped.get(), 3, "every task's future, when the executor ended");
+        // Its blocking-pool thread lets go of the notifier as it exits, a
+        // moment after the executor: wait for that (not joined on drop, so
+        // that a blocking call that hangs cannot hang the executor's end).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while sys::get_sleep_notifier_for(id).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            sys::get_sleep_notifier_for(id).is_none(),
+            "the notifier outlived its executor's tasks"
+        );
     }
 
     #[test]

@@ -335,6 +335,11 @@ impl Source {
 impl Drop for Source {
     fn drop(&mut self) {
         let mut inner = self.inner.borrow_mut();
+        // torsion: nobody waits on a dropped source. glommio 0.9 kept its
+        // wakers until the request's completion (or forever, when the
+        // reactor ended first): a task that dropped its read at its
+        // executor's end stayed referenced by them and leaked.
+        inner.wakers.waiters.clear();
         let enqueued = inner.enqueued.as_mut();
         if let Some(EnqueuedSource { id, queue, status }) = enqueued {
             match status {

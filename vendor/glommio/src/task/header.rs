@@ -38,6 +38,10 @@ pub(crate) struct Header {
     /// This waker needs to be woken up once the task completes or is closed.
     pub(crate) awaiter: Option<Waker>,
 
+    /// (torsion) This task's slot in its thread's list of live tasks
+    /// (`task::live`).
+    pub(crate) live_slot: usize,
+
     /// The virtual table.
     ///
     /// In addition to the actual waker virtual table, it also contains pointers

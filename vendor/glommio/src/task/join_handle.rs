@@ -67,11 +67,11 @@ impl<R> JoinHandle<R> {
                 (*header).state = new;
 
                 if state & (SCHEDULED | RUNNING) == 0 {
-                    // If we schedule it, need to bump the reference count, since after run() we
-                    // decrement it.
-                    let refs = (*header).references.fetch_add(1, Ordering::Relaxed);
-                    assert_ne!(refs, i16::max_value());
-
+                    // torsion: the schedule function takes the reference
+                    // that run() gives back (`RawTask::schedule` increments
+                    // the count itself). glommio 0.9 took one more here,
+                    // so every task cancelled while it waited kept one
+                    // reference for ever and was never destroyed.
                     ((*header).vtable.schedule)(ptr);
                 }
 

@@ -134,6 +134,7 @@ where
                 latency_matters,
                 references: AtomicI16::new(0),
                 awaiter: None,
+                live_slot: crate::task::live::insert(executor_id, raw_task.as_ptr()),
                 vtable: &TaskVTable {
                     schedule: Self::schedule,
                     drop_future: Self::drop_future,
@@ -417,11 +418,18 @@ where
 
             let raw = Self::from_ptr(ptr);
             let task_layout = Self::task_layout();
+            crate::task::live::remove((*raw.header).live_slot, ptr);
 
             // We need a safeguard against panics because destructors can panic.
             abort_on_panic(|| {
                 // Drop the schedule function.
                 (raw.schedule as *mut S).drop_in_place();
+                // torsion: and the header. glommio 0.9 freed its memory
+                // without dropping it, so every task leaked one strong
+                // count of its executor's `SleepNotifier`: the notifier
+                // outlived its executor and kept its eventfd open, one
+                // descriptor per executor ever started in the process.
+                (raw.header as *mut Header).drop_in_place();
             });
 
             // Finally, deallocate the memory reserved by the task.

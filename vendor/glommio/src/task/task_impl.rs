@@ -173,3 +173,28 @@ impl fmt::Debug for Task {
             .finish()
     }
 }
+
+/// (torsion) Drops the future of a task that is pending — not scheduled,
+/// running, completed or closed — as dropping its [`Task`] would, for an
+/// executor that ends with it (`task::live`). Returns whether it did.
+///
+/// # Safety
+/// `ptr` is a live task of the executor running on this thread.
+pub(crate) unsafe fn drop_if_pending(ptr: *const ()) -> bool {
+    let header = ptr as *mut Header;
+    let state = (*header).state;
+    if state & (SCHEDULED | RUNNING | COMPLETED | CLOSED) != 0 {
+        return false;
+    }
+    // The reference and the flag a scheduled `Task` holds; its drop
+    // cancels the task, drops the future, clears the flag, wakes the task
+    // awaiting it and gives the reference back (destroying the task when
+    // nothing else holds it).
+    let refs = (*header).references.fetch_add(1, Ordering::Relaxed);
+    assert_ne!(refs, i16::MAX);
+    (*header).state |= SCHEDULED;
+    drop(Task {
+        raw_task: NonNull::new_unchecked(ptr as *mut ()),
+    });
+    true
+}
