@@ -1,7 +1,8 @@
 //! An executor leaves nothing behind when it ends: starting and stopping
 //! executors in a loop (`torsion::block_on`, `run_on_cores`, a sweep's load
 //! steps, a test harness) keeps the process's descriptors where they were,
-//! whatever its tasks were doing at the end. Alone in its test binary: it
+//! whatever its tasks were doing at the end (the glommio-level cases are
+//! the vendored reactor's unit test `ending_executor_drops_every_task_and_its_notifier`). Alone in its test binary: it
 //! counts the whole process's descriptors, which another test running
 //! beside it would change (so it is one test, its cases one after another).
 
@@ -42,77 +43,12 @@ fn assert_leaves_nothing(name: &str, case: impl Fn()) {
     );
 }
 
-/// A glommio executor running `body` to completion, then dropped.
-fn glommio_executor<F: std::future::Future<Output = ()> + 'static>(body: impl FnOnce() -> F) {
-    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-        .make()
-        .unwrap();
-    ex.run(body());
-}
-
 fn one_ms() -> Duration {
     Duration::from_millis(1)
 }
 
 #[test]
 fn executors_started_and_stopped_in_a_row_leave_no_descriptor_behind() {
-    assert_leaves_nothing("an executor that only sleeps", || {
-        glommio_executor(|| async { glommio::timer::sleep(one_ms()).await })
-    });
-    assert_leaves_nothing("a task on a long timer when the executor ends", || {
-        glommio_executor(|| async {
-            glommio::spawn_local(async { glommio::timer::sleep(Duration::from_secs(100)).await })
-                .detach();
-            glommio::timer::sleep(one_ms()).await;
-        })
-    });
-    assert_leaves_nothing(
-        "a task holding its own waker when the executor ends",
-        || {
-            glommio_executor(|| async {
-                let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
-                glommio::spawn_local(async move {
-                    std::future::poll_fn(|cx| {
-                        *slot.borrow_mut() = Some(cx.waker().clone());
-                        std::task::Poll::<()>::Pending
-                    })
-                    .await
-                })
-                .detach();
-                glommio::timer::sleep(one_ms()).await;
-            })
-        },
-    );
-    assert_leaves_nothing("a task reading a socket when the executor ends", || {
-        glommio_executor(|| async {
-            let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-            ours.set_nonblocking(true).unwrap();
-            // SAFETY: an open socket whose ownership moves to the stream.
-            let mut stream = unsafe {
-                <glommio::net::UnixStream as std::os::fd::FromRawFd>::from_raw_fd(
-                    std::os::fd::IntoRawFd::into_raw_fd(ours),
-                )
-            };
-            glommio::spawn_local(async move {
-                let mut buf = [0u8; 8];
-                let _ = futures_lite::AsyncReadExt::read(&mut stream, &mut buf).await;
-                drop(theirs);
-            })
-            .detach();
-            glommio::timer::sleep(one_ms()).await;
-        })
-    });
-    assert_leaves_nothing("a task cancelled while it waited", || {
-        glommio_executor(|| async {
-            let task = glommio::spawn_local(async {
-                glommio::timer::sleep(Duration::from_secs(100)).await
-            })
-            .detach();
-            glommio::timer::sleep(one_ms()).await;
-            task.cancel();
-            glommio::timer::sleep(one_ms()).await;
-        })
-    });
     assert_leaves_nothing("torsion::block_on with a sleep", || {
         torsion::block_on(async { torsion::Clock::real().sleep(one_ms()).await }).unwrap()
     });
