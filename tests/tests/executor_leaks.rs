@@ -2,9 +2,11 @@
 //! executors in a loop (`torsion::block_on`, `run_on_cores`, a sweep's load
 //! steps, a test harness) keeps the process's descriptors where they were,
 //! whatever its tasks were doing at the end (the glommio-level cases are
-//! the vendored reactor's unit test `ending_executor_drops_every_task_and_its_notifier`). Alone in its test binary: it
-//! counts the whole process's descriptors, which another test running
-//! beside it would change (so it is one test, its cases one after another).
+//! the vendored reactor's unit test
+//! `ending_executor_drops_every_task_and_its_notifier`). Alone in its test
+//! binary: it counts the whole process's descriptors, which another test
+//! running beside it would change (so it is one test, its cases one after
+//! another).
 
 use std::time::Duration;
 

@@ -1151,27 +1151,39 @@ pub struct LocalExecutor {
 // timer or an I/O source they own deregisters from this reactor, and a
 // waker they drop is a local one (a waker dropped with no executor set
 // would be sent home through the notifier and never arrive).
+// (An executor dropped inside another one's `run` cannot be set as the
+// thread's current one: its tasks are left as glommio 0.9 left them.)
 impl Drop for LocalExecutor {
     fn drop(&mut self) {
         let this: &Self = self;
-        #[cfg(not(feature = "native-tls"))]
-        {
-            if !LOCAL_EX.is_set() {
-                LOCAL_EX.set(this, || this.drop_remaining_tasks());
-            }
-        }
-        #[cfg(feature = "native-tls")]
-        unsafe {
-            if LOCAL_EX.is_null() {
-                defer!(LOCAL_EX = std::ptr::null());
-                LOCAL_EX = this as *const Self;
-                this.drop_remaining_tasks();
-            }
-        }
+        this.as_current(|| this.drop_remaining_tasks());
     }
 }
 
 impl LocalExecutor {
+    /// (torsion) Runs `f` with this executor set as the thread's current
+    /// one (what `spawn_local`, timers and wakers find); `None`, without
+    /// running it, when the thread already has one.
+    fn as_current<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        #[cfg(not(feature = "native-tls"))]
+        {
+            if LOCAL_EX.is_set() {
+                return None;
+            }
+            Some(LOCAL_EX.set(self, f))
+        }
+
+        #[cfg(feature = "native-tls")]
+        unsafe {
+            if !LOCAL_EX.is_null() {
+                return None;
+            }
+            defer!(LOCAL_EX = std::ptr::null());
+            LOCAL_EX = self as *const Self;
+            Some(f())
+        }
+    }
+
     /// (torsion) Drops every task still alive on this executor: the queued
     /// ones, then the pending ones, then the wakes other threads sent,
     /// again while a destructor spawned or woke something (bounded, for a
@@ -1639,26 +1651,8 @@ impl LocalExecutor {
             }
         };
 
-        #[cfg(not(feature = "native-tls"))]
-        {
-            assert!(
-                !LOCAL_EX.is_set(),
-                "There is already an LocalExecutor running on this thread"
-            );
-            LOCAL_EX.set(self, || run(self))
-        }
-
-        #[cfg(feature = "native-tls")]
-        unsafe {
-            assert!(
-                LOCAL_EX.is_null(),
-                "There is already an LocalExecutor running on this thread"
-            );
-
-            defer!(LOCAL_EX = std::ptr::null());
-            LOCAL_EX = self as *const Self;
-            run(self)
-        }
+        self.as_current(|| run(self))
+            .expect("There is already an LocalExecutor running on this thread")
     }
 }
 
