@@ -347,3 +347,43 @@ fn a_tls_client_that_does_not_trust_the_server_says_why() {
     );
     server.stop().unwrap();
 }
+
+#[test]
+fn a_client_reading_a_fast_server_gets_every_byte_and_its_input_stays_bounded() {
+    // The server writes far more than the read buffer limit as fast as
+    // loopback goes; the client reads with `read_with`, taking a little at a
+    // time. Reading must pause while the client's task has input to take,
+    // not buffer until the limit closes the connection (ReadBufferFull).
+    const TOTAL: usize = 16 << 20;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let data = pattern(11, TOTAL);
+        s.write_all(&data).unwrap();
+    });
+    let (got, most_buffered) = torsion::block_on(async move {
+        let mut conn = connect_addr(addr, PATIENCE).await.unwrap();
+        let (mut got, mut most) = (Vec::with_capacity(TOTAL), 0);
+        loop {
+            most = most.max(conn.buffered_input());
+            let piece = conn
+                .read_with(|buf, _| {
+                    let n = buf.len().min(4096);
+                    Ok::<_, ()>((n > 0).then(|| buf.split_to(n).freeze()))
+                })
+                .await;
+            match piece {
+                Some(Ok(piece)) => got.extend_from_slice(&piece),
+                _ => break,
+            }
+        }
+        assert_ne!(conn.lost_reason(), Some(DisconnectReason::ReadBufferFull));
+        (got, most)
+    })
+    .unwrap();
+    writer.join().unwrap();
+    assert_eq!(got.len(), TOTAL);
+    assert!(got == pattern(11, TOTAL), "bytes changed on the way");
+    assert!(most_buffered <= 1 << 20, "{most_buffered} bytes buffered");
+}

@@ -131,7 +131,8 @@ impl ConnState {
 
     /// Input arrived (from `data_received`): takes it (no copy when the
     /// buffer is empty), enforces the read bound, wakes a waiting reader and
-    /// pauses reading if nobody is asking for input.
+    /// pauses reading if nobody is asking for input or a quarter of the
+    /// bound waits to be read.
     pub(crate) fn take_input(&self, data: &mut BytesMut) {
         {
             let mut input = self.input.borrow_mut();
@@ -154,7 +155,12 @@ impl ConnState {
                 return;
             }
         }
-        if !self.wants_input.get() {
+        // The reader runs on another task, which may get its turn only
+        // after several more reads: past a quarter of the limit, reading
+        // waits for it (its next `read_with` that needs more resumes it),
+        // rather than buffer a fast peer's bytes up to the limit.
+        let read_ahead = (self.transport.limits().max_read_buffer / 4).max(1);
+        if !self.wants_input.get() || self.input.borrow().len() >= read_ahead {
             self.transport.pause_reading();
         }
         wake(&self.reader);
