@@ -11,7 +11,7 @@
 //! | `framing.rs` (at the root) | [`Framing`]: the names `raw`, `line`, `netstring`, `int8`… | — |
 //! | `echo.rs` (at the root) | [`Echo`] and echo in every framing | `wire.Echo` |
 //! | [`metrics_endpoint`] | [`metrics_endpoint::serve_metrics`]: `GET /metrics` (Prometheus) over torsion's HTTP | — |
-//! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals | `twisted.web`: `Site`, `Resource`, `HTTPChannel` |
+//! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals; (feature `http-client`) [`http::client::HttpClient`], a client with a per-shard pool | `twisted.web`: `Site`, `Resource`, `HTTPChannel`; `Agent`, `HTTPConnectionPool` |
 //!
 //! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
 //! between threads; what shards must share travels as bus messages

@@ -61,20 +61,29 @@ impl BodyReader {
     /// A reader for a body framed as `framing`, refusing bodies over
     /// `max_body` bytes.
     pub fn new(framing: BodyFraming, max_body: usize) -> Result<BodyReader, BodyError> {
-        BodyReader::with_keep(framing, max_body, true)
+        BodyReader::with_keep(framing, max_body, true, true)
     }
 
     /// Like [`BodyReader::new`], but the body is read past, not kept
     /// ([`BodyReader::take`] returns nothing): for a client that only
     /// checks a response's framing.
     pub fn discarding(framing: BodyFraming, max_body: usize) -> Result<BodyReader, BodyError> {
-        BodyReader::with_keep(framing, max_body, false)
+        BodyReader::with_keep(framing, max_body, false, false)
+    }
+
+    /// A reader that keeps the body but hands it out as it arrives
+    /// ([`BodyReader::take`] after each [`BodyReader::read`]): no limit and
+    /// nothing reserved up front, for a client streaming a response body.
+    pub fn streaming(framing: BodyFraming) -> BodyReader {
+        BodyReader::with_keep(framing, usize::MAX, true, false)
+            .expect("no body is over usize::MAX bytes")
     }
 
     fn with_keep(
         framing: BodyFraming,
         max_body: usize,
         keep: bool,
+        reserve: bool,
     ) -> Result<BodyReader, BodyError> {
         let state = match framing {
             BodyFraming::None => State::Done,
@@ -85,7 +94,7 @@ impl BodyReader {
             BodyFraming::Chunked => State::Chunked(Chunked::Size),
         };
         let capacity = match framing {
-            BodyFraming::Length(n) if keep => n as usize,
+            BodyFraming::Length(n) if reserve => n as usize,
             _ => 0,
         };
         Ok(BodyReader {

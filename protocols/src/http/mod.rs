@@ -9,6 +9,7 @@
 //! | `router.rs` | [`Router`], [`Handler`], [`Reply`]: method + path → handler, sync or async | `Resource`, `Site` |
 //! | `connection.rs` | [`HttpConnection`]: requests in, responses out in order, limits, timeouts | `HTTPChannel` |
 //! | `metrics.rs` | [`HttpMetrics`]: responses by status class, request durations, per shard |
+//! | `client/` | (feature `http-client`) [`client::HttpClient`]: requests from a shard, a per-shard pool | `Agent`, `HTTPConnectionPool` |
 //! | `static_files.rs` | [`StaticDir`]: a directory, off the shard's thread, streamed, never outside its root | `static.File` |
 //!
 //! A server: [`start_http_server`] with a function that builds each shard's
@@ -38,6 +39,8 @@
 //! ```
 
 mod body;
+#[cfg(feature = "http-client")]
+pub mod client;
 mod connection;
 mod head;
 mod metrics;
