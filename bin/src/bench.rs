@@ -65,6 +65,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 HttpLoad {
                     requests: vec![url.request(&RequestSpec::default())],
                     accept: Accept::default(),
+                    head_request: false,
                 }
             });
             let base = EchoLoad {

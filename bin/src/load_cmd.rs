@@ -179,6 +179,7 @@ fn http_load(a: &LoadHttpArgs) -> Result<EchoLoad> {
         http: Some(HttpLoad {
             requests: a.target.iter().map(|u| u.request(&spec)).collect(),
             accept: a.accept.clone(),
+            head_request: spec.method == "HEAD",
         }),
         ..tcp_load(targets, a.connections, &a.requests, &a.common)
     })

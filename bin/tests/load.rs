@@ -791,6 +791,7 @@ fn http_load(server: &ServerHandle, path: &str, rate: Rate, pipeline: usize) -> 
         http: Some(HttpLoad {
             requests: vec![url.request(&RequestSpec::default())],
             accept: Accept::default(),
+            head_request: false,
         }),
         ..echo_load(server, rate, 1)
     }

@@ -482,6 +482,7 @@ fn coordinated_omission_is_corrected_for_http_and_redis() {
             http: Some(torsion_cli::load::http_wire::HttpLoad {
                 requests: vec![url.request(&spec)],
                 accept: Default::default(),
+                head_request: false,
             }),
             ..base_load(
                 vec![LoadTarget::plain(http_server.local_addr())],
@@ -589,6 +590,7 @@ fn churn_opens_a_new_connection_for_its_share_of_requests() {
     let http = torsion_cli::load::http_wire::HttpLoad {
         requests: vec![url.request(&Default::default())],
         accept: Default::default(),
+        head_request: false,
     };
     let targets = vec![LoadTarget::plain(server.local_addr())];
     // Open loop, 2 connections × 100 requests, a new connection every 4th
@@ -730,6 +732,7 @@ fn a_server_that_answers_garbage_is_counted_by_cause_and_the_run_goes_on() {
             http: Some(torsion_cli::load::http_wire::HttpLoad {
                 requests: vec![url.request(&Default::default())],
                 accept: Default::default(),
+                head_request: false,
             }),
             ..base_load(
                 vec![LoadTarget::plain(server.local_addr())],

@@ -266,7 +266,7 @@ impl Wire {
         if let Some(http) = &load.http {
             return Wire::Http {
                 request: http.requests[target].clone(),
-                responses: HttpResponses::default(),
+                responses: HttpResponses::new(http),
             };
         }
         if let Some(redis) = &load.redis {
@@ -786,7 +786,7 @@ impl Conn {
         }
         // The old connection's framing state goes with it.
         match &mut self.wire {
-            Wire::Http { responses, .. } => *responses = HttpResponses::default(),
+            Wire::Http { responses, .. } => responses.reset(),
             Wire::Codec(_) => self.wire = Wire::new(self.load.framing, self.load.size),
             Wire::Raw { .. } | Wire::Resp(_) => {}
         }
@@ -810,7 +810,7 @@ impl Conn {
                 self.transport = conn.transport().clone();
                 *self.shared.transport.borrow_mut() = Some(self.transport.clone());
                 if let Wire::Http { responses, .. } = &mut self.wire {
-                    *responses = HttpResponses::default();
+                    responses.reset();
                 }
                 self.rec.borrow_mut().reconnects += 1;
                 true

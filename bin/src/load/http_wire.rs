@@ -14,7 +14,8 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use bytes::{Buf, Bytes, BytesMut};
-use torsion_protocols::http::{BodyFraming, BodyReader};
+use torsion_protocols::http::client::response_framing;
+use torsion_protocols::http::BodyReader;
 
 /// The longest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
@@ -200,6 +201,8 @@ pub struct HttpLoad {
     pub requests: Vec<Bytes>,
     /// Which statuses are answers.
     pub accept: Accept,
+    /// The method is `HEAD`: responses have no body whatever they say.
+    pub head_request: bool,
 }
 
 /// Which statuses are answers, not errors (`--accept 2xx,3xx,404`).
@@ -256,9 +259,24 @@ impl Accept {
 pub struct HttpResponses {
     /// The status and body reader of the response being read.
     current: Option<(u16, BodyReader)>,
+    /// The requests are `HEAD`s: no response has a body.
+    head_request: bool,
 }
 
 impl HttpResponses {
+    /// A reader of the responses to `load`'s requests.
+    pub fn new(load: &HttpLoad) -> HttpResponses {
+        HttpResponses {
+            current: None,
+            head_request: load.head_request,
+        }
+    }
+
+    /// Forgets a response in progress (its connection is gone).
+    pub fn reset(&mut self) {
+        self.current = None;
+    }
+
     /// The next complete response's status, `Ok(None)` if more input is
     /// needed, `Err` when the input is not a response this client can read.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<u16>, String> {
@@ -285,7 +303,8 @@ impl HttpResponses {
                 Err(e) => return Err(format!("a malformed response: {e}")),
             };
             let status = response.code.unwrap_or(0);
-            let framing = framing(status, response.headers)?;
+            let framing = response_framing(status, self.head_request, response.headers)?
+                .ok_or("a response without Content-Length or chunked coding")?;
             buf.advance(n);
             if (100..200).contains(&status) {
                 continue;
@@ -293,39 +312,6 @@ impl HttpResponses {
             let reader = BodyReader::discarding(framing, MAX_BODY).map_err(|e| e.to_string())?;
             self.current = Some((status, reader));
         }
-    }
-}
-
-fn framing(status: u16, headers: &[httparse::Header<'_>]) -> Result<BodyFraming, String> {
-    if (100..200).contains(&status) || status == 204 || status == 304 {
-        return Ok(BodyFraming::None);
-    }
-    let value = |name: &str| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    if let Some(te) = value("transfer-encoding") {
-        return if te.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-            Ok(BodyFraming::Chunked)
-        } else {
-            Err("a response body in a transfer coding other than chunked".into())
-        };
-    }
-    match value("content-length") {
-        Some(v) => std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(|n| {
-                if n == 0 {
-                    BodyFraming::None
-                } else {
-                    BodyFraming::Length(n)
-                }
-            })
-            .ok_or_else(|| "a response with a malformed Content-Length".into()),
-        None => Err("a response without Content-Length or chunked coding".into()),
     }
 }
 
@@ -449,5 +435,20 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn responses_to_head_requests_have_no_body_whatever_their_length_says() {
+        let load = HttpLoad {
+            requests: vec![],
+            accept: Accept::default(),
+            head_request: true,
+        };
+        let input = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n";
+        let mut buf = BytesMut::from(&input[..]);
+        let mut responses = HttpResponses::new(&load);
+        assert_eq!(responses.decode(&mut buf), Ok(Some(200)));
+        assert_eq!(responses.decode(&mut buf), Ok(Some(200)));
+        assert!(buf.is_empty());
     }
 }
