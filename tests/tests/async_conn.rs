@@ -387,3 +387,53 @@ fn a_client_reading_a_fast_server_gets_every_byte_and_its_input_stays_bounded() 
     assert!(got == pattern(11, TOTAL), "bytes changed on the way");
     assert!(most_buffered <= 1 << 20, "{most_buffered} bytes buffered");
 }
+
+#[test]
+fn a_peer_that_answers_and_closes_is_seen_to_close_every_time() {
+    // Thousands of short connections: the peer answers and closes at once;
+    // the client reads the answer, then must see the end of input (a lost
+    // wake-up would leave it waiting for ever: the timeout here says so).
+    const CONNECTIONS: usize = 3_000;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(CONNECTIONS) {
+            let Ok(mut s) = stream else { continue };
+            let mut request = [0u8; 64];
+            let _ = s.read(&mut request);
+            let _ = s.write_all(b"answer");
+        }
+    });
+    let stuck = torsion::block_on(async move {
+        let clock = torsion::Clock::real();
+        let mut stuck = Vec::new();
+        for i in 0..CONNECTIONS {
+            let mut conn = connect_addr(addr, PATIENCE).await.unwrap();
+            conn.write(b"request").await.unwrap();
+            let read_all = async {
+                let mut got = Vec::new();
+                while let Some(piece) = conn.read().await {
+                    got.extend_from_slice(&piece);
+                }
+                got
+            };
+            let timed = futures_lite::future::or(async { Some(read_all.await) }, async {
+                clock.sleep(PATIENCE).await;
+                None
+            });
+            match timed.await {
+                Some(got) => assert_eq!(got, b"answer", "connection {i}"),
+                None => stuck.push(i),
+            }
+            if stuck.len() > 2 {
+                break;
+            }
+        }
+        stuck
+    })
+    .unwrap();
+    assert!(
+        stuck.is_empty(),
+        "connections that never saw the end: {stuck:?}"
+    );
+}

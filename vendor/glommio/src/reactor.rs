@@ -508,6 +508,16 @@ impl Reactor {
         source
     }
 
+    /// (torsion) A multishot poll that completes only when the peer shuts
+    /// its side or the socket hangs up or fails: see
+    /// `NonBufferedStream::source_hup`.
+    pub(crate) fn poll_read_closed_multishot(&self, fd: RawFd) -> Source {
+        let source = self.new_source(fd, SourceType::PollAdd, None);
+        let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+        self.sys.poll_ready_multishot(&source, common_flags() | rdhup);
+        source
+    }
+
     pub(crate) fn poll_write_ready(&self, fd: RawFd) -> Source {
         let source = self.new_source(fd, SourceType::PollAdd, None);
         self.sys

@@ -224,6 +224,14 @@ pub(crate) struct NonBufferedStream<S> {
     /// stream's life (re-armed only if an error ends it). glommio 0.9 armed
     /// a one-shot poll (a new source and an SQE) for every wait.
     source_rx: Option<Source>,
+    /// torsion: a second multishot poll, for the peer's shutdown alone
+    /// (`POLLRDHUP`, with `POLLHUP | POLLERR`). The kernel merges wake-ups
+    /// that arrive before a poll's completion work runs into one completion
+    /// carrying the *first* wake-up's mask: data then FIN in quick
+    /// succession post `POLLIN` only, and no completion follows for the
+    /// FIN. Data does not wake this poll (its mask is filtered out), so the
+    /// FIN's wake-up always reaches it. Armed with `source_rx`.
+    source_hup: Option<Source>,
     /// torsion: whether a `recv` may find data: set by the poll's
     /// completions and by full reads, cleared by short reads and `EAGAIN`.
     rx_maybe_ready: bool,
@@ -241,6 +249,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
         self.source_rx = Some(reactor.poll_read_ready_multishot(stream_fd));
+        self.source_hup = Some(reactor.poll_read_closed_multishot(stream_fd));
         self.rx_maybe_ready = false;
     }
 
@@ -288,6 +297,16 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                 None => {}
             }
         }
+        // The peer's shutdown, seen by its own poll (see `source_hup`).
+        if !self.rx_closed {
+            if let Some(Ok(mask)) = self.source_hup.as_ref().and_then(Source::take_result) {
+                let closed = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+                if mask as libc::c_short & closed != 0 {
+                    self.rx_closed = true;
+                    self.rx_maybe_ready = true;
+                }
+            }
+        }
         let armed = self.source_rx.as_ref().is_some_and(Source::is_in_flight);
 
         if self.rx_maybe_ready || !armed {
@@ -313,6 +332,17 @@ impl<S: AsRawFd> NonBufferedStream<S> {
 
         let source = self.source_rx.as_ref().unwrap();
         source.add_waiter_single(cx.waker());
+        if !self.rx_closed {
+            let fd = self.stream.as_raw_fd();
+            let hup = match &self.source_hup {
+                Some(src) if src.is_in_flight() => src,
+                // An error ended it (or it was never armed): re-arm.
+                _ => self
+                    .source_hup
+                    .insert(reactor.poll_read_closed_multishot(fd)),
+            };
+            hup.add_waiter_single(cx.waker());
+        }
         self.read_timeout.maybe_set_timer(reactor, cx.waker());
         Poll::Pending
     }
@@ -385,6 +415,7 @@ where
             stream: socket.into(),
             source_tx: None,
             source_rx: None,
+            source_hup: None,
             rx_maybe_ready: false,
             rx_closed: false,
             write_timeout: Timeout::new(reactor.register_timer()),
