@@ -754,7 +754,7 @@ fn a_server_that_answers_garbage_is_counted_by_cause_and_the_run_goes_on() {
     );
     assert_eq!(
         report.frame_errors.keys().collect::<Vec<_>>(),
-        ["a response with a malformed Content-Length"]
+        ["a malformed Content-Length"]
     );
     // Every request is accounted for: unframeable, abandoned with its
     // connection, or unanswered at the end.
