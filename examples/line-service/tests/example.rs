@@ -87,18 +87,40 @@ fn it_counts_sleeps_hashes_and_answers_in_order() {
     }
 }
 
+/// Whether the server's end of the connection from `client_port` has read
+/// everything sent to it (its receive queue in `/proc/net/tcp` is empty).
+fn server_has_read(server_port: u16, client_port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 4
+            && port(f[1]) == Some(server_port)
+            && port(f[2]) == Some(client_port)
+            && f[4]
+                .rsplit(':')
+                .next()
+                .is_some_and(|rx| u64::from_str_radix(rx, 16) == Ok(0))
+    })
+}
+
 #[test]
 fn a_stop_lets_a_slow_request_finish() {
     let mut s = start();
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.set_read_timeout(Some(PATIENCE)).unwrap();
     c.write_all(b"SLOW 500\n").unwrap();
-    // The request is being served when SIGTERM comes (it was answered with
-    // nothing yet; the INCR before it shows the connection is served).
-    let mut probe = TcpStream::connect(s.addr).unwrap();
-    probe.write_all(b"INCR ready\n").unwrap();
-    let mut one = [0u8; 3];
-    probe.read_exact(&mut one).unwrap();
+    // The request is being served when SIGTERM comes: the server has read
+    // it (its socket's receive queue is empty) and answered nothing yet.
+    let client_port = c.local_addr().unwrap().port();
+    assert!(
+        torsion_tests::wait_until(|| server_has_read(s.addr.port(), client_port)),
+        "the server never read the request"
+    );
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(s.child.id() as libc::pid_t, libc::SIGTERM) };
     let mut rest = String::new();
