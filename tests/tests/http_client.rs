@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,8 @@ use torsion_protocols::http::{self, Body, HttpConfig, Request, Router};
 use torsion_tests::{ensure_python_module, pattern, Certs, LOOPBACK, PATIENCE};
 
 const PIECE: usize = 64 * 1024;
+/// A keep-alive answer.
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const BIG_PIECES: usize = 1024;
 
 fn router(pulled: Arc<AtomicUsize>) -> Router {
@@ -536,29 +538,29 @@ fn broken_servers_are_errors_that_say_what_happened() {
 
 #[test]
 fn a_keep_alive_connection_the_server_closed_is_replaced_for_idempotent_requests() {
-    let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
-    let (closed2_tx, closed2_rx) = std::sync::mpsc::channel::<()>();
-    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-    // Answers keep-alive, then closes and says so.
-    let answer_then_close = |closed: std::sync::mpsc::Sender<()>| -> Answer {
-        Box::new(move |s| {
-            s.write_all(ok).unwrap();
+    // Answers keep-alive; closes when told to, then says it has.
+    let answer_then_close = || -> (Answer, mpsc::Sender<()>, mpsc::Receiver<()>) {
+        let (close_tx, close_rx) = mpsc::channel::<()>();
+        let (closed_tx, closed_rx) = mpsc::channel::<()>();
+        let answer: Answer = Box::new(move |s| {
+            s.write_all(OK).unwrap();
+            let _ = close_rx.recv();
             s.shutdown(std::net::Shutdown::Both).unwrap();
-            closed.send(()).unwrap();
-        })
+            closed_tx.send(()).unwrap();
+        });
+        (answer, close_tx, closed_rx)
     };
-    let addr = raw_server(vec![
-        answer_then_close(closed_tx),
-        send(ok),
-        answer_then_close(closed2_tx),
-    ]);
+    let (first, close_first, first_closed) = answer_then_close();
+    let (third, close_third, third_closed) = answer_then_close();
+    let addr = raw_server(vec![first, send(OK), third]);
     let url = format!("http://{addr}/");
     torsion::block_on(async move {
         let client = HttpClient::new(config());
         let r = client.get(&url).send().await.unwrap();
         assert_eq!(r.text().await.unwrap(), "ok");
         assert_eq!(client.pool_stats().idle, 1);
-        closed_rx.recv().unwrap();
+        close_first.send(()).unwrap();
+        first_closed.recv().unwrap();
         // The pooled connection is dead; the GET goes out again on a new one.
         let r = client.get(&url).send().await.unwrap();
         assert_eq!(r.text().await.unwrap(), "ok");
@@ -567,7 +569,8 @@ fn a_keep_alive_connection_the_server_closed_is_replaced_for_idempotent_requests
         let fresh = HttpClient::new(config());
         let r = fresh.get(&url).send().await.unwrap();
         r.bytes().await.unwrap();
-        closed2_rx.recv().unwrap();
+        close_third.send(()).unwrap();
+        third_closed.recv().unwrap();
         let e = fresh
             .post(&url)
             .body("x")
@@ -608,6 +611,186 @@ fn the_whole_request_timeout_covers_the_body() {
         );
         done_tx.send(()).unwrap();
         assert_eq!(client.pool_stats().open, 0);
+    })
+    .unwrap();
+}
+
+#[test]
+fn dropping_the_client_closes_its_idle_connections() {
+    let (eof_tx, eof_rx) = std::sync::mpsc::channel::<usize>();
+    let addr = raw_server(vec![Box::new(move |s| {
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
+        // Keep-alive: the connection stays until the client closes it.
+        let mut rest = [0u8; 64];
+        let n = s.read(&mut rest).unwrap_or(0);
+        eof_tx.send(n).unwrap();
+    })]);
+    torsion::block_on(async move {
+        let client = HttpClient::new(config());
+        let r = client.get(&format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "ok");
+        assert_eq!(client.pool_stats().idle, 1);
+        drop(client);
+    })
+    .unwrap();
+    assert_eq!(
+        eof_rx.recv_timeout(PATIENCE),
+        Ok(0),
+        "the idle connection was closed with its client"
+    );
+}
+
+#[test]
+fn a_request_sent_again_goes_on_a_new_connection_not_another_stale_one() {
+    let (close_tx, close_rx) = mpsc::channel::<()>();
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    let ok = OK;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Two connections answered keep-alive, then both closed.
+        let mut first = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = [0u8; 1024];
+            let _ = s.read(&mut head);
+            s.write_all(ok).unwrap();
+            first.push(s);
+        }
+        let _ = close_rx.recv();
+        for s in &first {
+            s.shutdown(std::net::Shutdown::Both).unwrap();
+        }
+        closed_tx.send(()).unwrap();
+        // Then one that answers.
+        let (mut s, _) = listener.accept().unwrap();
+        let mut head = [0u8; 1024];
+        let _ = s.read(&mut head);
+        s.write_all(ok).unwrap();
+        let _ = s.read(&mut head);
+    });
+    let url = format!("http://{addr}/");
+    torsion::block_on(async move {
+        let client = HttpClient::new(config());
+        let (a, b) =
+            futures_lite::future::zip(client.get(&url).send(), client.get(&url).send()).await;
+        a.unwrap().bytes().await.unwrap();
+        b.unwrap().bytes().await.unwrap();
+        assert_eq!(client.pool_stats().idle, 2);
+        close_tx.send(()).unwrap();
+        closed_rx.recv().unwrap();
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "ok");
+        assert_eq!(client.pool_stats().opened, 3);
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_body_delimited_by_the_close_and_cut_by_a_reset_is_an_error() {
+    let addr = raw_server(vec![Box::new(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\npartial");
+        // Close with a reset (SO_LINGER 0), not a FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt on a socket we own, with a valid linger.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(s),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    })]);
+    torsion::block_on(async move {
+        let client = HttpClient::new(config());
+        let e = failure(&client, &format!("http://{addr}/")).await;
+        assert!(matches!(e, ClientError::Closed { .. }), "{e}");
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_server_that_stops_reading_a_long_body_times_out_at_the_first_byte() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let addr = raw_server(vec![Box::new(move |s| {
+        // Answers at once, then neither reads nor closes.
+        let _ = s.write_all(b"HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n\r\n");
+        let _ = done_rx.recv();
+    })]);
+    torsion::block_on(async move {
+        let client = HttpClient::new(ClientConfig {
+            first_byte_timeout: Some(Duration::from_millis(500)),
+            ..config()
+        });
+        let e = client
+            .post(&format!("http://{addr}/"))
+            .body(vec![0u8; 64 << 20])
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::Timeout {
+                    phase: TimeoutPhase::FirstByte,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        done_tx.send(()).unwrap();
+    })
+    .unwrap();
+}
+
+#[test]
+fn credentials_do_not_follow_a_redirect_to_another_origin() {
+    // B answers with the request head it got.
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b_addr = b.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = b.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", head.len());
+        let _ = s.write_all(reply.as_bytes());
+        let _ = s.write_all(&head);
+    });
+    let location = format!(
+        "HTTP/1.1 302 Found\r\nLocation: http://{b_addr}/there\r\nContent-Length: 0\r\n\r\n"
+    );
+    let location: &'static [u8] = Box::leak(location.into_bytes().into_boxed_slice());
+    let a = raw_server(vec![send(location)]);
+    torsion::block_on(async move {
+        let client = HttpClient::new(ClientConfig {
+            max_redirects: 1,
+            ..config()
+        });
+        let r = client
+            .get(&format!("http://{a}/here"))
+            .header("authorization", "Bearer secret")
+            .header("cookie", "session=1")
+            .header("x-kept", "yes")
+            .send()
+            .await
+            .unwrap();
+        let head = r.text().await.unwrap().to_lowercase();
+        assert!(head.starts_with("get /there "), "{head}");
+        assert!(head.contains("x-kept: yes"), "{head}");
+        assert!(head.contains(&format!("host: {b_addr}")), "{head}");
+        assert!(
+            !head.contains("secret") && !head.contains("session"),
+            "{head}"
+        );
     })
     .unwrap();
 }

@@ -432,6 +432,13 @@ impl Connection {
         self.state.lost.borrow().clone()
     }
 
+    /// Whether no more input will come: the peer's EOF was seen, the
+    /// server is shutting down, or the connection ended. (A connection whose
+    /// reading is paused sees a later EOF only once it reads again.)
+    pub fn is_input_ended(&self) -> bool {
+        self.state.input_ended()
+    }
+
     /// Bytes received and not read yet.
     pub fn buffered_input(&self) -> usize {
         self.state.input.borrow().len()

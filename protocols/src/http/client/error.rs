@@ -9,7 +9,8 @@ use std::time::Duration;
 pub enum TimeoutPhase {
     /// Resolving the name, connecting and the TLS handshake.
     Connect,
-    /// From the request written to the first byte of the response.
+    /// From the start of sending the request to the first byte of the
+    /// response.
     FirstByte,
     /// The whole request, from its start to the response body's end.
     Whole,

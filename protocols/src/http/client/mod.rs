@@ -81,8 +81,8 @@ pub struct ClientConfig {
     /// Resolving the name, each connection attempt, and the TLS handshake
     /// (each; default 10 s).
     pub connect_timeout: Duration,
-    /// From the request written to the first byte of the response (default
-    /// 30 s; `None`: no limit).
+    /// From the start of sending the request to the first byte of the
+    /// response (default 30 s; `None`: no limit).
     pub first_byte_timeout: Option<Duration>,
     /// The whole request, waiting in the pool's queue and reading the body
     /// included (default none; [`RequestBuilder::timeout`] sets one per
@@ -285,7 +285,20 @@ impl RequestBuilder {
                 self.method = Method::GET;
                 self.body = Bytes::new();
             }
-            target = target.join(&location)?;
+            let next = target.join(&location)?;
+            if next.origin != target.origin {
+                // Credentials and the Host are the first origin's.
+                self.headers.retain(|(name, _)| {
+                    ![
+                        http::header::AUTHORIZATION,
+                        http::header::PROXY_AUTHORIZATION,
+                        http::header::COOKIE,
+                        http::header::HOST,
+                    ]
+                    .contains(name)
+                });
+            }
+            target = next;
         }
     }
 
@@ -309,7 +322,8 @@ impl RequestBuilder {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let lease = self.lease(target, deadline).await?;
+            // Sent again: on a new connection, never another idle one.
+            let lease = self.lease(target, deadline, attempt == 1).await?;
             let reused = lease.reused;
             match self.exchange(lease, target, &request, deadline).await {
                 Err(Retry) if reused && idempotent && attempt == 1 => continue,
@@ -377,6 +391,7 @@ impl RequestBuilder {
         &self,
         target: &Target,
         deadline: Option<(Instant, Duration)>,
+        reuse: bool,
     ) -> Result<PooledConnection, ClientError> {
         let config = &self.client.inner.config;
         let timed_out = || ClientError::Timeout {
@@ -386,7 +401,7 @@ impl RequestBuilder {
         };
         let at = deadline.map(|(at, _)| at);
         let pool = &self.client.inner.pool;
-        let mut lease = deadline::before(&config.clock, at, pool.acquire(&target.origin))
+        let mut lease = deadline::before(&config.clock, at, pool.acquire(&target.origin, reuse))
             .await
             .ok_or_else(timed_out)?;
         if lease.connection().is_some() {
@@ -455,16 +470,35 @@ impl RequestBuilder {
         let write = async {
             conn.write_bytes(request.clone()).await?;
             if self.body.len() > 16 * 1024 {
-                conn.write_bytes(self.body.clone()).await?;
+                // In pieces, each waiting while the server is behind: one
+                // write of a body over the outbound hard cap would abort the
+                // connection as a slow consumer.
+                let mut at = 0;
+                while at < self.body.len() {
+                    let end = (at + BODY_PIECE).min(self.body.len());
+                    conn.write_bytes(self.body.slice(at..end)).await?;
+                    at = end;
+                }
             }
             Ok::<_, torsion::WriteError>(())
         };
-        match deadline::before(clock, whole, write).await {
-            None => return whole_timeout(),
+        // The first-byte timeout runs from here: a server that answers
+        // early and stops reading a long body must not hold us for ever.
+        let first_byte_at = config.first_byte_timeout.map(|d| clock.now() + d);
+        let write_by = deadline::earliest(first_byte_at, whole);
+        match deadline::before(clock, write_by, write).await {
+            None if whole.is_some_and(|w| write_by == Some(w)) => return whole_timeout(),
+            None => {
+                return timeout(
+                    TimeoutPhase::FirstByte,
+                    config.first_byte_timeout.unwrap_or_default(),
+                )
+            }
+            // The server answered (an early 413, 401…) and closed: read it.
+            Some(Err(_)) if conn.buffered_input() > 0 => {}
             Some(Err(_)) => return Err(Retry),
             Some(Ok(())) => {}
         }
-        let first_byte_at = config.first_byte_timeout.map(|d| clock.now() + d);
         let first_byte = conn.read_with(|buf, _| Ok::<_, ()>((!buf.is_empty()).then_some(())));
         match deadline::before(clock, deadline::earliest(first_byte_at, whole), first_byte).await {
             None if first_byte_at.is_some_and(|f| whole.map_or(true, |w| f <= w)) => {
@@ -478,7 +512,8 @@ impl RequestBuilder {
             Some(Some(_)) => {}
         }
         let head_request = self.method == Method::HEAD;
-        let head = conn.read_with(|buf, _| parse_response_head(buf, head_request));
+        let mut interim = 0;
+        let head = conn.read_with(|buf, _| parse_response_head(buf, head_request, &mut interim));
         let head = match deadline::before(clock, whole, head).await {
             None => return whole_timeout(),
             Some(None) => {
@@ -512,6 +547,9 @@ impl RequestBuilder {
         )))
     }
 }
+
+/// A long request body goes out in pieces of this size.
+const BODY_PIECE: usize = 64 * 1024;
 
 /// The connection closed before any byte of the response: the request may
 /// be sent again.

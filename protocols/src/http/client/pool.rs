@@ -122,19 +122,29 @@ impl Pool {
 
     /// Admits a request to `origin`: an idle connection, a slot to open
     /// one, or (at the cap) a place in the queue until one of those is
-    /// handed over.
-    pub async fn acquire(self: &Rc<Pool>, origin: &Origin) -> PooledConnection {
+    /// handed over. `reuse` false: never an idle connection (idle ones are
+    /// closed to make room at the cap) — for a request sent again because a
+    /// reused connection had closed.
+    pub async fn acquire(self: &Rc<Pool>, origin: &Origin, reuse: bool) -> PooledConnection {
         let waiter = {
             let mut hosts = self.hosts.borrow_mut();
             let host = hosts.entry(origin.clone()).or_default();
             let now = self.clock.now();
-            while let Some((conn, since)) = host.idle.pop() {
-                if now.saturating_duration_since(since) < self.limits.idle_timeout && usable(&conn)
-                {
-                    self.reused.set(self.reused.get() + 1);
-                    return self.lease(origin, Some(conn), true);
+            if reuse {
+                while let Some((conn, since)) = host.idle.pop() {
+                    if now.saturating_duration_since(since) < self.limits.idle_timeout
+                        && usable(&conn)
+                    {
+                        self.reused.set(self.reused.get() + 1);
+                        return self.lease(origin, Some(conn), true);
+                    }
+                    host.open -= 1;
                 }
-                host.open -= 1;
+            } else {
+                // Room for a new connection, closing idle ones for it.
+                while host.open >= self.limits.max_per_origin && host.idle.pop().is_some() {
+                    host.open -= 1;
+                }
             }
             if host.open < self.limits.max_per_origin {
                 host.open += 1;
@@ -153,11 +163,12 @@ impl Pool {
         }
         .await;
         match handed {
-            Handed::Connection(conn) => {
+            Handed::Connection(conn) if reuse => {
                 self.reused.set(self.reused.get() + 1);
                 self.lease(origin, Some(conn), true)
             }
-            Handed::Slot => self.lease(origin, None, false),
+            // Not wanted: closed, its place taken for a new one.
+            Handed::Connection(_) | Handed::Slot => self.lease(origin, None, false),
         }
     }
 
@@ -172,6 +183,7 @@ impl Pool {
             origin: origin.clone(),
             conn,
             reused,
+            given_back: false,
         }
     }
 
@@ -209,7 +221,7 @@ impl Pool {
 /// Whether an idle connection can carry a request: not ended, nothing
 /// unread on it (a server that sent bytes unasked is not trusted again).
 fn usable(conn: &Connection) -> bool {
-    conn.lost_reason().is_none() && conn.buffered_input() == 0
+    !conn.is_input_ended() && conn.buffered_input() == 0
 }
 
 /// A request's hold on its origin: a connection, or the right to open one.
@@ -221,6 +233,8 @@ pub(crate) struct PooledConnection {
     conn: Option<Connection>,
     /// The connection served a request before.
     pub reused: bool,
+    /// `finish` gave the slot (and perhaps the connection) back.
+    given_back: bool,
 }
 
 impl PooledConnection {
@@ -238,13 +252,16 @@ impl PooledConnection {
     /// Ends the lease: a `reusable` connection goes back to the pool.
     pub fn finish(mut self, reusable: bool) {
         let conn = self.conn.take().filter(|_| reusable);
+        self.given_back = true;
         self.pool.give_back(&self.origin, conn);
-        std::mem::forget(self);
     }
 }
 
 impl Drop for PooledConnection {
     fn drop(&mut self) {
+        if self.given_back {
+            return;
+        }
         // The connection (if any) is closed when dropped here.
         drop(self.conn.take());
         self.pool.give_back(&self.origin, None);

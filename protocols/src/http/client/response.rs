@@ -19,6 +19,12 @@ use super::error::{ClientError, TimeoutPhase};
 use super::pool::PooledConnection;
 use crate::http::BodyReader;
 
+/// Whether a connection's end, if it has ended, was the clean kind (the
+/// peer's FIN), not a reset, an abort or a timeout.
+fn ended_cleanly(reason: Option<torsion::DisconnectReason>) -> bool {
+    matches!(reason, None | Some(torsion::DisconnectReason::Closed))
+}
+
 /// How the rest of the body is framed.
 enum BodyState {
     /// `Content-Length` or chunked.
@@ -128,7 +134,17 @@ impl ResponseBody {
                 phase: TimeoutPhase::Whole,
                 after: self.deadline.map_or(Duration::ZERO, |(_, d)| d),
             }),
-            Some(None) if matches!(self.state, BodyState::UntilClose) => {
+            // Delimited by the close: a clean one (the peer's FIN) ends
+            // it; a reset or an abort cut it short.
+            Some(None)
+                if matches!(self.state, BodyState::UntilClose)
+                    && ended_cleanly(
+                        self.lease
+                            .as_mut()
+                            .and_then(PooledConnection::connection)
+                            .and_then(|c| c.lost_reason()),
+                    ) =>
+            {
                 self.keep_alive = false;
                 self.end();
                 return Ok(None);

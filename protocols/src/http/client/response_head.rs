@@ -75,11 +75,13 @@ pub fn response_framing(
     }))
 }
 
-/// Takes the next final response head off `buf` (skipping 1xx ones):
-/// `Ok(None)` when more input is needed.
+/// Takes the next final response head off `buf` (skipping 1xx ones, at
+/// most [`MAX_RESPONSE_HEAD`] bytes of them in all, counted in `interim`
+/// across calls): `Ok(None)` when more input is needed.
 pub(crate) fn parse_response_head(
     buf: &mut BytesMut,
     head_request: bool,
+    interim: &mut usize,
 ) -> Result<Option<ResponseHead>, String> {
     loop {
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -100,6 +102,12 @@ pub(crate) fn parse_response_head(
         let code = response.code.unwrap_or(0);
         let status = StatusCode::from_u16(code).map_err(|_| format!("status {code}"))?;
         if (100..200).contains(&code) && code != 101 {
+            *interim += n;
+            if *interim > MAX_RESPONSE_HEAD {
+                return Err(format!(
+                    "more than {MAX_RESPONSE_HEAD} bytes of interim (1xx) responses"
+                ));
+            }
             buf.advance(n);
             continue;
         }
@@ -153,7 +161,7 @@ mod tests {
 
     fn parse_all(input: &[u8], head_request: bool) -> Result<Option<ResponseHead>, String> {
         let mut buf = BytesMut::from(input);
-        parse_response_head(&mut buf, head_request)
+        parse_response_head(&mut buf, head_request, &mut 0)
     }
 
     #[test]
@@ -165,7 +173,7 @@ mod tests {
             for chunk in chunks {
                 buf.extend_from_slice(chunk);
                 if head.is_none() {
-                    head = parse_response_head(&mut buf, false).unwrap();
+                    head = parse_response_head(&mut buf, false, &mut 0).unwrap();
                 }
             }
             let head = head.expect("a head");
@@ -175,6 +183,20 @@ mod tests {
             assert_eq!(head.headers["x-a"], "b");
             assert_eq!(&buf[..], b"hello");
         });
+    }
+
+    #[test]
+    fn interim_responses_are_bounded_across_calls() {
+        let mut interim = 0;
+        let mut result = Ok(None);
+        for _ in 0..4000 {
+            let mut buf = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]);
+            result = parse_response_head(&mut buf, false, &mut interim);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(result.unwrap_err().contains("interim (1xx) responses"));
     }
 
     #[test]
