@@ -34,10 +34,5 @@ mod sqlite;
 
 pub use error::DbError;
 pub use pool::{Backend, ConnectionPool, DbCall, PoolStats};
-/// rusqlite itself, the version the pool runs: what an interaction's
-/// `&rusqlite::Transaction` and `run_with`'s `&mut rusqlite::Connection`
-/// are, and its `params!`, without a second dependency to keep in step.
-#[cfg(feature = "sqlite")]
-pub use rusqlite;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Sqlite, Value};

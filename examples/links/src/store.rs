@@ -92,12 +92,7 @@ impl Store {
             .run_interaction(move |tx| {
                 tx.execute(
                     "INSERT INTO links (url, status, bytes, error) VALUES (?1, ?2, ?3, ?4)",
-                    torsion_db::rusqlite::params![
-                        checked.url,
-                        checked.status,
-                        checked.bytes,
-                        checked.error
-                    ],
+                    rusqlite::params![checked.url, checked.status, checked.bytes, checked.error],
                 )?;
                 let id = tx.last_insert_rowid();
                 let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM links WHERE id = ?1"))?;
