@@ -261,7 +261,10 @@ fn https_checks_the_certificate_and_its_name() {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("certificate was refused") && e.contains("not valid for the name"),
+            e.contains("certificate was refused")
+                && e.contains(
+                    "not valid for the name asked for (\"localhost\"; it is for other.test)"
+                ),
             "{e}"
         );
     })

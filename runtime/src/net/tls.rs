@@ -220,7 +220,16 @@ pub fn explain(err: &rustls::Error) -> String {
     };
     let why = match cert {
         C::UnknownIssuer => "it is not signed by a certificate you trust: trust the server's CA (or its self-signed certificate) with --ca FILE, or caCerts=FILE in a tls: client endpoint".to_string(),
-        C::NotValidForName | C::NotValidForNameContext { .. } => {
+        C::NotValidForNameContext { expected, presented } => format!(
+            "it is not valid for the name asked for (\"{}\"; it is for {}): ask for the name it was made for with --server-name NAME, or serverName=NAME in a tls: client endpoint",
+            expected.to_str(),
+            if presented.is_empty() {
+                "no name".to_string()
+            } else {
+                presented.iter().map(|n| bare_name(n)).collect::<Vec<_>>().join(", ")
+            }
+        ),
+        C::NotValidForName => {
             "it is not valid for the name asked for: ask for the name it was made for with --server-name NAME, or serverName=NAME in a tls: client endpoint".to_string()
         }
         C::Expired | C::ExpiredContext { .. } => "it has expired".to_string(),
@@ -243,9 +252,26 @@ pub(crate) struct ShardTls {
     pub(crate) handshake_timeout: Duration,
 }
 
+/// A presented name as rustls reports it (`DnsName("example.test")`,
+/// `IpAddress(127.0.0.1)`), without its wrapper: `example.test`.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .and_then(|(_, inner)| inner.strip_suffix(')'))
+        .map(|inner| inner.trim_matches('"'))
+        .unwrap_or(presented)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presented_names_lose_their_wrapper() {
+        assert_eq!(bare_name("DnsName(\"other.test\")"), "other.test");
+        assert_eq!(bare_name("IpAddress(127.0.0.1)"), "127.0.0.1");
+        assert_eq!(bare_name("plain"), "plain");
+    }
 
     #[test]
     fn certificate_errors_become_sentences() {
