@@ -95,6 +95,19 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The whole request's timeout passed (`deadline`: when, and how long
+    /// the request was given).
+    pub(crate) fn whole_timeout(
+        origin: &impl std::fmt::Display,
+        deadline: Option<(std::time::Instant, Duration)>,
+    ) -> ClientError {
+        ClientError::Timeout {
+            origin: origin.to_string(),
+            phase: TimeoutPhase::Whole,
+            after: deadline.map_or(Duration::ZERO, |(_, d)| d),
+        }
+    }
+
     /// Whether the error is a timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, ClientError::Timeout { .. })

@@ -394,11 +394,7 @@ impl RequestBuilder {
         reuse: bool,
     ) -> Result<PooledConnection, ClientError> {
         let config = &self.client.inner.config;
-        let timed_out = || ClientError::Timeout {
-            origin: target.origin.to_string(),
-            phase: TimeoutPhase::Whole,
-            after: deadline.map_or(Duration::ZERO, |(_, d)| d),
-        };
+        let timed_out = || ClientError::whole_timeout(&target.origin, deadline);
         let at = deadline.map(|(at, _)| at);
         let pool = &self.client.inner.pool;
         let mut lease = deadline::before(&config.clock, at, pool.acquire(&target.origin, reuse))
@@ -461,12 +457,7 @@ impl RequestBuilder {
                 after,
             }))
         };
-        let whole_timeout = || {
-            timeout(
-                TimeoutPhase::Whole,
-                deadline.map_or(Duration::ZERO, |(_, d)| d),
-            )
-        };
+        let whole_timeout = || Ok(Err(ClientError::whole_timeout(origin, deadline)));
         let write = async {
             conn.write_bytes(request.clone()).await?;
             if self.body.len() > 16 * 1024 {

@@ -15,7 +15,7 @@ use http::{HeaderMap, StatusCode, Version};
 use torsion::Clock;
 
 use super::deadline;
-use super::error::{ClientError, TimeoutPhase};
+use super::error::ClientError;
 use super::pool::PooledConnection;
 use crate::http::BodyReader;
 
@@ -129,11 +129,7 @@ impl ResponseBody {
         let deadline = self.deadline.map(|(at, _)| at);
         let outcome = deadline::before(&self.clock, deadline, read).await;
         let result = match outcome {
-            None => Err(ClientError::Timeout {
-                origin: self.origin.to_string(),
-                phase: TimeoutPhase::Whole,
-                after: self.deadline.map_or(Duration::ZERO, |(_, d)| d),
-            }),
+            None => Err(ClientError::whole_timeout(&self.origin, self.deadline)),
             // Delimited by the close: a clean one (the peer's FIN) ends
             // it; a reset or an abort cut it short.
             Some(None)
