@@ -46,6 +46,104 @@ fn time_once(f: &mut impl FnMut()) -> Duration {
     start.elapsed()
 }
 
+/// Runs a database pool's reads (`pooled`, reads/s) against the same
+/// reads by the database's own client called directly (`direct`, reads/s,
+/// named `direct_name`) in `rounds` interleaved rounds, and prints each
+/// round, the medians with their ranges, the ratio and what the pool adds
+/// per query (1/pool rate − 1/direct rate, per thread of `threads`).
+pub fn report_pool_against_direct(
+    direct_name: &str,
+    threads: usize,
+    rounds: usize,
+    mut direct: impl FnMut() -> f64,
+    mut pooled: impl FnMut() -> f64,
+) {
+    let (mut d, mut p) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        d.push(direct());
+        p.push(pooled());
+        println!(
+            "  round {}: {direct_name} direct {:>10.0} reads/s, through the pool {:>10.0} reads/s",
+            r + 1,
+            d[r],
+            p[r]
+        );
+    }
+    let (dm, pm) = (median(d.clone()), median(p.clone()));
+    let range = |xs: &[f64]| {
+        let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = xs.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.0}–{hi:.0}")
+    };
+    println!(
+        "  median: direct {dm:.0} [{}], pool {pm:.0} [{}] reads/s; pool ÷ direct = {:.2}×",
+        range(&d),
+        range(&p),
+        pm / dm
+    );
+    println!(
+        "  per query (per thread): direct {:.2} µs, pool {:.2} µs: the pool adds {:.2} µs",
+        threads as f64 / dm * 1e6,
+        threads as f64 / pm * 1e6,
+        threads as f64 * (1.0 / pm - 1.0 / dm) * 1e6
+    );
+}
+
+/// Reads/s of `threads` threads reading for `secs` with a database's own
+/// client: `read_until(t, stop)` is thread `t`'s whole life (open a
+/// connection, read keys from `t` on until `stop` is set) and returns how
+/// many reads it made.
+pub fn direct_reads_per_second<ReadUntil>(threads: usize, secs: f64, read_until: ReadUntil) -> f64
+where
+    ReadUntil: Fn(usize, &std::sync::atomic::AtomicBool) -> u64 + Send + Sync + 'static,
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let read_until = std::sync::Arc::new(read_until);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (stop, read_until) = (stop.clone(), read_until.clone());
+            std::thread::spawn(move || read_until(t, &stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / secs
+}
+
+/// Reads/s through a database pool, awaited on one torsion executor with
+/// `in_flight` calls outstanding for `secs`: `read(k)` is the call for key
+/// `k` (keys stride through `0..keys`).
+pub fn pool_reads_per_second<R, Read>(secs: f64, in_flight: usize, keys: i64, read: Read) -> f64
+where
+    R: 'static,
+    Read: Fn(i64) -> torsion_db::DbCall<R> + Clone + 'static,
+{
+    torsion::block_on(async move {
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        let done = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let workers: Vec<_> = (0..in_flight)
+            .map(|w| {
+                let (read, done) = (read.clone(), done.clone());
+                torsion::spawn_local(async move {
+                    let mut k = w as i64;
+                    while Instant::now() < end {
+                        std::hint::black_box(read(k % keys).await.unwrap());
+                        k += 7919;
+                        done.set(done.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await;
+        }
+        done.get() as f64 / secs
+    })
+    .unwrap()
+}
+
 /// The median of `v` (for an even count, the upper of the two middle
 /// values). `v` must not be empty.
 pub fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {

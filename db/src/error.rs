@@ -21,7 +21,7 @@ pub enum DbError {
     /// A connection could not be opened.
     #[error("cannot open the {backend} database {target}: {problem}")]
     Connect {
-        /// `sqlite`, …
+        /// `sqlite`, `postgres`.
         backend: &'static str,
         /// The file or address.
         target: String,
@@ -29,8 +29,21 @@ pub enum DbError {
         problem: String,
     },
     /// The database refused or failed the statement.
-    #[error("the database said: {0}")]
-    Database(String),
+    #[error("the database said: {message}")]
+    Database {
+        /// What it said.
+        message: String,
+        /// Its code for the failure, where it has one: PostgreSQL's
+        /// SQLSTATE (`23505` is a unique violation, `55P03` a lock
+        /// timeout), SQLite's extended result code (`1555` is a primary
+        /// key already taken, `2067` a unique index, `5` busy).
+        code: Option<String>,
+    },
+    /// The connection broke under the call (the server shut down or went
+    /// away): the call may or may not have run; the pool opens a new
+    /// connection for the next one.
+    #[error("the connection to the database was lost (the next call opens a new one): {0}")]
+    ConnectionLost(String),
     /// A failure of the caller's own, from inside an interaction (which is
     /// then rolled back).
     #[error("{0}")]
@@ -41,5 +54,14 @@ impl DbError {
     /// A failure of the caller's own, e.g. to roll an interaction back.
     pub fn failed(why: impl Into<String>) -> DbError {
         DbError::Failed(why.into())
+    }
+
+    /// The database's code for a [`DbError::Database`] failure (see
+    /// there), to tell one kind from another without reading the text.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DbError::Database { code, .. } => code.as_deref(),
+            _ => None,
+        }
     }
 }

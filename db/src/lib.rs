@@ -3,13 +3,17 @@
 //! Blocking database work on threads of its own, awaited on a shard —
 //! Twisted's `adbapi.ConnectionPool`. A shard never blocks on the database:
 //! it hands the work to the pool and goes on serving; the answer comes
-//! back as a future ([`DbCall`]).
+//! back as a future ([`DbCall`]). Each backend is a Cargo feature, so a
+//! crate compiles only the one it uses: `sqlite` (the default, compiled
+//! in) and `postgres`.
 //!
 //! | file | what | Twisted |
 //! |---|---|---|
 //! | `pool.rs` | [`ConnectionPool`]: N threads, one connection each, a bounded queue; [`DbCall`], the future of one call | `adbapi.ConnectionPool`, `runWithConnection` |
 //! | `error.rs` | [`DbError`]: every way a call fails, as a sentence | — |
-//! | `sqlite.rs` | (feature `sqlite`) [`Sqlite`], [`Value`]: `run_query`, `run_operation`, `run_interaction` | `runQuery`, `runOperation`, `runInteraction` |
+//! | `value.rs` | [`Value`]: one value in or out of any backend | — |
+//! | `sqlite.rs` | (feature `sqlite`, default) [`Sqlite`]: `run_query`, `run_operation`, `run_interaction` | `runQuery`, `runOperation`, `runInteraction` |
+//! | `postgres.rs` | (feature `postgres`) `Postgres`, `PgConnection`: the same three calls, prepared statements cached per connection, reconnect after a lost server | the same, with `cp_reconnect` |
 //!
 //! ```no_run
 //! use torsion_db::{ConnectionPool, Sqlite, Value};
@@ -29,10 +33,16 @@
 
 mod error;
 mod pool;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod value;
 
 pub use error::DbError;
 pub use pool::{Backend, ConnectionPool, DbCall, PoolStats};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgConnection, Postgres, STATEMENT_CACHE};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Sqlite, Value};
+pub use sqlite::Sqlite;
+pub use value::Value;

@@ -16,6 +16,12 @@
 //! Dropping the last clone of a pool, or [`ConnectionPool::shutdown`] on any
 //! clone, stops new calls; the threads finish what is queued and exit
 //! (`shutdown` waits for them).
+//!
+//! A connection that breaks (the server restarted, the network dropped)
+//! fails the call that finds it broken, as Twisted's adbapi does with
+//! `cp_reconnect`; the thread opens a new one before its next call
+//! ([`Backend::is_usable`]). Calls are never retried behind the caller's
+//! back: the failed one may have run on the server before the break.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -35,10 +41,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Opens a connection (on the pool's thread).
     fn connect(&self) -> Result<Self::Connection, DbError>;
+
+    /// Whether `conn` can still be used. Before each call, a pool thread
+    /// whose connection is not usable (a server that went away) opens a
+    /// new one; the default: a connection is always usable.
+    fn is_usable(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        true
+    }
 }
 
-/// One queued call.
-type Job<C> = Box<dyn FnOnce(&mut C) + Send>;
+/// One queued call: given the thread's connection, or why there is none.
+type Job<C> = Box<dyn FnOnce(Result<&mut C, DbError>) + Send>;
 
 /// The queue's sending end, shared by a pool's clones (`None`: shut down).
 type SharedQueue<C> = Arc<Mutex<Option<Sender<Job<C>>>>>;
@@ -52,6 +66,8 @@ pub struct PoolStats {
     pub refused: u64,
     /// Calls whose work panicked.
     pub panicked: u64,
+    /// Connections opened again after one became unusable.
+    pub reconnects: u64,
 }
 
 #[derive(Default)]
@@ -59,6 +75,7 @@ struct Counters {
     completed: AtomicU64,
     refused: AtomicU64,
     panicked: AtomicU64,
+    reconnects: AtomicU64,
 }
 
 /// Blocking database work on `threads` threads of its own, one connection
@@ -100,14 +117,15 @@ impl<B: Backend> ConnectionPool<B> {
     pub fn new(backend: B, threads: usize, queue: usize) -> Result<ConnectionPool<B>, DbError> {
         let (tx, rx) = crossbeam_channel::bounded::<Job<B::Connection>>(queue.max(1));
         let backend = Arc::new(backend);
+        let counters = Arc::<Counters>::default();
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
             let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-            let (rx, backend) = (rx.clone(), backend.clone());
+            let (rx, backend, counters) = (rx.clone(), backend.clone(), counters.clone());
             let handle = std::thread::Builder::new()
                 .name(format!("torsion-db-{i}"))
                 .spawn(move || {
-                    let mut conn = match backend.connect() {
+                    let conn = match backend.connect() {
                         Ok(c) => {
                             let _ = ready_tx.send(Ok(()));
                             c
@@ -117,10 +135,7 @@ impl<B: Backend> ConnectionPool<B> {
                             return;
                         }
                     };
-                    // Ends when every sender is gone and the queue is empty.
-                    for job in rx {
-                        job(&mut conn);
-                    }
+                    serve_jobs(&*backend, conn, &rx, &counters);
                 })
                 .map_err(|e| DbError::Connect {
                     backend: "pool",
@@ -142,7 +157,7 @@ impl<B: Backend> ConnectionPool<B> {
         Ok(ConnectionPool {
             jobs: Arc::new(Mutex::new(Some(tx))),
             queue: queue.max(1),
-            counters: Arc::default(),
+            counters,
             threads: Arc::new(Mutex::new(handles)),
         })
     }
@@ -158,12 +173,15 @@ impl<B: Backend> ConnectionPool<B> {
         let (tx, rx) = torsion::oneshot::channel();
         let counters = self.counters.clone();
         let job: Job<B::Connection> = Box::new(move |conn| {
-            let answer = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-                Ok(answer) => answer,
-                Err(payload) => {
-                    counters.panicked.fetch_add(1, Ordering::Relaxed);
-                    Err(DbError::Panicked(panic_text(&*payload)))
-                }
+            let answer = match conn {
+                Err(no_connection) => Err(no_connection),
+                Ok(conn) => match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+                    Ok(answer) => answer,
+                    Err(payload) => {
+                        counters.panicked.fetch_add(1, Ordering::Relaxed);
+                        Err(DbError::Panicked(panic_text(&*payload)))
+                    }
+                },
             };
             counters.completed.fetch_add(1, Ordering::Relaxed);
             tx.send(answer);
@@ -188,6 +206,7 @@ impl<B: Backend> ConnectionPool<B> {
             completed: self.counters.completed.load(Ordering::Relaxed),
             refused: self.counters.refused.load(Ordering::Relaxed),
             panicked: self.counters.panicked.load(Ordering::Relaxed),
+            reconnects: self.counters.reconnects.load(Ordering::Relaxed),
         }
     }
 
@@ -199,6 +218,40 @@ impl<B: Backend> ConnectionPool<B> {
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
         for t in threads {
             let _ = t.join();
+        }
+    }
+}
+
+/// One pool thread's life after its first connection: each queued call in
+/// turn, with a new connection first when the old one is no longer usable
+/// (a call finding none, and failing to open one, answers with why). Ends
+/// when every sender is gone and the queue is empty.
+fn serve_jobs<B: Backend>(
+    backend: &B,
+    conn: B::Connection,
+    jobs: &crossbeam_channel::Receiver<Job<B::Connection>>,
+    counters: &Counters,
+) {
+    let mut conn = Some(conn);
+    for job in jobs {
+        if conn.as_mut().is_some_and(|c| !backend.is_usable(c)) {
+            conn = None;
+        }
+        if conn.is_none() {
+            match backend.connect() {
+                Ok(c) => {
+                    counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    job(Err(e));
+                    continue;
+                }
+            }
+        }
+        match conn.as_mut() {
+            Some(c) => job(Ok(c)),
+            None => job(Err(DbError::PoolClosed)),
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::error::DbError;
 use crate::pool::{Backend, ConnectionPool, DbCall};
+use crate::value::Value;
 
 /// An SQLite database file (or `:memory:`, one per connection).
 #[derive(Debug, Clone)]
@@ -40,7 +41,14 @@ impl Sqlite {
 
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> DbError {
-        DbError::Database(e.to_string())
+        let code = match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => Some(failure.extended_code.to_string()),
+            _ => None,
+        };
+        DbError::Database {
+            message: e.to_string(),
+            code,
+        }
     }
 }
 
@@ -61,52 +69,12 @@ impl Backend for Sqlite {
     }
 }
 
-/// A value in or out of SQLite.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// `NULL`.
-    Null,
-    /// An integer.
-    Integer(i64),
-    /// A float.
-    Real(f64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Blob(Vec<u8>),
-}
-
-impl From<i64> for Value {
-    fn from(n: i64) -> Value {
-        Value::Integer(n)
-    }
-}
-impl From<f64> for Value {
-    fn from(x: f64) -> Value {
-        Value::Real(x)
-    }
-}
-impl From<&str> for Value {
-    fn from(s: &str) -> Value {
-        Value::Text(s.to_owned())
-    }
-}
-impl From<String> for Value {
-    fn from(s: String) -> Value {
-        Value::Text(s)
-    }
-}
-impl From<Vec<u8>> for Value {
-    fn from(b: Vec<u8>) -> Value {
-        Value::Blob(b)
-    }
-}
-
 impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, ValueRef};
         Ok(ToSqlOutput::Borrowed(match self {
             Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Integer(i64::from(*b)),
             Value::Integer(n) => ValueRef::Integer(*n),
             Value::Real(x) => ValueRef::Real(*x),
             Value::Text(s) => ValueRef::Text(s.as_bytes()),

@@ -81,6 +81,22 @@ fn queries_operations_and_interactions_that_commit_or_roll_back() {
                 vec![Value::Text("b".into()), Value::Integer(2), Value::Null],
             ]
         );
+        // SQLite has no booleans: true is stored, and read back, as 1.
+        let one = p
+            .run_query("SELECT ?1, ?2", vec![true.into(), Value::from(None::<i64>)])
+            .await
+            .unwrap();
+        assert_eq!(one, vec![vec![Value::Integer(1), Value::Null]]);
+        // A refused statement carries SQLite's extended code.
+        let dup = p
+            .run_operation("INSERT INTO t VALUES ('a', 3, NULL)", vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(dup.code(), Some("1555"), "{dup}"); // SQLITE_CONSTRAINT_PRIMARYKEY
+        assert!(
+            dup.to_string().contains("UNIQUE constraint failed: t.k"),
+            "{dup}"
+        );
         // An interaction that commits: both statements, or neither.
         let total = p
             .run_interaction(|tx| {

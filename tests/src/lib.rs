@@ -8,6 +8,9 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod postgres_server;
+pub use postgres_server::PostgresServer;
+
 /// Generous bound for anything a test waits on; tests never assert speed.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -377,8 +380,19 @@ pub fn ensure_python_module(module: &str, requirements: &str) -> bool {
 /// apt-get when it is missing and we are root (as in CI). Returns false,
 /// with the reason on stderr, when it stays unavailable.
 pub fn ensure_program(program: &str, package: &str) -> bool {
+    ensure_installed(
+        program,
+        || succeeds("sh", &["-c", &format!("command -v {program}")]),
+        package,
+    )
+}
+
+/// Makes sure `what` is there (`present`), installing Debian's `package`
+/// with apt-get when it is not and we are root (as in CI), one install at
+/// a time. Returns false, with the reason on stderr, when it stays
+/// unavailable.
+pub fn ensure_installed(what: &str, present: impl Fn() -> bool, package: &str) -> bool {
     static APT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let present = || succeeds("sh", &["-c", &format!("command -v {program}")]);
     if present() {
         return true;
     }
@@ -402,7 +416,7 @@ pub fn ensure_program(program: &str, package: &str) -> bool {
         }
     }
     eprintln!(
-        "skipping: {program} is not installed{} (apt-get install {package})",
+        "skipping: {what} is not installed{} (apt-get install {package})",
         if root {
             " and apt-get could not install it"
         } else {
