@@ -3,7 +3,9 @@
 //! executor with 64 in flight, against the same reads by the `postgres`
 //! crate called directly (a prepared statement) on as many threads as the
 //! pool has — in the same run, interleaved rounds, against one server of
-//! the bench's own (Debian's `postgresql`, a fresh cluster on loopback).
+//! the bench's own (Debian's `postgresql`, a fresh cluster on loopback,
+//! its processes on the server core; the clients and the pool on the load
+//! core).
 //!
 //! `cargo bench -p torsion-benches --bench db_postgres [-- --threads 1 --seconds 2 --rounds 3]`
 //!
@@ -53,10 +55,18 @@ fn main() {
     let threads: usize = torsion_benches::arg_or("--threads", 1);
     let secs: f64 = torsion_benches::arg_or("--seconds", 2.0);
     let rounds: usize = torsion_benches::arg_or("--rounds", 3);
+    if !torsion_benches::two_cores_available() {
+        return;
+    }
+    // The server's processes inherit this thread's core when they are
+    // forked: PostgreSQL on the server core, the clients and the pool on
+    // the load core.
+    torsion_benches::pin(torsion_benches::SERVER_CORE);
     let Some(server) = PostgresServer::start() else {
         eprintln!("db_postgres: no PostgreSQL server to measure against");
         return;
     };
+    torsion_benches::pin(torsion_benches::LOAD_CORE);
     let conninfo = server.conninfo();
     setup(&conninfo);
     let pool = ConnectionPool::new(Postgres::new(&conninfo).unwrap(), threads, 1024).unwrap();
