@@ -579,6 +579,33 @@ fn a_sweep_reports_every_step_and_the_capacity_as_json_and_svg() {
     server.stop().unwrap();
 }
 
+/// Open loop, 2 connections × 100 requests, a new connection after every
+/// 4th request (not after the last: the run is over): checks that all 200
+/// were answered with 48 new connections, and returns that count.
+fn open_loop_with_a_quarter_churned(
+    targets: Vec<LoadTarget>,
+    http: torsion_cli::load::http_wire::HttpLoad,
+) -> u64 {
+    let report = run_echo(
+        EchoLoad {
+            connections: 2,
+            size: 0,
+            churn: 0.25,
+            http: Some(http),
+            ..base_load(targets, Rate::PerSecond(200.0), 1)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(report.completed, 200, "{}", report.render());
+    let (_, reconnects) = report.churn.unwrap();
+    assert_eq!(reconnects, 48, "{}", report.render());
+    reconnects
+}
+
 #[test]
 fn churn_opens_a_new_connection_for_its_share_of_requests() {
     let server = http_server("tcp:0:interface=127.0.0.1");
@@ -593,25 +620,7 @@ fn churn_opens_a_new_connection_for_its_share_of_requests() {
         head_request: false,
     };
     let targets = vec![LoadTarget::plain(server.local_addr())];
-    // Open loop, 2 connections × 100 requests, a new connection every 4th
-    // response (not after the last: the run is over).
-    let report = run_echo(
-        EchoLoad {
-            connections: 2,
-            size: 0,
-            churn: 0.25,
-            http: Some(http.clone()),
-            ..base_load(targets.clone(), Rate::PerSecond(200.0), 1)
-        },
-        &a_core(),
-        no_stop(),
-        &Outputs::default(),
-    )
-    .unwrap();
-    assert!(!report.has_errors(), "{}", report.render());
-    assert_eq!(report.completed, 200, "{}", report.render());
-    let (_, reconnects) = report.churn.unwrap();
-    assert_eq!(reconnects, 48, "{}", report.render());
+    let reconnects = open_loop_with_a_quarter_churned(targets.clone(), http.clone());
     assert_eq!(server.total_stats().accepted, 2 + reconnects);
     // Closed loop, a connection per request.
     let report = run_echo(
@@ -634,6 +643,70 @@ fn churn_opens_a_new_connection_for_its_share_of_requests() {
         .render()
         .contains("100% of requests on a new connection"));
     server.stop().unwrap();
+}
+
+/// A plain HTTP server on threads that answers each request `delay` after
+/// it arrived (`200`, empty body), so several requests are in flight on a
+/// connection at once; returns its address and how many connections it
+/// accepted so far.
+fn slow_http_server(delay: Duration) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut writer = stream.try_clone().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel::<std::time::Instant>();
+            std::thread::spawn(move || {
+                for arrived in rx {
+                    std::thread::sleep(
+                        (arrived + delay).saturating_duration_since(std::time::Instant::now()),
+                    );
+                    if writer
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        if tx.send(std::time::Instant::now()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn churn_counts_requests_sent_not_answered_so_requests_in_flight_do_not_change_it() {
+    // Each connection has a request due every 10 ms and answers come 15 ms
+    // after their request: when the 4th answer arrives the 5th is already
+    // sent. A new connection still comes after every 4th request.
+    let (addr, accepted) = slow_http_server(Duration::from_millis(15));
+    let url = torsion_cli::load::http_wire::HttpTarget::parse(&format!("http://{addr}/")).unwrap();
+    let http = torsion_cli::load::http_wire::HttpLoad {
+        requests: vec![url.request(&Default::default())],
+        accept: Default::default(),
+        head_request: false,
+    };
+    open_loop_with_a_quarter_churned(vec![LoadTarget::plain(addr)], http);
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2 + 48);
 }
 
 #[test]

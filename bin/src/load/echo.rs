@@ -443,7 +443,7 @@ async fn connection(
         closed_loop: false,
         writer_done: false,
         churn_every: (load_churn > 0.0).then(|| (1.0 / load_churn).round().max(1.0) as u64),
-        answered_here: 0,
+        sent_here: 0,
         reconnect_from: None,
     };
     match c.load.rate {
@@ -482,12 +482,15 @@ struct Conn {
     closed_loop: bool,
     /// No more requests will be sent.
     writer_done: bool,
-    /// Churn: a new connection after this many responses on one.
+    /// Churn: a new connection after this many requests on one (counted
+    /// as they are sent, so the count does not depend on how many are in
+    /// flight when one is answered).
     churn_every: Option<u64>,
-    /// Responses taken on the current connection.
-    answered_here: u64,
+    /// Requests sent on the current connection.
+    sent_here: u64,
     /// Churn is due: sending stopped at this time, and the connection is
-    /// replaced once its last response is in.
+    /// replaced once its last response is in (unless no request is left to
+    /// send on it).
     reconnect_from: Option<Instant>,
 }
 
@@ -546,6 +549,10 @@ impl Conn {
                 return;
             }
             if self.reconnect_from.is_some() && self.shared.inflight.borrow().is_empty() {
+                // Not after the last request: the run is over.
+                if schedule.peek(&self.coord).is_none() {
+                    return;
+                }
                 if !self.reconnect(conn).await {
                     return;
                 }
@@ -609,6 +616,10 @@ impl Conn {
                 .reconnect_from
                 .filter(|_| self.shared.inflight.borrow().is_empty())
             {
+                // Not after the last request: the run is over.
+                if Instant::now() >= self.phases.end || self.coord.stopping() {
+                    return;
+                }
                 if !self.reconnect(conn).await {
                     return;
                 }
@@ -690,6 +701,14 @@ impl Conn {
         });
         if intended >= self.phases.measure_from {
             self.rec.borrow_mut().sent += 1;
+        }
+        self.sent_here += 1;
+        if self
+            .churn_every
+            .is_some_and(|every| self.sent_here >= every)
+            && self.reconnect_from.is_none()
+        {
+            self.reconnect_from = Some(now);
         }
         queued
     }
@@ -801,7 +820,7 @@ impl Conn {
     /// stopped). False when no new connection could be made (counted).
     async fn reconnect(&mut self, conn: &mut Connection) -> bool {
         self.reconnect_from = None;
-        self.answered_here = 0;
+        self.sent_here = 0;
         self.transport.close();
         let target = &self.load.targets[self.target];
         match target.connector(self.load.connect_timeout).connect().await {
@@ -879,14 +898,6 @@ impl Conn {
                         r.record_row(self.load.targets.len() + req.command, now - req.intended);
                     }
                 }
-            }
-            self.answered_here += 1;
-            if self
-                .churn_every
-                .is_some_and(|every| self.answered_here >= every)
-                && self.reconnect_from.is_none()
-            {
-                self.reconnect_from = Some(now);
             }
             if self.closed_loop && !self.writer_done && self.reconnect_from.is_none() {
                 // A window keeps `pipeline` in flight (one request per
