@@ -40,7 +40,7 @@ mod sqlite;
 mod value;
 
 pub use error::DbError;
-pub use pool::{Backend, ConnectionPool, DbCall, PoolStats};
+pub use pool::{Backend, ConnectionPool, DbCall, PoolStats, RECONNECT_BACKOFF};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgConnection, Postgres, STATEMENT_CACHE};
 #[cfg(feature = "sqlite")]

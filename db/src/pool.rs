@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -125,7 +126,14 @@ impl<B: Backend> ConnectionPool<B> {
             let handle = std::thread::Builder::new()
                 .name(format!("torsion-db-{i}"))
                 .spawn(move || {
-                    let conn = match backend.connect() {
+                    let first = catch_unwind(AssertUnwindSafe(|| backend.connect()))
+                        .unwrap_or_else(|payload| {
+                            Err(DbError::Panicked(format!(
+                                "opening a connection: {}",
+                                panic_text(&*payload)
+                            )))
+                        });
+                    let conn = match first {
                         Ok(c) => {
                             let _ = ready_tx.send(Ok(()));
                             c
@@ -222,10 +230,18 @@ impl<B: Backend> ConnectionPool<B> {
     }
 }
 
+/// After a connection cannot be opened, calls in the next this long fail
+/// at once with the same reason instead of each trying again: a database
+/// that is down, or a host that does not answer, is not asked once per
+/// queued call (each attempt can take the whole connect timeout).
+pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
+
 /// One pool thread's life after its first connection: each queued call in
 /// turn, with a new connection first when the old one is no longer usable
-/// (a call finding none, and failing to open one, answers with why). Ends
-/// when every sender is gone and the queue is empty.
+/// (a call finding none, and failing to open one, answers with why; so do
+/// the calls of the next [`RECONNECT_BACKOFF`]). A panic in the backend's
+/// own code is an answer too: the thread goes on. Ends when every sender
+/// is gone and the queue is empty.
 fn serve_jobs<B: Backend>(
     backend: &B,
     conn: B::Connection,
@@ -233,17 +249,38 @@ fn serve_jobs<B: Backend>(
     counters: &Counters,
 ) {
     let mut conn = Some(conn);
+    let mut refused: Option<(Instant, DbError)> = None;
     for job in jobs {
-        if conn.as_mut().is_some_and(|c| !backend.is_usable(c)) {
-            conn = None;
+        if let Some(c) = conn.as_mut() {
+            if !catch_unwind(AssertUnwindSafe(|| backend.is_usable(c))).unwrap_or(false) {
+                conn = None;
+            }
         }
         if conn.is_none() {
-            match backend.connect() {
-                Ok(c) => {
+            if let Some((at, why)) = &refused {
+                if at.elapsed() < RECONNECT_BACKOFF {
+                    job(Err(why.clone()));
+                    continue;
+                }
+            }
+            match catch_unwind(AssertUnwindSafe(|| backend.connect())) {
+                Ok(Ok(c)) => {
                     counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                    refused = None;
                     conn = Some(c);
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
+                    refused = Some((Instant::now(), e.clone()));
+                    job(Err(e));
+                    continue;
+                }
+                Err(payload) => {
+                    counters.panicked.fetch_add(1, Ordering::Relaxed);
+                    let e = DbError::Panicked(format!(
+                        "opening a new connection: {}",
+                        panic_text(&*payload)
+                    ));
+                    refused = Some((Instant::now(), e.clone()));
                     job(Err(e));
                     continue;
                 }

@@ -52,21 +52,24 @@ fn server_programs() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
-/// The `postgres` user's uid and gid, when we are root (and it exists).
-fn owner_when_root() -> Option<(u32, u32)> {
+/// Who the cluster belongs to: `Ok(None)` for us, `Ok(Some(ids))` for
+/// the `postgres` user when we are root, `Err` when we are root and there
+/// is no such user.
+fn owner() -> Result<Option<(u32, u32)>, String> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        return None;
+        return Ok(None);
     }
     // SAFETY: getpwnam takes a NUL-terminated name; the record it returns
     // is read at once, before any other call could reuse it.
     let pw = unsafe { libc::getpwnam(c"postgres".as_ptr()) };
-    assert!(
-        !pw.is_null(),
-        "running as root, PostgreSQL needs the `postgres` user (Debian's package makes it)"
-    );
+    if pw.is_null() {
+        return Err("running as root, PostgreSQL needs the `postgres` user \
+                    (Debian's package makes it), and there is none"
+            .into());
+    }
     // SAFETY: pw is a valid record (checked above).
-    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid)) }
+    unsafe { Ok(Some(((*pw).pw_uid, (*pw).pw_gid))) }
 }
 
 impl PostgresServer {
@@ -84,6 +87,13 @@ impl PostgresServer {
             return None;
         }
         let bin = server_programs()?;
+        let owner = match owner() {
+            Ok(owner) => owner,
+            Err(why) => {
+                eprintln!("skipping: {why}");
+                return None;
+            }
+        };
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "torsion-pg-{}-{}",
@@ -92,7 +102,6 @@ impl PostgresServer {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).expect("make the cluster's directory");
-        let owner = owner_when_root();
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown to postgres");
         }
@@ -130,7 +139,10 @@ impl PostgresServer {
                 return Some(server);
             }
         }
-        panic!("postgres did not start on any of 10 free ports");
+        panic!(
+            "postgres did not start on any of 10 free ports; its log: {}",
+            server.log()
+        );
     }
 
     /// `program` from the server's bin directory, run as the cluster's
@@ -165,10 +177,31 @@ impl PostgresServer {
         )
     }
 
-    /// Starts postgres; false if it exited instead (the port was taken).
+    /// What the server has logged, every start appended.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Starts postgres; false if it exited because the port was taken
+    /// (any other exit is a panic, with the server's log).
     fn try_spawn(&mut self) -> bool {
-        let child = self
-            .command("postgres")
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .expect("server log");
+        let logged_before = self.log().len();
+        let mut cmd = self.command("postgres");
+        // SAFETY: prctl is async-signal-safe; this runs in the child before
+        // exec. The server then ends (a fast shutdown) when the thread that
+        // started it does, even if the test process is killed.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+                Ok(())
+            });
+        }
+        let child = cmd
             .arg("-D")
             .arg(self.data())
             .args(["-p", &self.addr.port().to_string()])
@@ -177,14 +210,20 @@ impl PostgresServer {
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "fsync=off", "-c", "max_connections=40"])
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join("server.log")).expect("server log"))
+            .stderr(log)
             .spawn()
             .expect("spawn postgres");
         self.child = Some(child);
         let deadline = Instant::now() + START_PATIENCE;
         loop {
-            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 self.child = None;
+                let log = self.log();
+                let this_start = &log[logged_before.min(log.len())..];
+                assert!(
+                    this_start.contains("Address already in use"),
+                    "postgres exited ({status}) on start; its log: {this_start}"
+                );
                 return false;
             }
             if ready(&self.data()) {
@@ -193,7 +232,7 @@ impl PostgresServer {
             assert!(
                 Instant::now() < deadline,
                 "postgres did not become ready within {START_PATIENCE:?}; its log: {}",
-                std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -178,7 +178,8 @@ fn bad_statements_and_values_are_errors_in_words_and_the_pool_goes_on() {
         assert_eq!(
             e.to_string(),
             "column `at` is of type timestamptz, which torsion_db::Value does not hold: \
-             cast it in the query (at::text)"
+             convert it to text in the query (e.g. `SELECT created::text`, \
+             `SELECT now()::text AS at`)"
         );
         let rows = pool
             .run_query("SELECT '2026-12-03'::date::text", vec![])
@@ -275,8 +276,198 @@ fn a_server_that_goes_away_fails_calls_in_words_and_the_pool_reconnects_when_it_
     }
 
     server.restart();
-    assert_eq!(one().unwrap(), vec![vec![Value::Integer(1)]]);
+    // Calls within RECONNECT_BACKOFF of the last refused connect fail at
+    // once with its reason; the first after it connects.
+    let mut answer = one();
+    while let Err(DbError::Connect { .. }) = answer {
+        std::thread::sleep(Duration::from_millis(20));
+        answer = one();
+    }
+    assert_eq!(answer.unwrap(), vec![vec![Value::Integer(1)]]);
     assert_eq!(pool.stats().reconnects, 1);
+}
+
+#[test]
+fn a_session_ended_under_the_pool_fails_one_call_and_the_next_reconnects() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let pool = pool(&server.conninfo(), 1);
+    let admin = self::pool(&server.conninfo(), 1);
+    torsion::block_on(async move {
+        let pid = pool
+            .run_query("SELECT pg_backend_pid()", vec![])
+            .await
+            .unwrap();
+        // Not a lost session: SQL the client cannot even send (a NUL), or
+        // a value the server refuses.
+        let e = pool.run_query("SELECT 1\0", vec![]).await.unwrap_err();
+        assert!(matches!(e, DbError::Database { .. }), "{e:?}");
+        let e = pool.run_query("SELECT 1/0", vec![]).await.unwrap_err();
+        assert_eq!(e.code(), Some("22012"), "{e}");
+        assert_eq!(
+            pool.run_query("SELECT pg_backend_pid()", vec![])
+                .await
+                .unwrap(),
+            pid,
+            "the same session goes on"
+        );
+
+        // Another session ends this one (as an administrator, a failover
+        // or an idle timeout would): the next call on it fails with the
+        // loss, the one after runs on a new session.
+        admin
+            .run_query("SELECT pg_terminate_backend($1::int4)", pid[0].clone())
+            .await
+            .unwrap();
+        let e = pool.run_query("SELECT 1", vec![]).await.unwrap_err();
+        assert!(matches!(e, DbError::ConnectionLost(_)), "{e:?}");
+        assert!(
+            e.to_string().starts_with(
+                "the connection to the database was lost (the next call opens a new one): "
+            ),
+            "{e}"
+        );
+        let new_pid = pool
+            .run_query("SELECT pg_backend_pid()", vec![])
+            .await
+            .unwrap();
+        assert_ne!(new_pid, pid);
+        assert_eq!(pool.stats().reconnects, 1);
+    })
+    .unwrap();
+}
+
+#[test]
+fn every_value_type_both_ways_and_statements_that_go_stale() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let pool = pool(&server.conninfo(), 1);
+    torsion::block_on(async move {
+        pool.run_operation("CREATE DOMAIN short_text AS varchar(10)", vec![])
+            .await
+            .unwrap();
+        pool.run_operation("CREATE TYPE mood AS ENUM ('calm', 'cross')", vec![])
+            .await
+            .unwrap();
+        pool.run_operation(
+            "CREATE TABLE v (id int4, f4 float4, f8 float8, o oid, j json, d short_text, m mood)",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let row = vec![
+            Value::Integer(1),
+            Value::Real(0.5),
+            Value::Integer(1 << 53), // an integer a float8 holds exactly
+            Value::Integer(4_000_000_000),
+            r#"{"k": [1, 2]}"#.into(),
+            "domain".into(),
+            "cross".into(),
+        ];
+        pool.run_operation("INSERT INTO v VALUES ($1, $2, $3, $4, $5, $6, $7)", row)
+            .await
+            .unwrap();
+        let back = pool.run_query("SELECT * FROM v", vec![]).await.unwrap();
+        assert_eq!(
+            back,
+            vec![vec![
+                Value::Integer(1),
+                Value::Real(0.5),
+                Value::Real(9007199254740992.0),
+                Value::Integer(4_000_000_000),
+                r#"{"k": [1, 2]}"#.into(),
+                "domain".into(),
+                "cross".into(),
+            ]]
+        );
+        let e = pool
+            .run_operation("UPDATE v SET f8 = $1", vec![Value::Integer(i64::MAX)])
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the Integer 9223372036854775807 is not exactly a float8"),
+            "{e}"
+        );
+
+        // Statements are kept per connection: the server lists them.
+        let kept = |pool: ConnectionPool<Postgres>| async move {
+            pool.run_query("SELECT statement FROM pg_prepared_statements", vec![])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r[0].clone())
+                .collect::<Vec<_>>()
+        };
+        assert!(kept(pool.clone()).await.contains(&"SELECT * FROM v".into()));
+
+        // A parameter type fixed when the statement was prepared changes.
+        let by_id = "SELECT count(*) FROM v WHERE id = $1";
+        pool.run_query(by_id, vec![Value::Integer(1)])
+            .await
+            .unwrap();
+        pool.run_operation("ALTER TABLE v ALTER id TYPE int8", vec![])
+            .await
+            .unwrap();
+        let n = pool
+            .run_query(by_id, vec![Value::Integer(1 << 40)])
+            .await
+            .unwrap();
+        assert_eq!(n, vec![vec![Value::Integer(0)]]);
+
+        // A column refused for its type is not kept: once the table
+        // changes, the same query reads it.
+        pool.run_operation(
+            "ALTER TABLE v ADD COLUMN at timestamptz DEFAULT now()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let e = pool
+            .run_query("SELECT at FROM v", vec![])
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("column `at` is of type timestamptz"),
+            "{e}"
+        );
+        pool.run_operation("ALTER TABLE v ALTER at TYPE text", vec![])
+            .await
+            .unwrap();
+        let at = pool.run_query("SELECT at FROM v", vec![]).await.unwrap();
+        assert!(matches!(at[0][0], Value::Text(_)), "{at:?}");
+
+        // The session forgets every statement: each is prepared again.
+        pool.run_operation("DISCARD ALL", vec![]).await.unwrap();
+        let n = pool
+            .run_query(by_id, vec![Value::Integer(1)])
+            .await
+            .unwrap();
+        assert_eq!(n, vec![vec![Value::Integer(1)]]);
+
+        // Each connection's settings (DISCARD ALL reset this one's; a new
+        // pool shows them).
+        let fresh = ConnectionPool::new(
+            Postgres::new(&server.conninfo())
+                .unwrap()
+                .statement_timeout(Duration::from_micros(1500)),
+            1,
+            8,
+        )
+        .unwrap();
+        let settings = fresh
+            .run_query(
+                "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(settings, vec![vec!["5s".into(), "2ms".into()]]);
+    })
+    .unwrap();
 }
 
 #[test]

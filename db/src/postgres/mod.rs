@@ -3,40 +3,55 @@
 //! `run_operation` and `run_interaction` are Twisted's `runQuery`,
 //! `runOperation` and `runInteraction`, as for SQLite.
 //!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Postgres`] (where, and the timeouts), [`PgConnection`] (a client and its statements), the three calls |
+//! | `values.rs` | [`Value`] as parameters and columns |
+//! | `errors.rs` | errors as sentences; a lost session told from a refused statement |
+//!
 //! # Design
 //!
 //! - **Statements are prepared once per connection** and kept (up to
 //!   [`STATEMENT_CACHE`] per connection, then the cache starts again): a
-//!   point query is then one round trip, not two. A cached statement whose
-//!   result columns a schema change altered fails on the server with
-//!   "cached plan must not change result type" before it runs; that one
-//!   error drops the statement and prepares it again, once.
-//! - **Locks**: each connection sets `lock_timeout` (default 5 s, like
-//!   SQLite's busy timeout), so a statement waiting on another's lock fails
-//!   with PostgreSQL's "canceling statement due to lock timeout" instead of
-//!   holding a pool thread for ever.
-//! - **A server that goes away** fails the call that finds the connection
-//!   closed with [`DbError::ConnectionLost`]; the pool's thread opens a new
-//!   connection before its next call ([`Backend::is_usable`]).
-//! - **Types**: a [`Value`] becomes the parameter type the server asks for
-//!   (`Integer` → `int2`/`int4`/`int8`/`oid`, range-checked, or a float
-//!   when exact; `Real` → `float4`/`float8`; `Text` → any text type,
-//!   `json`, `jsonb`; `Blob` → `bytea`; `Bool` → `boolean`); anything else
-//!   is an error that says which parameter and what to cast. Columns of a
-//!   type `Value` does not hold (timestamps, numeric, arrays …) are refused
-//!   before the query runs, with the cast that reads them (`col::text`).
+//!   point query is then one round trip, not two. A cached statement can
+//!   go stale: a schema change alters its result columns ("cached plan
+//!   must not change result type", raised while the server revalidates it)
+//!   or its parameter types, or `DISCARD ALL` drops it from the session.
+//!   Each of these fails before the statement runs, and only these make
+//!   the connection drop it, prepare it again and run it once more;
+//!   nothing that may have run is ever retried.
+//! - **Timeouts**: `lock_timeout` (default 5 s, like SQLite's busy
+//!   timeout) so a statement waiting on another session's lock fails with
+//!   PostgreSQL's "canceling statement due to lock timeout" instead of
+//!   holding a pool thread; an optional `statement_timeout`; a connect
+//!   timeout (10 s unless the connection string says otherwise) on each
+//!   socket connect; `tcp_user_timeout` 30 s and keepalives after 60 s
+//!   idle unless the string says otherwise, so a server that vanished
+//!   without a word (a half-open connection) fails the call in about half a
+//!   minute instead of TCP's quarter of an hour. The `postgres` crate has no
+//!   bound on the startup exchange itself: a server that accepts and then
+//!   says nothing holds the connecting thread.
+//! - **A session that ends** (the server shut down or restarted, a
+//!   `FATAL`) fails the call that finds it with
+//!   [`DbError::ConnectionLost`]; the pool's thread opens a new connection
+//!   before its next call ([`Backend::is_usable`]).
 //! - **TLS** to the server is not built: connections are plain TCP or a
-//!   Unix socket (`host=/run/postgresql`), and `sslmode=require` fails the
-//!   pool with the crate's "no TLS implementation configured".
+//!   Unix socket (`host=/run/postgresql`; with no host at all, Debian's
+//!   `/var/run/postgresql`), and `sslmode=require` fails the pool with the
+//!   client's TLS error.
+
+mod errors;
+mod values;
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::types::{FromSql, IsNull, ToSql, Type};
+use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 
+use self::errors::{classify, ends_the_session, sentence};
+use self::values::{readable, ParamRefused};
 use crate::error::DbError;
 use crate::pool::{Backend, ConnectionPool, DbCall};
 use crate::value::Value;
@@ -50,6 +65,7 @@ pub struct Postgres {
     config: postgres::Config,
     target: String,
     lock_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -58,16 +74,20 @@ impl std::fmt::Debug for Postgres {
         f.debug_struct("Postgres")
             .field("target", &self.target)
             .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
 
+/// The keepalive idle time the `postgres` crate uses when told nothing.
+const CRATE_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
 impl Postgres {
     /// The database `conninfo` names: `host=127.0.0.1 port=5432
     /// user=app dbname=app` or `postgresql://app@127.0.0.1/app` (libpq's
-    /// two forms; `host=/run/postgresql` is a Unix socket directory). A
-    /// connect timeout of 10 s applies unless `connect_timeout` says
-    /// otherwise.
+    /// two forms; `host=/run/postgresql` is a Unix socket directory). The
+    /// module docs list the timeouts that apply unless the string sets its
+    /// own.
     pub fn new(conninfo: &str) -> Result<Postgres, DbError> {
         let mut config: postgres::Config = conninfo.parse().map_err(|e| DbError::Connect {
             backend: "postgres",
@@ -78,14 +98,24 @@ impl Postgres {
                 sentence(&e)
             ),
         })?;
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+            config.host_path("/var/run/postgresql");
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if config.get_keepalives_idle() == CRATE_KEEPALIVE_IDLE {
+            config.keepalives_idle(Duration::from_secs(60));
         }
         let target = describe(&config);
         Ok(Postgres {
             config,
             target,
             lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::ZERO,
         })
     }
 
@@ -95,6 +125,20 @@ impl Postgres {
         self.lock_timeout = d;
         self
     }
+
+    /// How long a statement may run before the server cancels it (default
+    /// zero: no bound, PostgreSQL's own default).
+    pub fn statement_timeout(mut self, d: Duration) -> Postgres {
+        self.statement_timeout = d;
+        self
+    }
+}
+
+/// `d` as PostgreSQL's milliseconds: rounded up (so a bound under a
+/// millisecond stays a bound, not zero's "for ever"), at most `i32::MAX`.
+fn millis(d: Duration) -> u128 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128)
 }
 
 /// Where a config points, for errors (never its password).
@@ -102,7 +146,10 @@ fn describe(config: &postgres::Config) -> String {
     let host = match config.get_hosts().first() {
         Some(postgres::config::Host::Tcp(h)) => h.clone(),
         Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
+        None => config
+            .get_hostaddrs()
+            .first()
+            .map_or_else(|| "(no host)".into(), |a| a.to_string()),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let user = config.get_user().unwrap_or("(the login user)");
@@ -114,6 +161,8 @@ fn describe(config: &postgres::Config) -> String {
 pub struct PgConnection {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A call found the session over (the client may not know yet).
+    ended: bool,
 }
 
 impl PgConnection {
@@ -123,12 +172,20 @@ impl PgConnection {
         &mut self.client
     }
 
+    /// `e` as a [`DbError`]; a lost session is remembered, so the pool's
+    /// thread reconnects before the next call.
+    fn fail(&mut self, e: postgres::Error) -> DbError {
+        let lost = ends_the_session(&e, self.client.is_closed());
+        self.ended |= lost;
+        classify(e, lost)
+    }
+
     /// `sql` prepared, from the cache when it is there; and whether it was.
-    fn statement(&mut self, sql: &str) -> Result<(Statement, bool), postgres::Error> {
+    fn statement(&mut self, sql: &str) -> Result<(Statement, bool), DbError> {
         if let Some(s) = self.statements.get(sql) {
             return Ok((s.clone(), true));
         }
-        let s = self.client.prepare(sql)?;
+        let s = self.client.prepare(sql).map_err(|e| self.fail(e))?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -136,25 +193,68 @@ impl PgConnection {
         Ok((s, false))
     }
 
-    /// Runs `run` with `sql` prepared; a cached statement the schema has
-    /// outdated is prepared again, once.
+    /// Runs `run` with `sql` prepared. A cached statement that turns out
+    /// stale (see the module docs) is prepared again and run once more;
+    /// with `columns_checked`, one whose columns `Value` cannot hold is
+    /// refused (and not kept) before it runs.
     fn with_statement<R>(
         &mut self,
         sql: &str,
-        run: impl Fn(&mut Client, &Statement) -> Result<R, DbError>,
+        columns_checked: bool,
+        run: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
     ) -> Result<R, DbError> {
-        let (stmt, cached) = self.statement(sql)?;
-        match run(&mut self.client, &stmt) {
-            Err(DbError::Database {
-                code: Some(code), ..
-            }) if cached && code == SqlState::FEATURE_NOT_SUPPORTED.code() => {
-                self.statements.remove(sql);
-                let (stmt, _) = self.statement(sql)?;
-                run(&mut self.client, &stmt)
+        let mut retried = false;
+        loop {
+            let (stmt, cached) = self.statement(sql)?;
+            let again = cached && !retried;
+            if columns_checked {
+                if let Some(refusal) = unreadable_column(&stmt) {
+                    self.statements.remove(sql);
+                    if again {
+                        retried = true;
+                        continue;
+                    }
+                    return Err(refusal);
+                }
             }
-            answer => answer,
+            match run(&mut self.client, &stmt) {
+                Ok(answer) => return Ok(answer),
+                Err(e) if again && stale(&e) => {
+                    self.statements.remove(sql);
+                    retried = true;
+                }
+                Err(e) => return Err(self.fail(e)),
+            }
         }
     }
+}
+
+/// Whether `e` says a cached statement is out of date, and nothing ran: a
+/// parameter refused for a type the statement fixed when it was prepared,
+/// the statement gone from the session (`26000`), or the server's
+/// revalidation refusing a changed result type (`0A000`, raised in
+/// `RevalidateCachedQuery`, before execution).
+fn stale(e: &postgres::Error) -> bool {
+    if std::error::Error::source(e).is_some_and(|c| c.is::<ParamRefused>()) {
+        return true;
+    }
+    e.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::INVALID_SQL_STATEMENT_NAME
+            || (*db.code() == SqlState::FEATURE_NOT_SUPPORTED
+                && db.routine() == Some("RevalidateCachedQuery"))
+    })
+}
+
+/// The refusal of a statement with a column `Value` cannot hold.
+fn unreadable_column(stmt: &Statement) -> Option<DbError> {
+    let col = stmt.columns().iter().find(|c| !readable(c.type_()))?;
+    Some(DbError::failed(format!(
+        "column `{name}` is of type {ty}, which torsion_db::Value does not hold: \
+         convert it to text in the query (e.g. `SELECT created::text`, \
+         `SELECT now()::text AS {name}`)",
+        name = col.name(),
+        ty = col.type_()
+    )))
 }
 
 impl Backend for Postgres {
@@ -169,194 +269,20 @@ impl Backend for Postgres {
         let mut client = self.config.connect(NoTls).map_err(failed)?;
         client
             .batch_execute(&format!(
-                "SET lock_timeout = {}",
-                self.lock_timeout.as_millis()
+                "SET lock_timeout = {}; SET statement_timeout = {}",
+                millis(self.lock_timeout),
+                millis(self.statement_timeout)
             ))
             .map_err(failed)?;
         Ok(PgConnection {
             client,
             statements: HashMap::new(),
+            ended: false,
         })
     }
 
     fn is_usable(&self, conn: &mut PgConnection) -> bool {
-        !conn.client.is_closed()
-    }
-}
-
-/// A `postgres` error as one sentence: the server's own words with its
-/// SQLSTATE, detail and hint, or the client's with every cause.
-fn sentence(e: &postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        let mut s = format!(
-            "{}: {} (SQLSTATE {})",
-            db.severity(),
-            db.message(),
-            db.code().code()
-        );
-        if let Some(detail) = db.detail() {
-            s.push_str(&format!(" ({detail})"));
-        }
-        if let Some(hint) = db.hint() {
-            s.push_str(&format!("; hint: {hint}"));
-        }
-        return s;
-    }
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
-}
-
-impl From<postgres::Error> for DbError {
-    fn from(e: postgres::Error) -> DbError {
-        let lost_io = e
-            .source()
-            .is_some_and(|c| c.downcast_ref::<std::io::Error>().is_some());
-        let code = e.code().map(|c| c.code().to_owned());
-        // Class 08 is "connection exception"; 57P01..03 the server
-        // shutting down or restarting.
-        let lost_code = code
-            .as_deref()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0"));
-        if e.is_closed() || lost_io || lost_code {
-            DbError::ConnectionLost(sentence(&e))
-        } else {
-            DbError::Database {
-                message: sentence(&e),
-                code,
-            }
-        }
-    }
-}
-
-/// The parameter types a `Value::Text` is written to as bytes.
-fn takes_text(ty: &Type) -> bool {
-    <&str as ToSql>::accepts(ty)
-}
-
-/// Whether `Value` can hold a column of type `ty`.
-fn readable(ty: &Type) -> bool {
-    matches!(
-        *ty,
-        Type::BOOL
-            | Type::INT2
-            | Type::INT4
-            | Type::INT8
-            | Type::OID
-            | Type::FLOAT4
-            | Type::FLOAT8
-            | Type::BYTEA
-            | Type::JSON
-            | Type::JSONB
-    ) || <&str as FromSql>::accepts(ty)
-}
-
-type BoxError = Box<dyn StdError + Sync + Send>;
-
-fn cannot_take(value: &Value, ty: &Type) -> BoxError {
-    let kind = match value {
-        Value::Null => "NULL",
-        Value::Bool(_) => "a Bool",
-        Value::Integer(_) => "an Integer",
-        Value::Real(_) => "a Real",
-        Value::Text(_) => "a Text",
-        Value::Blob(_) => "a Blob",
-    };
-    format!(
-        "{kind} value cannot be a parameter of type {ty}: pass the Value of that type, \
-         or cast the parameter in the SQL (e.g. $1::text::{ty})"
-    )
-    .into()
-}
-
-impl ToSql for Value {
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-        let out_of_range = |n: &i64| -> BoxError {
-            format!("the Integer {n} does not fit a {ty} parameter").into()
-        };
-        match self {
-            Value::Null => Ok(IsNull::Yes),
-            Value::Bool(b) if *ty == Type::BOOL => b.to_sql(ty, out),
-            Value::Integer(n) => match *ty {
-                Type::INT8 => n.to_sql(ty, out),
-                Type::INT4 => i32::try_from(*n)
-                    .map_err(|_| out_of_range(n))?
-                    .to_sql(ty, out),
-                Type::INT2 => i16::try_from(*n)
-                    .map_err(|_| out_of_range(n))?
-                    .to_sql(ty, out),
-                Type::OID => u32::try_from(*n)
-                    .map_err(|_| out_of_range(n))?
-                    .to_sql(ty, out),
-                // A float parameter takes an integer it holds exactly.
-                Type::FLOAT8 if (*n as f64) as i64 == *n => (*n as f64).to_sql(ty, out),
-                Type::FLOAT4 if (*n as f32) as i64 == *n => (*n as f32).to_sql(ty, out),
-                _ => Err(cannot_take(self, ty)),
-            },
-            Value::Real(x) => match *ty {
-                Type::FLOAT8 => x.to_sql(ty, out),
-                Type::FLOAT4 => (*x as f32).to_sql(ty, out),
-                _ => Err(cannot_take(self, ty)),
-            },
-            Value::Text(s) => match *ty {
-                Type::JSON => {
-                    out.extend_from_slice(s.as_bytes());
-                    Ok(IsNull::No)
-                }
-                // jsonb's binary form: a version byte, then the text.
-                Type::JSONB => {
-                    out.extend_from_slice(&[1]);
-                    out.extend_from_slice(s.as_bytes());
-                    Ok(IsNull::No)
-                }
-                _ if takes_text(ty) => s.as_str().to_sql(ty, out),
-                _ => Err(cannot_take(self, ty)),
-            },
-            Value::Blob(b) if *ty == Type::BYTEA => b.as_slice().to_sql(ty, out),
-            _ => Err(cannot_take(self, ty)),
-        }
-    }
-
-    /// Every type: each value checks its own in `to_sql`, with an error
-    /// that names the parameter's type and the cast.
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    postgres::types::to_sql_checked!();
-}
-
-impl<'a> FromSql<'a> for Value {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Value, BoxError> {
-        Ok(match *ty {
-            Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
-            Type::INT2 => Value::Integer(i16::from_sql(ty, raw)?.into()),
-            Type::INT4 => Value::Integer(i32::from_sql(ty, raw)?.into()),
-            Type::INT8 => Value::Integer(i64::from_sql(ty, raw)?),
-            Type::OID => Value::Integer(u32::from_sql(ty, raw)?.into()),
-            Type::FLOAT4 => Value::Real(f32::from_sql(ty, raw)?.into()),
-            Type::FLOAT8 => Value::Real(f64::from_sql(ty, raw)?),
-            Type::BYTEA => Value::Blob(raw.to_vec()),
-            Type::JSON => Value::Text(std::str::from_utf8(raw)?.to_owned()),
-            Type::JSONB => match raw.split_first() {
-                Some((1, text)) => Value::Text(std::str::from_utf8(text)?.to_owned()),
-                _ => return Err("a jsonb value in an unknown binary version".into()),
-            },
-            _ => Value::Text(<&str as FromSql>::from_sql(ty, raw)?.to_owned()),
-        })
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Value, BoxError> {
-        Ok(Value::Null)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        readable(ty)
+        !conn.ended && !conn.client.is_closed()
     }
 }
 
@@ -365,21 +291,12 @@ fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
-/// Every row `stmt` returns with `params`, each row its columns' values;
-/// a column `Value` cannot hold is refused before the query runs.
+/// Every row `stmt` returns with `params`, each row its columns' values.
 fn query(
     client: &mut Client,
     stmt: &Statement,
     params: &[Value],
-) -> Result<Vec<Vec<Value>>, DbError> {
-    if let Some(col) = stmt.columns().iter().find(|c| !readable(c.type_())) {
-        return Err(DbError::failed(format!(
-            "column `{name}` is of type {ty}, which torsion_db::Value does not hold: \
-             cast it in the query ({name}::text)",
-            name = col.name(),
-            ty = col.type_()
-        )));
-    }
+) -> Result<Vec<Vec<Value>>, postgres::Error> {
     let rows = client.query(stmt, &as_params(params))?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -392,13 +309,19 @@ fn query(
     Ok(out)
 }
 
+/// Why an interaction failed: the client, or the caller's work.
+enum InteractionFailure {
+    Client(postgres::Error),
+    Work(DbError),
+}
+
 impl ConnectionPool<Postgres> {
     /// The rows `sql` selects, with `$1`, `$2` … bound to `params`
     /// (Twisted's `runQuery`).
     pub fn run_query(&self, sql: impl Into<String>, params: Vec<Value>) -> DbCall<Vec<Vec<Value>>> {
         let sql = sql.into();
         self.run_with(move |conn| {
-            conn.with_statement(&sql, |client, stmt| query(client, stmt, &params))
+            conn.with_statement(&sql, true, |client, stmt| query(client, stmt, &params))
         })
     }
 
@@ -407,7 +330,7 @@ impl ConnectionPool<Postgres> {
     pub fn run_operation(&self, sql: impl Into<String>, params: Vec<Value>) -> DbCall<usize> {
         let sql = sql.into();
         self.run_with(move |conn| {
-            conn.with_statement(&sql, |client, stmt| {
+            conn.with_statement(&sql, false, |client, stmt| {
                 let changed = client.execute(stmt, &as_params(&params))?;
                 Ok(usize::try_from(changed).unwrap_or(usize::MAX))
             })
@@ -423,12 +346,26 @@ impl ConnectionPool<Postgres> {
         W: FnOnce(&mut postgres::Transaction<'_>) -> Result<R, DbError> + Send + 'static,
     {
         self.run_with(move |conn| {
-            let mut tx = conn.client.transaction()?;
-            // On Err, or a panic unwinding through here, dropping `tx`
-            // rolls it back.
-            let answer = work(&mut tx)?;
-            tx.commit()?;
-            Ok(answer)
+            let outcome = (|| {
+                let mut tx = conn
+                    .client
+                    .transaction()
+                    .map_err(InteractionFailure::Client)?;
+                // On Err, or a panic unwinding through here, dropping `tx`
+                // rolls it back.
+                let answer = work(&mut tx).map_err(InteractionFailure::Work)?;
+                tx.commit().map_err(InteractionFailure::Client)?;
+                Ok(answer)
+            })();
+            match outcome {
+                Ok(answer) => Ok(answer),
+                Err(InteractionFailure::Client(e)) => Err(conn.fail(e)),
+                Err(InteractionFailure::Work(e)) => {
+                    conn.ended |=
+                        matches!(e, DbError::ConnectionLost(_)) || conn.client.is_closed();
+                    Err(e)
+                }
+            }
         })
     }
 }
