@@ -12,6 +12,7 @@
 //! | `echo.rs` (at the root) | [`Echo`] and echo in every framing | `wire.Echo` |
 //! | [`metrics_endpoint`] | [`metrics_endpoint::serve_metrics`]: `GET /metrics` (Prometheus) over torsion's HTTP | — |
 //! | [`http`] | HTTP/1.1: [`http::Router`] of sync or async handlers, [`http::HttpConnection`], limits and smuggling refusals; (feature `http-client`) [`http::client::HttpClient`], a client with a per-shard pool | `twisted.web`: `Site`, `Resource`, `HTTPChannel`; `Agent`, `HTTPConnectionPool` |
+//! | [`websocket`] | (feature `websocket`) RFC 6455 with `permessage-deflate`: frames, messages, the handshake, a connection to await | Autobahn's `WebSocketServerProtocol` |
 //!
 //! Protocol state lives on its shard (`Rc`/`RefCell`) and is never shared
 //! between threads; what shards must share travels as bus messages
@@ -27,6 +28,8 @@ mod framing;
 pub mod http;
 #[cfg(all(feature = "http", feature = "metrics"))]
 pub mod metrics_endpoint;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use echo::{echo_protocol, DatagramEcho, Echo, EchoFactory, FrameEcho, FramedEchoFactory};
 pub use framed::{

@@ -376,6 +376,39 @@ pub fn ensure_python_module(module: &str, requirements: &str) -> bool {
     false
 }
 
+/// Makes sure the Node packages pinned in `tests/interop/node/package.json`
+/// are installed there (`npm ci` the first time a test asks; the npm
+/// registry is the only network it needs). Returns the directory, or
+/// `None` with the reason on stderr when Node or npm is missing or the
+/// install fails.
+pub fn ensure_node_packages() -> Option<std::path::PathBuf> {
+    static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/node");
+    let _one_at_a_time = NPM.lock().unwrap_or_else(|e| e.into_inner());
+    if dir.join("node_modules/ws/package.json").exists() {
+        return Some(dir);
+    }
+    if !succeeds("node", &["--version"]) {
+        eprintln!("skipping: node is not installed");
+        return None;
+    }
+    eprintln!(
+        "installing {} (npm ci) for the interop tests",
+        dir.display()
+    );
+    let ok = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        Some(dir)
+    } else {
+        eprintln!("skipping: npm ci failed in {}", dir.display());
+        None
+    }
+}
+
 /// Makes sure `program` is on the PATH, installing Debian's `package` with
 /// apt-get when it is missing and we are root (as in CI). Returns false,
 /// with the reason on stderr, when it stays unavailable.

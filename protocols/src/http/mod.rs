@@ -59,6 +59,7 @@ pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
 pub use metrics::{HttpMetrics, HttpShardStats};
+pub(crate) use response::write_head;
 pub use response::{http_date, json, response, status_page, text, Body, BodyStream, Response};
 pub use router::{Handler, Reply, Request, Router};
 pub use static_files::StaticDir;
