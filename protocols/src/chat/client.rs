@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use torsion::DisconnectReason;
 
-use super::requests::PendingRequest;
+use super::requests::{poll_request, PendingRequest};
 use super::room::Room;
 use crate::codec::FrameError;
 use crate::framed::{FrameHandler, FramedConnection};
@@ -33,7 +33,10 @@ impl ChatClient {
 
 impl FrameHandler for ChatClient {
     fn connection_made(&mut self, conn: &FramedConnection) {
-        self.id = Some(self.room.join(conn.clone()));
+        self.id = Some(
+            self.room
+                .join(conn.transport().clone(), crate::chat::wire::ChatWire::Lines),
+        );
     }
 
     fn frame_received(&mut self, _conn: &FramedConnection, line: Bytes) {
@@ -46,14 +49,7 @@ impl FrameHandler for ChatClient {
     }
 
     fn poll_future(&mut self, _conn: &FramedConnection, cx: &mut Context<'_>) -> Poll<()> {
-        let Some(request) = &mut self.request else {
-            return Poll::Ready(());
-        };
-        let done = request.as_mut().poll(cx);
-        if done.is_ready() {
-            self.request = None;
-        }
-        done
+        poll_request(&mut self.request, cx)
     }
 
     /// An over-long line is answered, then the connection closes; a last

@@ -69,6 +69,9 @@ mod requests;
 mod room;
 mod server;
 pub mod testing;
+#[cfg(feature = "websocket")]
+mod websocket;
+mod wire;
 
 pub use client::ChatClient;
 pub use message::{ChatMessage, ClaimOutcome};
@@ -80,3 +83,6 @@ pub use room::{
     MAX_COALESCED_SLEEP,
 };
 pub use server::{chat_factory, start_chat_server, ChatBuses, ChatFactory};
+#[cfg(feature = "websocket")]
+pub use websocket::{WsChatClient, CHAT_PAGE};
+pub use wire::ChatWire;

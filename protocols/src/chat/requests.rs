@@ -50,6 +50,22 @@ pub type RoomRpc = Rpc<RoomRequest, RoomAnswer>;
 /// A client's request under way, polled on its connection's task.
 pub(crate) type PendingRequest = Pin<Box<dyn Future<Output = ()>>>;
 
+/// Polls a connection's request under way, if any (dropped once done):
+/// `Ready` when none is left.
+pub(crate) fn poll_request(
+    request: &mut Option<PendingRequest>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<()> {
+    let Some(pending) = request else {
+        return std::task::Poll::Ready(());
+    };
+    let done = pending.as_mut().poll(cx);
+    if done.is_ready() {
+        *request = None;
+    }
+    done
+}
+
 /// Asks `name`'s owner whether connection `conn` here may hold it.
 pub(crate) async fn claim(
     rpc: &Rc<RoomRpc>,

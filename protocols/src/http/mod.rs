@@ -59,7 +59,8 @@ pub use body::{BodyError, BodyReader};
 pub use connection::{HttpConfig, HttpConnection};
 pub use head::{parse_head, BodyFraming, HeadError, HeadScanner, RequestHead};
 pub use metrics::{HttpMetrics, HttpShardStats};
-pub(crate) use response::write_head;
+#[cfg(feature = "websocket")]
+pub(crate) use response::whole_response;
 pub use response::{http_date, json, response, status_page, text, Body, BodyStream, Response};
 pub use router::{Handler, Reply, Request, Router};
 pub use static_files::StaticDir;

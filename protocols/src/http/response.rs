@@ -256,6 +256,38 @@ pub fn http_date() -> [u8; 29] {
     })
 }
 
+#[cfg(feature = "websocket")]
+/// `r` as the bytes of a whole HTTP/1.1 response that closes its
+/// connection (`Connection: close`): for listeners that answer one
+/// request and hand the connection on or close it (the WebSocket ones).
+/// A streamed body cannot be sent this way: it is answered 500 (logged).
+pub(crate) fn whole_response(r: Response) -> BytesMut {
+    let (mut parts, body) = r.into_parts();
+    let body = match body {
+        Body::Full(b) => b,
+        Body::Empty => Bytes::new(),
+        Body::Stream { .. } => {
+            tracing::warn!("a streamed body where a whole one is needed; answered 500");
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            parts.headers.clear();
+            Bytes::from_static(b"500 Internal Server Error\n")
+        }
+    };
+    let mut out = BytesMut::with_capacity(256 + body.len());
+    write_head(
+        &mut out,
+        &http_date(),
+        parts.status,
+        &parts.headers,
+        Some(body.len() as u64),
+        Version::HTTP_11,
+        false,
+        true,
+    );
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use http::{header, StatusCode};
 use torsion::{Connection, ConnectionFn, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
@@ -20,8 +19,7 @@ use super::frame::Role;
 use super::handshake::{accept, is_upgrade};
 use super::socket::{WebSocket, WsConfig};
 use crate::http::{
-    http_date, parse_head, response, status_page, write_head, Body, HeadScanner, RequestHead,
-    Response,
+    parse_head, response, status_page, whole_response, HeadScanner, RequestHead, Response,
 };
 
 type OnOpen = dyn Fn(WebSocket, RequestHead) -> Pin<Box<dyn Future<Output = ()>>>;
@@ -170,32 +168,9 @@ async fn read_head(
     }
 }
 
-/// Writes `r` and closes the connection after it. A page's body is whole
-/// (a streamed one is answered 500: pages here are small).
+/// Writes `r` and closes the connection after it.
 async fn answer(conn: &Connection, r: Response) {
-    let (mut parts, body) = r.into_parts();
-    let bytes = match body {
-        Body::Full(b) => b,
-        Body::Empty => bytes::Bytes::new(),
-        Body::Stream { .. } => {
-            tracing::warn!("a WebSocket listener's page has a streamed body; answered 500");
-            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
-            parts.headers.clear();
-            bytes::Bytes::from_static(b"500 Internal Server Error\n")
-        }
-    };
-    let mut out = BytesMut::with_capacity(256 + bytes.len());
-    write_head(
-        &mut out,
-        http_date().as_ref(),
-        parts.status,
-        &parts.headers,
-        Some(bytes.len() as u64),
-        http::Version::HTTP_11,
-        false,
-        true,
-    );
-    out.extend_from_slice(&bytes);
-    let _ = conn.write(&out).await;
+    // Err: the connection is closing already.
+    let _ = conn.write(&whole_response(r)).await;
     conn.close();
 }

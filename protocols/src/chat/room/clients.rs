@@ -17,15 +17,18 @@ use bytes::Bytes;
 use super::{line, printable, Client, Room, State};
 use crate::chat::names::{owner_shard, validate_name};
 use crate::chat::requests::{self, PendingRequest};
-use crate::framed::FramedConnection;
+use torsion::Transport;
+
+use crate::chat::wire::ChatWire;
 
 impl Room {
-    /// A new connection: greets it and starts its registration timer.
-    pub(crate) fn join(self: &Rc<Self>, conn: FramedConnection) -> u64 {
+    /// A new connection, whose lines go out framed for `wire`: greets it
+    /// and starts its registration timer.
+    pub(crate) fn join(self: &Rc<Self>, transport: Transport, wire: ChatWire) -> u64 {
         let id = self.next_id();
         let timer = (!self.config.register_timeout.is_zero()).then(|| {
             let room = Rc::downgrade(self);
-            conn.transport()
+            transport
                 .clock()
                 .call_later(self.config.register_timeout, move || {
                     if let Some(room) = room.upgrade() {
@@ -34,11 +37,12 @@ impl Room {
                 })
         });
         // Err: the connection is closing, and its end reason says why.
-        let _ = conn.transport().write_bytes(line("What's your name?"));
+        let _ = transport.write_bytes(wire.frame(&line("What's your name?")));
         self.clients.borrow_mut().insert(
             id,
             Client {
-                conn,
+                transport,
+                wire,
                 state: State::Nameless,
                 register_timer: timer,
                 request_pending: false,
@@ -49,12 +53,12 @@ impl Room {
     }
 
     pub(super) fn registration_expired(&self, id: u64) {
-        let transport = match self.clients.borrow().get(&id) {
-            Some(c) if matches!(c.state, State::Nameless) => c.conn.transport().clone(),
+        let (transport, wire) = match self.clients.borrow().get(&id) {
+            Some(c) if matches!(c.state, State::Nameless) => (c.transport.clone(), c.wire),
             _ => return,
         };
         // Err: the connection is closing, and its end reason says why.
-        let _ = transport.write_bytes(line("Registration timed out."));
+        let _ = transport.write_bytes(wire.frame(&line("Registration timed out.")));
         transport.close();
     }
 
@@ -174,7 +178,7 @@ impl Room {
             let State::Named(name) = std::mem::replace(&mut c.state, State::Leaving) else {
                 return;
             };
-            (name, c.conn.transport().clone())
+            (name, c.transport.clone())
         };
         self.release_name(id, name);
         transport.close();

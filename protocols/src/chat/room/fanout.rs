@@ -76,6 +76,7 @@ use bytes::Bytes;
 
 use super::{Recipient, Room, MAX_COALESCED_SLEEP};
 use crate::chat::message::ChatMessage;
+use crate::chat::wire::ChatWire;
 
 impl Room {
     /// Writes `line` to every named client here but `from`, and sends it once
@@ -122,6 +123,8 @@ impl Room {
         let mut newly_congested = Vec::new();
         let mut clock = None;
         let mut readers = 0;
+        // Framed once for all of this shard's readers on a wire.
+        let mut framed: Option<Bytes> = None;
         for r in self.named.borrow().iter() {
             if Some(r.id) == except {
                 continue;
@@ -132,7 +135,13 @@ impl Room {
                 clock.get_or_insert_with(|| r.transport.clock());
             }
             // Err: the connection is closing, and its end reason says why.
-            let _ = r.transport.write_shared(line);
+            let _ = match r.wire {
+                ChatWire::Lines => r.transport.write_shared(line),
+                #[allow(unreachable_patterns)]
+                wire => r
+                    .transport
+                    .write_shared(framed.get_or_insert_with(|| wire.frame(line))),
+            };
             if r.transport.is_writing_paused() && !r.congested.get() {
                 newly_congested.push(r.id);
             }

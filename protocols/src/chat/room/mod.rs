@@ -45,7 +45,7 @@ use crate::chat::cluster::ClusterLink;
 use crate::chat::message::ChatMessage;
 use crate::chat::metrics::ChatShardStats;
 use crate::chat::requests::RoomRpc;
-use crate::framed::FramedConnection;
+use crate::chat::wire::ChatWire;
 
 enum State {
     Nameless,
@@ -55,7 +55,8 @@ enum State {
 }
 
 struct Client {
-    conn: FramedConnection,
+    transport: Transport,
+    wire: ChatWire,
     state: State,
     register_timer: Option<DelayedCall>,
     /// Its claim or `/who` is under way: reading is paused until then.
@@ -66,6 +67,7 @@ struct Client {
 struct Recipient {
     id: u64,
     transport: Transport,
+    wire: ChatWire,
     /// Its queue went above the high-water mark and has not drained yet.
     congested: Cell<bool>,
     /// Congested for longer than the stall timeout: no longer holds the
@@ -243,12 +245,12 @@ impl Room {
     }
 
     fn reply(&self, id: u64, text: &str) {
-        let transport = match self.clients.borrow().get(&id) {
-            Some(c) => c.conn.transport().clone(),
+        let (transport, wire) = match self.clients.borrow().get(&id) {
+            Some(c) => (c.transport.clone(), c.wire),
             None => return,
         };
         // Err: the connection is closing, and its end reason says why.
-        let _ = transport.write_bytes(line(text));
+        let _ = transport.write_bytes(wire.frame(&line(text)));
         if transport.is_writing_paused() {
             self.recipient_congested(id);
         }
@@ -263,7 +265,7 @@ impl Room {
             State::Named(_) => c.request_pending || self.holding.get(),
             State::Nameless | State::Leaving => c.request_pending,
         };
-        let t = c.conn.transport();
+        let t = &c.transport;
         if wait {
             t.pause_reading();
         } else {

@@ -65,7 +65,7 @@ impl Room {
 
     pub(super) fn claim_answered(&self, id: u64, name: String, outcome: ClaimOutcome) {
         let granted = outcome == ClaimOutcome::Granted;
-        let transport = {
+        let (transport, wire) = {
             let mut clients = self.clients.borrow_mut();
             let Some(client) = clients.get_mut(&id) else {
                 drop(clients);
@@ -89,12 +89,13 @@ impl Room {
                 }
                 client.state = State::Named(name.clone());
             }
-            client.conn.transport().clone()
+            (client.transport.clone(), client.wire)
         };
         if granted {
             self.named.borrow_mut().push(Rc::new(Recipient {
                 id,
                 transport,
+                wire,
                 congested: Cell::new(false),
                 stalled: Cell::new(false),
                 stall_timer: RefCell::new(None),
