@@ -274,12 +274,14 @@ fn serve<A: App>(app: &A, flags: A::Flags, common: ServeFlags) -> Result<()> {
 fn announce(server: &ServerHandle, metrics: Option<&(ServerHandle, &'static str)>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let n = server.shard_count();
-    writeln!(
-        out,
-        "torsion: listening on {} ({n} shard{})",
-        server.local_addr(),
-        if n == 1 { "" } else { "s" }
-    )?;
+    // One line per listener, in the order of its endpoints.
+    for addr in server.local_addrs() {
+        writeln!(
+            out,
+            "torsion: listening on {addr} ({n} shard{})",
+            if n == 1 { "" } else { "s" }
+        )?;
+    }
     if let Some((metrics_server, scheme)) = metrics {
         writeln!(
             out,

@@ -7,6 +7,8 @@ use torsion::ServerHandle;
 use torsion_protocols::chat::cluster::{start_chat_node, ClusterConfig};
 use torsion_protocols::chat::{start_chat_server, ChatConfig, ChatMetrics, DEFAULT_MAX_OUTBOUND};
 
+use anyhow::Context;
+
 use crate::cli::{parse_duration, parse_duration_or_off, parse_on_off, parse_size};
 use torsion_app::{App, ServeContext};
 
@@ -44,6 +46,13 @@ pub struct ChatFlags {
     #[arg(long, value_name = "on|off", default_value = "on", action = clap::ArgAction::Set,
           value_parser = parse_on_off)]
     pub coalesce_wakeups: bool,
+
+    /// Also serve browsers: a WebSocket listener on ENDPOINT (e.g.
+    /// tcp:8124:interface=127.0.0.1), in the same room as the line
+    /// clients; one text message is one chat line, and a plain GET / gets
+    /// the chat page.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub websocket: Option<String>,
 
     /// Be one node of a chat spread over several servers, through this
     /// Redis (6.2 or later): lines, names and /who cross nodes. Without it
@@ -101,8 +110,20 @@ impl App for ChatApp {
             .with_coalesce_wakeups(flags.coalesce_wakeups)
             .with_max_outbound(ctx.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND))
             .with_metrics(chat_metrics);
+        let builder = match flags.websocket.as_deref() {
+            None => ctx.builder,
+            Some(text) => {
+                let endpoint: torsion::Endpoint = text
+                    .parse()
+                    .with_context(|| format!("bad --websocket \"{text}\""))?;
+                if endpoint.is_datagram() {
+                    anyhow::bail!("bad --websocket \"{text}\": WebSocket needs a tcp:, tcp6: or tls: endpoint");
+                }
+                ctx.builder.also_listen(endpoint)
+            }
+        };
         let Some(url) = flags.cluster else {
-            return Ok(start_chat_server(ctx.builder, config)?);
+            return Ok(start_chat_server(builder, config)?);
         };
         let mut cluster = ClusterConfig::new(url)
             .with_lease(flags.cluster_lease)
@@ -110,6 +131,6 @@ impl App for ChatApp {
         if let Some(id) = flags.node_id {
             cluster = cluster.with_node_id(id);
         }
-        Ok(start_chat_node(ctx.builder, config, cluster)?)
+        Ok(start_chat_node(builder, config, cluster)?)
     }
 }

@@ -62,6 +62,7 @@
 
 mod client;
 pub mod cluster;
+mod connection;
 mod message;
 mod metrics;
 mod names;
@@ -74,6 +75,7 @@ mod websocket;
 mod wire;
 
 pub use client::ChatClient;
+pub use connection::ChatConnection;
 pub use message::{ChatMessage, ClaimOutcome};
 pub use metrics::{ChatMetrics, ChatShardStats};
 pub use names::{validate_name, InvalidName, MAX_NAME_BYTES};

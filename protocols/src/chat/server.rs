@@ -10,6 +10,7 @@ use torsion::{
 };
 
 use super::client::ChatClient;
+use super::connection::ChatConnection;
 use super::message::ChatMessage;
 use super::requests::{RoomAnswer, RoomRequest, RoomRpc};
 use super::room::{self, ChatConfig, Room};
@@ -28,15 +29,33 @@ impl ChatFactory {
     }
 }
 
-impl Factory for ChatFactory {
-    type Protocol = LineReceiver<ChatClient>;
-
-    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<Self::Protocol> {
+impl ChatFactory {
+    /// A line client of the room.
+    fn line_client(&self) -> LineReceiver<ChatClient> {
         let codec = LineCodec::lf_or_crlf().max_length(self.room.config().max_line);
-        Some(LineReceiver::with_codec(
-            ChatClient::new(self.room.clone()),
-            codec,
-        ))
+        LineReceiver::with_codec(ChatClient::new(self.room.clone()), codec)
+    }
+}
+
+impl Factory for ChatFactory {
+    type Protocol = ChatConnection;
+
+    fn build_protocol(&mut self, _peer: SocketAddr) -> Option<ChatConnection> {
+        Some(ChatConnection::Lines(self.line_client()))
+    }
+
+    /// The first listener takes lines; with the `websocket` feature, every
+    /// other listener (`also_listen`) takes WebSocket clients (and serves
+    /// the chat page).
+    fn build_protocol_on(&mut self, listener: usize, _peer: SocketAddr) -> Option<ChatConnection> {
+        #[cfg(feature = "websocket")]
+        if listener > 0 {
+            return Some(ChatConnection::WebSocket(
+                super::websocket::WsChatClient::new(self.room.clone()),
+            ));
+        }
+        let _ = listener;
+        Some(ChatConnection::Lines(self.line_client()))
     }
 
     fn over_capacity(&mut self, _peer: SocketAddr) -> Option<Bytes> {
@@ -90,7 +109,9 @@ pub fn chat_factory(
 }
 
 /// Starts a chat server on `builder`'s shards: one room per shard, one bus
-/// between them. Each client's outbound hard cap is `config.max_outbound`;
+/// between them. Line clients on the builder's first listener; with the
+/// `websocket` feature, WebSocket clients (and the chat page) on each
+/// listener added with `also_listen`, in the same rooms. Each client's outbound hard cap is `config.max_outbound`;
 /// the builder's other flow limits (water marks, read bound, linger) are
 /// kept. A shard that cannot attach to the bus fails the start with an
 /// error, not a panic.

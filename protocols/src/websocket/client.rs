@@ -5,7 +5,7 @@ use bytes::Buf;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use torsion::{ClientEndpoint, ClientTls};
 
-use super::close::CloseCode;
+use super::close_code::CloseCode;
 use super::error::WsError;
 use super::frame::Role;
 use super::handshake::{check_answer, client_key, client_request};

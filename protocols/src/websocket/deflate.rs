@@ -12,7 +12,7 @@
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::close::CloseCode;
+use super::close_code::CloseCode;
 use super::error::WsError;
 
 /// What the two ends agreed for `permessage-deflate`.

@@ -1,7 +1,7 @@
 //! [`WsError`]: why a WebSocket connection ends badly, with the close code
 //! the RFC names for it and a sentence.
 
-use super::close::CloseCode;
+use super::close_code::CloseCode;
 
 /// A WebSocket failure: the close code sent to the peer (or, for a local
 /// failure, the one that describes it) and why.

@@ -11,7 +11,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::close::CloseCode;
+use super::close_code::CloseCode;
 use super::error::WsError;
 
 /// What a frame is (§5.2).

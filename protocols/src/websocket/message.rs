@@ -5,7 +5,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::close::{Close, CloseCode};
+use super::close::Close;
+use super::close_code::CloseCode;
 use super::deflate::Inflater;
 use super::error::WsError;
 use super::frame::{read_frame, Opcode, Role};

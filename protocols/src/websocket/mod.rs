@@ -4,7 +4,8 @@
 //! | file | what |
 //! |---|---|
 //! | `frame.rs` | [`Frame`], [`read_frame`], [`write_header`], masking: one frame, any chunking |
-//! | `close.rs` | [`CloseCode`], [`Close`]: which codes a peer may send, the close payload |
+//! | `close_code.rs` | [`CloseCode`]: the codes, and which a peer may send |
+//! | `close.rs` | [`Close`]: the close frame's payload |
 //! | `utf8.rs` | [`Utf8Stream`]: text checked piece by piece, across fragments |
 //! | `deflate.rs` | [`DeflateParams`], [`Deflater`], [`Inflater`]: the offer and answer, messages compressed and inflated under a bound |
 //! | `message.rs` | [`Message`], [`Assembler`]: frames in, messages out |
@@ -16,6 +17,7 @@
 
 mod client;
 mod close;
+mod close_code;
 mod deflate;
 mod error;
 mod frame;
@@ -26,7 +28,8 @@ mod socket;
 mod utf8;
 
 pub use client::connect;
-pub use close::{Close, CloseCode};
+pub use close::Close;
+pub use close_code::CloseCode;
 pub use deflate::{DeflateParams, Deflater, Inflater};
 pub use error::WsError;
 pub use frame::{apply_mask, read_frame, write_header, Frame, Opcode, Role, MAX_HEADER};

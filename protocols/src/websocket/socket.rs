@@ -16,7 +16,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use torsion::Connection;
 
-use super::close::{Close, CloseCode};
+use super::close::Close;
+use super::close_code::CloseCode;
 use super::deflate::{DeflateParams, Deflater, Inflater};
 use super::error::WsError;
 use super::frame::{apply_mask, write_header, Opcode, Role};

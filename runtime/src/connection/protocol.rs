@@ -156,6 +156,17 @@ pub trait Factory: 'static {
     /// connection is closed at once and counted as refused).
     fn build_protocol(&mut self, peer: SocketAddr) -> Option<Self::Protocol>;
 
+    /// A protocol for a connection from `peer` that came in on listener
+    /// `listener` of a server with several
+    /// ([`ServerBuilder::also_listen`](crate::ServerBuilder::also_listen);
+    /// 0 is the first endpoint, 1… the others in the order given), so one
+    /// factory, and the shard state it holds, can serve each listener its
+    /// own protocol. The default ignores the listener.
+    fn build_protocol_on(&mut self, listener: usize, peer: SocketAddr) -> Option<Self::Protocol> {
+        let _ = listener;
+        self.build_protocol(peer)
+    }
+
     /// A connection from `peer` is over a connection cap and will be closed
     /// at once. Return a last message to send first (best effort, never
     /// waited for), e.g. `Server full, try again later.`. Default: none.

@@ -66,6 +66,7 @@ fn is_resource_exhaustion(err: &io::Error) -> bool {
 /// connection and spawning its driver.
 pub(crate) async fn accept_loop<F: Factory>(
     listener: ShardListener,
+    which: ListenerTls,
     factory: Rc<RefCell<F>>,
     rt: Rc<ShardRuntime>,
 ) {
@@ -90,7 +91,7 @@ pub(crate) async fn accept_loop<F: Factory>(
                     );
                 }
                 let stream = accepted.bind_to_executor();
-                start_connection(stream, &factory, &rt);
+                start_connection(stream, &which, &factory, &rt);
             }
             Err(err) => {
                 let err = io::Error::from(err);
@@ -137,6 +138,7 @@ async fn pause(rt: &ShardRuntime, how_long: Duration) {
 
 fn start_connection<F: Factory>(
     stream: glommio::net::TcpStream,
+    which: &ListenerTls,
     factory: &Rc<RefCell<F>>,
     rt: &Rc<ShardRuntime>,
 ) {
@@ -182,8 +184,9 @@ fn start_connection<F: Factory>(
         local,
         fd,
         permit,
+        listener: which.index,
     };
-    match rt.tls().cloned() {
+    match which.tls.clone() {
         None => build_and_drive(Wire::Plain(stream), accepted, factory, rt),
         #[cfg(feature = "tls")]
         Some(tls) => handshake_and_drive(tls, stream, accepted, factory, rt),
@@ -199,6 +202,16 @@ struct Accepted {
     fd: std::os::fd::RawFd,
     /// Its place under the connection caps (given back when dropped).
     permit: AdmissionPermit,
+    /// Which of the server's listeners it came in on.
+    listener: usize,
+}
+
+/// One of a shard's listeners: its place among the server's endpoints
+/// (0: the first) and the TLS it terminates, if any.
+#[derive(Clone)]
+pub(crate) struct ListenerTls {
+    pub(crate) index: usize,
+    pub(crate) tls: Option<crate::net::ShardTls>,
 }
 
 /// Terminates TLS on an accepted connection, then builds its protocol.
@@ -257,9 +270,10 @@ fn build_and_drive<F: Factory>(
         local,
         fd,
         permit,
+        listener,
     } = accepted;
     let built = shard::call_guarded("Factory::build_protocol", || {
-        factory.borrow_mut().build_protocol(peer)
+        factory.borrow_mut().build_protocol_on(listener, peer)
     });
     let Some(Some(protocol)) = built else {
         // (The permit, dropped here, gives the place back.)

@@ -29,6 +29,8 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     endpoint: Option<Endpoint>,
+    /// Listeners beside the first (`also_listen`), in order.
+    more_endpoints: Vec<Endpoint>,
     shards: Option<usize>,
     cores: Option<Vec<usize>>,
     drain_timeout: Duration,
@@ -44,6 +46,7 @@ impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
             endpoint: None,
+            more_endpoints: Vec::new(),
             shards: None,
             cores: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
@@ -78,6 +81,22 @@ impl ServerBuilder {
     /// Where to listen, as a Twisted endpoint string (`tcp:0:interface=127.0.0.1`).
     pub fn listen_on(self, endpoint: &str) -> Result<Self, EndpointError> {
         Ok(self.listen(endpoint.parse()?))
+    }
+
+    /// Listens on `endpoint` too (`tcp:` or `tls:`), on every shard with
+    /// its own `SO_REUSEPORT` group, served by the same factory on each
+    /// shard: the factory learns which listener a connection came in on
+    /// ([`Factory::build_protocol_on`](crate::Factory::build_protocol_on):
+    /// 1 for the first of these, 2 for the next…), so one shard's state
+    /// serves every listener (a chat room for line and WebSocket clients).
+    pub fn also_listen(mut self, endpoint: Endpoint) -> Self {
+        self.more_endpoints.push(endpoint);
+        self
+    }
+
+    /// [`ServerBuilder::also_listen`] with an endpoint string.
+    pub fn also_listen_on(self, endpoint: &str) -> Result<Self, EndpointError> {
+        Ok(self.also_listen(endpoint.parse()?))
     }
 
     /// How many shards (default: one per core in the affinity mask).
@@ -192,13 +211,19 @@ impl ServerBuilder {
         R: IntoFactory,
         B: Fn(&ShardInfo) -> R + Send + Sync + 'static,
     {
-        if let Some(e @ Endpoint::Udp { .. }) = &self.endpoint {
+        let endpoints = self.endpoint.iter().chain(&self.more_endpoints);
+        if let Some(e) = endpoints
+            .clone()
+            .find(|e| matches!(e, Endpoint::Udp { .. }))
+        {
             return Err(ServerError::WrongEndpoint {
                 endpoint: e.to_string(),
                 problem: "a udp: endpoint needs a datagram protocol (serve_datagram)",
             });
         }
-        let tls = self.shard_tls()?;
+        let tls = endpoints
+            .map(|e| self.shard_tls(e))
+            .collect::<Result<Vec<_>, _>>()?;
         self.start(Arc::new(StreamService {
             make_factory: Arc::new(move |shard: &ShardInfo| make_factory(shard).into_factory()),
             tls,
@@ -238,6 +263,12 @@ impl ServerBuilder {
                 problem: "a datagram protocol needs a udp: endpoint",
             });
         }
+        if let Some(e) = self.more_endpoints.first() {
+            return Err(ServerError::WrongEndpoint {
+                endpoint: e.to_string(),
+                problem: "a datagram server listens on one endpoint",
+            });
+        }
         self.start(Arc::new(DatagramService {
             make_protocol: Arc::new(make_protocol),
         }))
@@ -245,9 +276,9 @@ impl ServerBuilder {
 
     /// What each shard needs to terminate TLS, for a `tls:` endpoint.
     #[cfg(feature = "tls")]
-    fn shard_tls(&self) -> Result<Option<ShardTls>, ServerError> {
-        Ok(match &self.endpoint {
-            Some(Endpoint::Tls { cert, key, .. }) => Some(ShardTls {
+    fn shard_tls(&self, endpoint: &Endpoint) -> Result<Option<ShardTls>, ServerError> {
+        Ok(match endpoint {
+            Endpoint::Tls { cert, key, .. } => Some(ShardTls {
                 acceptor: futures_rustls::TlsAcceptor::from(crate::net::tls::server_config(
                     cert, key,
                 )?),
@@ -260,25 +291,36 @@ impl ServerBuilder {
     /// Without the `tls` feature a `tls:` endpoint cannot be parsed, so
     /// none reaches here.
     #[cfg(not(feature = "tls"))]
-    fn shard_tls(&self) -> Result<Option<ShardTls>, ServerError> {
+    fn shard_tls(&self, _endpoint: &Endpoint) -> Result<Option<ShardTls>, ServerError> {
         Ok(None)
     }
 
     fn start<S: ShardService>(self, service: Arc<S>) -> Result<ServerHandle, ServerError> {
         let endpoint = self.endpoint.clone().ok_or(ServerError::NoEndpoint)?;
         let plan = self.planned_cores()?;
-        let (sockets, local_addr) =
-            bind::bind_all(&endpoint, plan.len()).map_err(|source| ServerError::Bind {
-                endpoint: endpoint.to_string(),
-                source,
-            })?;
+        // Each endpoint bound once per shard; shard i gets the i-th socket
+        // of every endpoint.
+        let mut per_endpoint = Vec::new();
+        let mut local_addrs = Vec::new();
+        for e in std::iter::once(&endpoint).chain(&self.more_endpoints) {
+            let (sockets, addr) =
+                bind::bind_all(e, plan.len()).map_err(|source| ServerError::Bind {
+                    endpoint: e.to_string(),
+                    source,
+                })?;
+            per_endpoint.push(sockets.into_iter());
+            local_addrs.push(addr);
+        }
+        let sockets: Vec<Vec<_>> = (0..plan.len())
+            .map(|_| per_endpoint.iter_mut().filter_map(Iterator::next).collect())
+            .collect();
 
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(plan.len());
         let invoke = crate::bus::invoke::InvokeBus::new(plan.len())?;
         let barrier = DrainBarrier::new(plan.len());
         let mut shards = Vec::with_capacity(plan.len());
         let mut controls = Vec::with_capacity(plan.len());
-        for (id, (core, socket)) in plan.iter().copied().zip(sockets).enumerate() {
+        for (id, (core, sockets)) in plan.iter().copied().zip(sockets).enumerate() {
             let info = ShardInfo {
                 id,
                 count: plan.len(),
@@ -295,7 +337,7 @@ impl ServerBuilder {
                 policies: self.policies.clone(),
                 drain_timeout: self.drain_timeout,
                 lag_probe: self.reactor_lag_probe,
-                socket,
+                sockets,
                 bell: bell_rx,
                 control: ctl_rx,
                 ready: ready_tx.clone(),
@@ -320,7 +362,7 @@ impl ServerBuilder {
         drop(ready_tx);
 
         let mut handle = ServerHandle {
-            local_addr,
+            local_addrs,
             shards,
             trigger: ShutdownTrigger {
                 controls: Arc::new(controls),

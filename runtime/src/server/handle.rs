@@ -101,7 +101,8 @@ impl StatsReader {
 /// A running server: its address, its stats, and the way to stop it.
 /// Dropping the handle shuts the server down and waits for it.
 pub struct ServerHandle {
-    pub(super) local_addr: SocketAddr,
+    /// Where each listener listens (the first endpoint's first).
+    pub(super) local_addrs: Vec<SocketAddr>,
     pub(super) shards: Vec<ShardEntry>,
     pub(super) trigger: ShutdownTrigger,
 }
@@ -109,16 +110,23 @@ pub struct ServerHandle {
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerHandle")
-            .field("local_addr", &self.local_addr)
+            .field("local_addrs", &self.local_addrs)
             .field("shards", &self.shards.len())
             .finish()
     }
 }
 
 impl ServerHandle {
-    /// The address every shard listens on (with the real port if 0 was asked).
+    /// The address every shard listens on (with the real port if 0 was
+    /// asked): the first endpoint's.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every listener's address, in the order of the endpoints (the first
+    /// `listen`, then each `also_listen`).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     /// How many shards run.

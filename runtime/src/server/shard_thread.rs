@@ -40,7 +40,8 @@ pub(super) struct ShardStart {
     pub(super) policies: Policies,
     pub(super) drain_timeout: Duration,
     pub(super) lag_probe: Option<Duration>,
-    pub(super) socket: OwnedFd,
+    /// One bound socket per endpoint of the server, in its order.
+    pub(super) sockets: Vec<OwnedFd>,
     pub(super) bell: DoorbellReceiver,
     pub(super) control: Receiver<ShardCommand>,
     pub(super) ready: Sender<Result<(), ServerError>>,
@@ -78,18 +79,13 @@ pub(super) trait ShardService: Send + Sync + 'static {
 
     fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure>;
 
-    /// TLS for this shard's connections, if any.
-    fn tls(&self) -> Option<ShardTls> {
-        None
-    }
-
     /// Serves until the shard is told to stop and has drained; gives back
     /// the service's state, which the shard keeps until every shard has
     /// drained (a factory's captured state, an `Rpc` say, may still serve
     /// the others).
     fn run(
         local: Self::Local,
-        socket: OwnedFd,
+        sockets: Vec<OwnedFd>,
         rt: Rc<ShardRuntime>,
         drain: Rc<std::cell::Cell<Duration>>,
     ) -> impl std::future::Future<Output = Self::Local>;
@@ -97,7 +93,15 @@ pub(super) trait ShardService: Send + Sync + 'static {
 
 pub(super) struct StreamService<B> {
     pub(super) make_factory: Arc<B>,
-    pub(super) tls: Option<ShardTls>,
+    /// Each endpoint's TLS, in the endpoints' order.
+    pub(super) tls: Vec<Option<ShardTls>>,
+}
+
+/// A stream shard's state while it serves: its factory, and each
+/// listener's TLS.
+pub(super) struct StreamLocal<F> {
+    factory: Rc<RefCell<F>>,
+    tls: Vec<Option<ShardTls>>,
 }
 
 impl<F, E, B> ShardService for StreamService<B>
@@ -106,11 +110,7 @@ where
     E: Into<BoxError>,
     B: Fn(&ShardInfo) -> Result<F, E> + Send + Sync + 'static,
 {
-    type Local = Rc<RefCell<F>>;
-
-    fn tls(&self) -> Option<ShardTls> {
-        self.tls.clone()
-    }
+    type Local = StreamLocal<F>;
 
     fn setup(&self, info: &ShardInfo) -> Result<Self::Local, SetupFailure> {
         let factory = shard::call_guarded("factory constructor", || (self.make_factory)(info))
@@ -121,17 +121,40 @@ where
             })?;
         let factory = Rc::new(RefCell::new(factory));
         shard::run_guarded("Factory::start", || factory.borrow_mut().start(info));
-        Ok(factory)
+        Ok(StreamLocal {
+            factory,
+            tls: self.tls.clone(),
+        })
     }
 
     async fn run(
-        factory: Self::Local,
-        socket: OwnedFd,
+        local: Self::Local,
+        sockets: Vec<OwnedFd>,
         rt: Rc<ShardRuntime>,
         drain: Rc<std::cell::Cell<Duration>>,
     ) -> Self::Local {
         let info = rt.info();
-        listener::accept_loop(listener::adopt(socket), factory.clone(), rt.clone()).await;
+        let factory = local.factory.clone();
+        // Every listener accepts on this shard's task set; each stops when
+        // the shard stops accepting.
+        let loops: Vec<_> = sockets
+            .into_iter()
+            .zip(local.tls.iter().cloned())
+            .enumerate()
+            .map(|(index, (socket, tls))| {
+                let which = listener::ListenerTls { index, tls };
+                glommio::spawn_local(listener::accept_loop(
+                    listener::adopt(socket),
+                    which,
+                    factory.clone(),
+                    rt.clone(),
+                ))
+                .detach()
+            })
+            .collect();
+        for accepting in loops {
+            accepting.await;
+        }
         tracing::debug!(shard = info.id, "stopped accepting");
         rt.begin_shutdown();
         let drained = futures_lite::future::or(
@@ -155,7 +178,7 @@ where
             rt.all_closed().await;
         }
         shard::run_guarded("Factory::stop", || factory.borrow_mut().stop());
-        factory
+        local
     }
 }
 
@@ -179,10 +202,14 @@ where
 
     async fn run(
         protocol: P,
-        socket: OwnedFd,
+        sockets: Vec<OwnedFd>,
         rt: Rc<ShardRuntime>,
         _drain: Rc<std::cell::Cell<Duration>>,
     ) -> P {
+        // A datagram server has one endpoint (the builder refuses more).
+        let Some(socket) = sockets.into_iter().next() else {
+            return protocol;
+        };
         datagram::serve(protocol, socket, rt).await
     }
 }
@@ -195,7 +222,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         policies,
         drain_timeout,
         lag_probe,
-        socket,
+        sockets,
         bell,
         control,
         ready,
@@ -233,13 +260,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
             shard::leave();
             return;
         }
-        let rt = Rc::new(ShardRuntime::new(
-            info,
-            stats,
-            limits,
-            policies,
-            service.tls(),
-        ));
+        let rt = Rc::new(ShardRuntime::new(info, stats, limits, policies));
         let local = match service.setup(&info) {
             Ok(local) => local,
             Err(failure) => {
@@ -265,7 +286,7 @@ pub(super) fn run_shard<S: ShardService>(start: ShardStart, service: Arc<S>) {
         // Err: serve() stopped waiting (another shard failed first).
         let _ = ready.send(Ok(()));
         drop(ready);
-        let local = S::run(local, socket, rt, drain).await;
+        let local = S::run(local, sockets, rt, drain).await;
         // Drained: serve the other shards (their connections may still call
         // this one) until every shard has drained too.
         arrival.arrive().all_arrived().await;

@@ -14,20 +14,18 @@ use crate::connection::host::{new_scratch, ConnectionHost};
 use crate::connection::policy::{Admission, AdmissionPermit, Policies};
 use crate::connection::reason::DisconnectReason;
 use crate::connection::transport::{FlowLimits, Transport};
-use crate::net::ShardTls;
 use crate::server::stats::ShardStats;
 use crate::shard::local_event::LocalEvent;
 use crate::shard::ShardInfo;
 
 /// One server shard's state: what it is, its stats, limits and policies,
-/// its TLS set-up, and its live connections.
+/// and its live connections (each listener keeps its own TLS set-up).
 pub(crate) struct ShardRuntime {
     info: ShardInfo,
     stats: Arc<ShardStats>,
     limits: FlowLimits,
     policies: Policies,
     admission: Rc<Admission>,
-    tls: Option<ShardTls>,
     /// The buffer every read of this shard's connections lands in.
     scratch: RefCell<Box<[u8]>>,
     /// Live connections, each with its admission permit (dropping it frees
@@ -54,13 +52,11 @@ impl ShardRuntime {
         stats: Arc<ShardStats>,
         limits: FlowLimits,
         policies: Policies,
-        tls: Option<ShardTls>,
     ) -> ShardRuntime {
         ShardRuntime {
             info,
             stats,
             limits,
-            tls,
             admission: Rc::new(Admission::new(&policies, info.count, info.id)),
             policies,
             scratch: new_scratch(),
@@ -95,11 +91,6 @@ impl ShardRuntime {
     /// Admission control: the connection caps.
     pub(crate) fn admission(&self) -> &Rc<Admission> {
         &self.admission
-    }
-
-    /// The TLS set-up of a TLS endpoint.
-    pub(crate) fn tls(&self) -> Option<&ShardTls> {
-        self.tls.as_ref()
     }
 
     /// Resolves once the shard stops accepting.
