@@ -385,7 +385,12 @@ pub fn ensure_node_packages() -> Option<std::path::PathBuf> {
     static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/node");
     let _one_at_a_time = NPM.lock().unwrap_or_else(|e| e.into_inner());
-    if dir.join("node_modules/ws/package.json").exists() {
+    if ["ws", "puppeteer-core"].iter().all(|p| {
+        dir.join("node_modules")
+            .join(p)
+            .join("package.json")
+            .exists()
+    }) {
         return Some(dir);
     }
     if !succeeds("node", &["--version"]) {
