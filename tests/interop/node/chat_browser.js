@@ -5,7 +5,8 @@
 const puppeteer = require("puppeteer-core");
 const net = require("net");
 const [pageUrl, linePort, screenshot] = process.argv.slice(2);
-const WAIT = 20000;
+// Generous: a debug build on a busy 2-core machine (the CI stress round).
+const WAIT = 60000;
 
 function check(what, ok, detail = "") {
   console.log((ok ? "ok   " : "FAIL ") + what + (detail ? ": " + detail : ""));
@@ -55,7 +56,8 @@ async function main() {
   const browser = await puppeteer.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    protocolTimeout: WAIT,
+    protocolTimeout: 2 * WAIT,
+    timeout: 2 * WAIT,
     // Every page stays live though only one is in front.
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
       "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
