@@ -74,6 +74,7 @@ fn main() {
                 udp: false,
                 http: None,
                 redis: None,
+                websocket: None,
                 churn: 0.0,
                 batches: false,
             },

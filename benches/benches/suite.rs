@@ -132,6 +132,7 @@ fn load(
             udp: false,
             http: None,
             redis: None,
+            websocket: None,
             churn: 0.0,
             batches: false,
         },

@@ -60,6 +60,7 @@ fn main() {
             udp: false,
             http: None,
             redis: None,
+            websocket: None,
             churn: 0.0,
             batches: false,
         };

@@ -82,6 +82,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                 udp: false,
                 http,
                 redis: None,
+                websocket: None,
                 churn: 0.0,
                 batches: false,
             };

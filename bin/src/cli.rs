@@ -87,6 +87,9 @@ pub enum LoadKind {
     /// Redis (RESP) commands from templates over a key space, every reply
     /// framed and checked (-ERR counted with its text).
     Redis(Box<LoadRedisArgs>),
+    /// Echo over WebSocket (ws:// or wss://): each request one binary
+    /// message, every echo checked byte for byte.
+    Ws(Box<LoadWsArgs>),
 }
 
 /// Settings every load shares.
@@ -192,6 +195,37 @@ pub struct LoadEchoArgs {
     /// The name the certificate must match (default: the target's IP).
     #[arg(long, value_name = "NAME")]
     pub server_name: Option<String>,
+}
+
+/// `torsion load ws`.
+#[derive(Debug, Args)]
+pub struct LoadWsArgs {
+    /// The WebSocket echo server's URL, ws:// or wss:// (e.g.
+    /// ws://127.0.0.1:9001/). Repeat it for several servers.
+    #[arg(long, value_name = "URL", value_parser = crate::load::ws_wire::WsTarget::parse, required = true)]
+    pub target: Vec<crate::load::ws_wire::WsTarget>,
+
+    #[command(flatten)]
+    pub common: CommonLoadArgs,
+
+    /// Connections in total, spread over the load shards.
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_count, value_name = "N", default_value = "50")]
+    pub connections: usize,
+
+    #[command(flatten)]
+    pub requests: RequestRateArgs,
+
+    /// Payload bytes per message (at least 24: they carry a sequence number).
+    #[arg(long, value_name = "BYTES", default_value = "64", value_parser = parse_size)]
+    pub size: usize,
+
+    /// Trust the certificates in this PEM file (wss://).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// Do not verify the server's certificate (wss://; load tests only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `torsion load http`.

@@ -11,8 +11,8 @@ use torsion::cores;
 use bytes::Bytes;
 
 use crate::cli::{
-    CommonLoadArgs, LoadArgs, LoadHttpArgs, LoadKind, LoadRedisArgs, OutputArgs, PlacementArgs,
-    RequestRateArgs,
+    CommonLoadArgs, LoadArgs, LoadHttpArgs, LoadKind, LoadRedisArgs, LoadWsArgs, OutputArgs,
+    PlacementArgs, RequestRateArgs,
 };
 use crate::load::chat::ChatLoad;
 use crate::load::echo::{EchoLoad, Rate};
@@ -87,17 +87,27 @@ fn tls_client(
 /// The TLS settings of an `https://` URL: `--ca` or `--insecure`, the
 /// certificate checked against the URL's host.
 fn https_client(a: &LoadHttpArgs, url: &HttpTarget) -> Result<Option<TlsClient>> {
+    url_tls(url, "https", a.ca.as_deref(), a.insecure)
+}
+
+/// The TLS settings of an `https://` or `wss://` URL (`scheme`): `--ca`
+/// or `--insecure`, the certificate checked against the URL's host.
+fn url_tls(
+    url: &HttpTarget,
+    scheme: &str,
+    ca: Option<&std::path::Path>,
+    insecure: bool,
+) -> Result<Option<TlsClient>> {
     if !url.https {
         return Ok(None);
     }
-    if a.insecure == a.ca.is_some() {
+    if insecure == ca.is_some() {
         anyhow::bail!(
-            "{}://{}: https needs exactly one of --ca FILE (verify) or --insecure (do not)",
-            "https",
+            "{scheme}://{}: {scheme} needs exactly one of --ca FILE (verify) or --insecure (do not)",
             url.host
         );
     }
-    let config = torsion::tls::client_config(a.ca.as_deref(), a.insecure)?;
+    let config = torsion::tls::client_config(ca, insecure)?;
     let server_name = rustls::pki_types::ServerName::try_from(url.server_name.clone())
         .map_err(|e| anyhow::anyhow!("https://{}: not a TLS server name: {e}", url.host))?;
     Ok(Some(TlsClient {
@@ -147,6 +157,7 @@ fn tcp_load(
         udp: false,
         http: None,
         redis: None,
+        websocket: None,
         churn: requests.churn,
         batches: requests.pipeline_batches,
     }
@@ -181,6 +192,35 @@ fn http_load(a: &LoadHttpArgs) -> Result<EchoLoad> {
             accept: a.accept.clone(),
             head_request: spec.method == "HEAD",
         }),
+        ..tcp_load(targets, a.connections, &a.requests, &a.common)
+    })
+}
+
+/// The load of `torsion load ws`: echo over WebSocket.
+fn ws_load(a: &LoadWsArgs) -> Result<EchoLoad> {
+    if !a.target.iter().any(|u| u.http.https) && (a.ca.is_some() || a.insecure) {
+        anyhow::bail!("--ca and --insecure go with wss:// URLs");
+    }
+    let mut targets = Vec::with_capacity(a.target.len());
+    for url in &a.target {
+        let u = &url.http;
+        targets.push(LoadTarget {
+            addr: u.addr,
+            label: format!(
+                "{}://{}{}",
+                if u.https { "wss" } else { "ws" },
+                u.host,
+                u.path
+            ),
+            tls: url_tls(u, "wss", a.ca.as_deref(), a.insecure)?,
+            weight: 1,
+        });
+    }
+    target::apply_weights(&mut targets, a.requests.weights.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    Ok(EchoLoad {
+        size: a.size,
+        websocket: Some(a.target.clone()),
         ..tcp_load(targets, a.connections, &a.requests, &a.common)
     })
 }
@@ -276,6 +316,11 @@ pub fn run(args: LoadArgs) -> Result<i32> {
         LoadKind::Http(a) => {
             let (cores, out) = common(&a.common)?;
             let base = http_load(&a)?;
+            run_echo_plan(base, a.requests.rate, a.common.slo, &cores, &out)?
+        }
+        LoadKind::Ws(a) => {
+            let (cores, out) = common(&a.common)?;
+            let base = ws_load(&a)?;
             run_echo_plan(base, a.requests.rate, a.common.slo, &cores, &out)?
         }
         LoadKind::Redis(a) => {

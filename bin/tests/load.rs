@@ -40,6 +40,7 @@ fn echo_load(server: &ServerHandle, rate: Rate, secs: u64) -> EchoLoad {
         udp: false,
         http: None,
         redis: None,
+        websocket: None,
         churn: 0.0,
         batches: false,
     }

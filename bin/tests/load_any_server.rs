@@ -301,6 +301,7 @@ fn base_load(targets: Vec<LoadTarget>, rate: Rate, secs: u64) -> EchoLoad {
         udp: false,
         http: None,
         redis: None,
+        websocket: None,
         churn: 0.0,
         batches: false,
     }
@@ -839,4 +840,125 @@ fn a_server_that_answers_garbage_is_counted_by_cause_and_the_run_goes_on() {
     );
     assert!(report.duration_s >= 0.9);
     server.stop().unwrap();
+}
+
+/// A WebSocket echo server on one shard (torsion's own).
+fn ws_echo_server() -> ServerHandle {
+    use torsion_protocols::websocket::{start_websocket_server, WsConfig, WsHandler};
+    start_websocket_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(a_core()),
+        WsConfig::default(),
+        |_shard| WsHandler::echo(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn ws_load_checks_every_echo_and_opens_each_connection_with_a_handshake() {
+    use torsion_cli::load::ws_wire::WsTarget;
+    let server = ws_echo_server();
+    let url = WsTarget::parse(&format!("ws://{}/", server.local_addr())).unwrap();
+    // Open loop with a quarter of the requests on a new connection: every
+    // new connection opens with its own handshake.
+    let report = run_echo(
+        EchoLoad {
+            connections: 2,
+            size: 100,
+            churn: 0.25,
+            websocket: Some(vec![url.clone()]),
+            ..base_load(
+                vec![LoadTarget::plain(server.local_addr())],
+                Rate::PerSecond(200.0),
+                1,
+            )
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert_eq!(report.completed, 200, "{}", report.render());
+    assert_eq!(report.churn.map(|c| c.1), Some(48), "{}", report.render());
+    assert_eq!(report.framing, "websocket");
+    assert!(
+        report.render().starts_with("torsion load ws → "),
+        "{}",
+        report.render()
+    );
+    server.stop().unwrap();
+    // A server that is not a WebSocket one: each connection's refusal is
+    // counted with its cause.
+    let http = http_server("tcp:0:interface=127.0.0.1");
+    let url = WsTarget::parse(&format!("ws://{}/plaintext", http.local_addr())).unwrap();
+    let report = run_echo(
+        EchoLoad {
+            connections: 1,
+            size: 100,
+            websocket: Some(vec![url]),
+            ..base_load(
+                vec![LoadTarget::plain(http.local_addr())],
+                Rate::PerSecond(50.0),
+                1,
+            )
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(report.has_errors());
+    assert!(
+        report
+            .render()
+            .contains("the server refused the WebSocket handshake: 200 OK"),
+        "{}",
+        report.render()
+    );
+    http.stop().unwrap();
+}
+
+#[test]
+fn ws_load_against_a_server_nobody_here_wrote_node_ws() {
+    use std::io::BufRead;
+    use torsion_cli::load::ws_wire::WsTarget;
+    let Some(dir) = torsion_tests::ensure_node_packages() else {
+        return;
+    };
+    let mut node = Command::new("node")
+        .arg(dir.join("ws_echo_server.js"))
+        .arg("0")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(node.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let report = run_echo(
+        EchoLoad {
+            connections: 4,
+            size: 256,
+            websocket: Some(vec![WsTarget::parse(&format!("ws://{addr}/")).unwrap()]),
+            ..base_load(vec![LoadTarget::plain(addr)], Rate::Max, 1)
+        },
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    );
+    let _ = node.kill();
+    let _ = node.wait();
+    let report = report.unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    assert!(report.completed > 0, "{}", report.render());
 }

@@ -22,14 +22,7 @@ fn echo_server(config: WsConfig) -> (ServerHandle, SocketAddr) {
             .cores(vec![torsion::cores::allowed_cores().unwrap()[0]]),
         config,
         |_shard| {
-            WsHandler::new(|mut ws, _head| async move {
-                while let Some(Ok(m)) = ws.recv().await {
-                    if ws.send(m).await.is_err() {
-                        break;
-                    }
-                }
-            })
-            .with_page(|head| {
+            WsHandler::echo().with_page(|head| {
                 (head.parts.uri.path() == "/").then(|| torsion_protocols::http::text("a page\n"))
             })
         },

@@ -6,21 +6,25 @@
 //! | `echo.rs` | `serve echo`: Twisted's Echo, in any framing; UDP too |
 //! | `chat.rs` | `serve chat`: the docs' chat server, sharded |
 //! | `http.rs` | `serve http`: `/plaintext`, `/json`, and `--dir` |
+//! | `websocket.rs` | `serve websocket`: echo over WebSocket |
 
 mod chat;
 mod echo;
 mod http;
+mod websocket;
 
 pub use chat::{ChatApp, ChatFlags};
 pub use echo::{EchoApp, EchoFlags};
 pub use http::{HttpApp, HttpFlags};
+pub use websocket::{WebSocketApp, WebSocketFlags};
 
 use torsion_app::Runner;
 
-/// `torsion`'s runner: echo, chat and http.
+/// `torsion`'s runner: echo, chat, http and websocket.
 pub fn builtin_runner() -> Runner {
     Runner::new("torsion")
         .app(EchoApp)
         .app(ChatApp)
         .app(HttpApp)
+        .app(WebSocketApp)
 }

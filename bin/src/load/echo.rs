@@ -48,6 +48,7 @@ use super::payload;
 use super::recorder::Recorder;
 use super::resp_wire::{self, Commands, RedisLoad, Reply};
 use super::target::{self, LoadTarget};
+use super::ws_wire::{WsTarget, WsWire};
 
 /// The request rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +107,9 @@ pub struct EchoLoad {
     /// RESP instead of echo (`load redis`): commands from templates, every
     /// reply framed and checked (`resp_wire.rs`).
     pub redis: Option<RedisLoad>,
+    /// Echo over WebSocket (`load ws`): each target's URL, in the order
+    /// of `targets` (`ws_wire.rs`).
+    pub websocket: Option<Vec<WsTarget>>,
     /// Connection churn: the share of requests sent on a new connection
     /// (0: keep-alive; 1: a connection per request). See [`Conn::reconnect`].
     pub churn: f64,
@@ -123,6 +127,8 @@ impl EchoLoad {
             "redis"
         } else if self.udp {
             "echo-udp"
+        } else if self.websocket.is_some() {
+            "ws"
         } else {
             "echo"
         }
@@ -234,6 +240,8 @@ enum Wire {
     /// RESP: the connection's command source; a reply decodes to
     /// [`Reply`].
     Resp(Box<Commands>),
+    /// WebSocket echo: the handshake, then masked binary messages.
+    Ws(Box<WsWire>),
 }
 
 /// A response taken off the input.
@@ -272,6 +280,9 @@ impl Wire {
         if let Some(redis) = &load.redis {
             return Wire::Resp(Box::new(Commands::new(redis, index)));
         }
+        if let Some(urls) = &load.websocket {
+            return Wire::Ws(Box::new(WsWire::new(&urls[target], load.size + 64)));
+        }
         Wire::new(load.framing, load.size)
     }
 
@@ -296,6 +307,7 @@ impl Wire {
             Wire::Http { request, .. } => dst.extend_from_slice(request),
             Wire::Resp(_) => unreachable!("RESP requests are built by Conn::send"),
             Wire::Raw { .. } => dst.extend_from_slice(payload),
+            Wire::Ws(w) => w.encode(payload, dst),
             Wire::Codec(c) => c
                 .encode(payload, dst)
                 .expect("validated size fits the framing"),
@@ -308,6 +320,7 @@ impl Wire {
                 Ok((buf.len() >= *size).then(|| Decoded::Frame(buf.split_to(*size).freeze())))
             }
             Wire::Codec(c) => Ok(c.decode(buf)?.map(Decoded::Frame)),
+            Wire::Ws(w) => Ok(w.decode(buf)?.map(Decoded::Frame)),
             Wire::Http { responses, .. } => Ok(responses.decode(buf)?.map(Decoded::Status)),
             Wire::Resp(_) => Ok(resp_wire::decode_reply(buf)?.map(Decoded::Reply)),
         }
@@ -807,6 +820,8 @@ impl Conn {
         match &mut self.wire {
             Wire::Http { responses, .. } => responses.reset(),
             Wire::Codec(_) => self.wire = Wire::new(self.load.framing, self.load.size),
+            // A new connection opens with its own handshake.
+            Wire::Ws(_) => self.wire = Wire::for_load(&self.load, self.index, self.target),
             Wire::Raw { .. } | Wire::Resp(_) => {}
         }
         self.reconnect(conn).await
@@ -828,8 +843,11 @@ impl Conn {
                 *conn = fresh;
                 self.transport = conn.transport().clone();
                 *self.shared.transport.borrow_mut() = Some(self.transport.clone());
-                if let Wire::Http { responses, .. } = &mut self.wire {
-                    responses.reset();
+                match &mut self.wire {
+                    Wire::Http { responses, .. } => responses.reset(),
+                    // A new connection opens with its own handshake.
+                    Wire::Ws(_) => self.wire = Wire::for_load(&self.load, self.index, self.target),
+                    _ => {}
                 }
                 self.rec.borrow_mut().reconnects += 1;
                 true

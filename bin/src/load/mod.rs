@@ -35,6 +35,7 @@ pub mod resp_wire;
 pub mod sweep;
 pub mod target;
 pub mod udp;
+pub mod ws_wire;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -136,6 +137,8 @@ pub fn run_echo(
             "http/1.1".into()
         } else if load.redis.is_some() {
             "resp".into()
+        } else if load.websocket.is_some() {
+            "websocket".into()
         } else {
             load.framing.to_string()
         },

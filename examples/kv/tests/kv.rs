@@ -352,6 +352,7 @@ fn torsion_load_redis_drives_kv_and_checks_every_reply() {
         drain: Duration::from_secs(2),
         udp: false,
         http: None,
+        websocket: None,
         redis: Some(
             RedisLoad::new(
                 &commands.iter().map(|c| c.to_string()).collect::<Vec<_>>(),

@@ -56,6 +56,17 @@ impl WsHandler {
         }
     }
 
+    /// Echo: every message back as it came, until the peer closes.
+    pub fn echo() -> WsHandler {
+        WsHandler::new(|mut ws, _request| async move {
+            while let Some(Ok(message)) = ws.recv().await {
+                if ws.send(message).await.is_err() {
+                    break;
+                }
+            }
+        })
+    }
+
     /// Answers requests that are not upgrades with `page(request)` (`None`:
     /// 404).
     pub fn with_page(
