@@ -233,6 +233,7 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
             warmup: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
+            websocket: false,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),

@@ -149,6 +149,7 @@ pub fn run(args: BenchArgs) -> Result<i32> {
                         warmup: args.warmup,
                         connect_timeout: Duration::from_secs(5),
                         drain: Duration::from_secs(3),
+                        websocket: false,
                     },
                     &load_cores,
                     stop.clone(),

@@ -377,6 +377,12 @@ pub struct LoadChatArgs {
     /// Messages per second in total (2000, 20k), or a sweep FROM..TO/STEP.
     #[arg(long, value_name = "R|FROM..TO/STEP", default_value = "2000")]
     pub rate: crate::load::sweep::RatePlan,
+
+    /// The targets are the chat's WebSocket listeners (`serve chat
+    /// --websocket`): each client opens with the handshake, and each line
+    /// is one text message.
+    #[arg(long)]
+    pub websocket: bool,
 }
 
 /// `torsion bench`.

@@ -339,6 +339,7 @@ pub fn run(args: LoadArgs) -> Result<i32> {
                 warmup: a.common.warmup,
                 connect_timeout: a.common.connect_timeout,
                 drain: a.common.drain,
+                websocket: a.websocket,
             };
             if a.rate == RatePlan::One(Rate::Max) {
                 anyhow::bail!("chat is open loop: give --rate in messages per second");

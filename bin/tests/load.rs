@@ -282,6 +282,7 @@ fn chat_mode_detects_a_dropped_and_a_reordered_message() {
             warmup: Duration::ZERO,
             connect_timeout: Duration::from_secs(3),
             drain: Duration::from_secs(1),
+            websocket: false,
         },
         &any_core(),
         no_stop(),

@@ -733,6 +733,7 @@ fn chat_load_over_several_targets_has_a_row_per_target() {
             warmup: Duration::ZERO,
             connect_timeout: Duration::from_secs(3),
             drain: Duration::from_secs(2),
+            websocket: false,
         },
         &a_core(),
         no_stop(),
@@ -961,4 +962,69 @@ fn ws_load_against_a_server_nobody_here_wrote_node_ws() {
     let report = report.unwrap();
     assert!(!report.has_errors(), "{}", report.render());
     assert!(report.completed > 0, "{}", report.render());
+}
+
+#[test]
+fn chat_load_over_websocket_reaches_every_client_and_mixes_with_line_clients() {
+    use torsion_protocols::chat::{start_chat_server, ChatConfig};
+    let server = start_chat_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .also_listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(a_core()),
+        ChatConfig::default(),
+    )
+    .unwrap();
+    let ws = server.local_addrs()[1];
+    let chat = |targets, websocket| torsion_cli::load::chat::ChatLoad {
+        targets,
+        clients: 8,
+        senders: 2,
+        rate: 100.0,
+        duration: Duration::from_secs(1),
+        warmup: Duration::ZERO,
+        connect_timeout: Duration::from_secs(3),
+        drain: Duration::from_secs(2),
+        websocket,
+    };
+    let report = torsion_cli::load::run_chat(
+        chat(vec![ws], true),
+        &a_core(),
+        no_stop(),
+        &Outputs::default(),
+    )
+    .unwrap();
+    assert!(!report.has_errors(), "{}", report.render());
+    // 100 messages, each due at the 7 other clients.
+    assert_eq!(report.completed, 700, "{}", report.render());
+    // A line client on the line listener is in the same room: the load's
+    // WebSocket clients' lines reach it too.
+    let mut liner = torsion_tests::connect(server.local_addr());
+    let mut reader = std::io::BufReader::new(liner.try_clone().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    std::io::Write::write_all(&mut liner, b"watcher\r\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert_eq!(line, "Welcome, watcher!\r\n");
+    let runner = std::thread::spawn(move || {
+        torsion_cli::load::run_chat(
+            chat(vec![ws], true),
+            &a_core(),
+            no_stop(),
+            &Outputs::default(),
+        )
+    });
+    line.clear();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert!(
+        line.starts_with("<load") && line.contains("> m "),
+        "{line:?}"
+    );
+    let report = runner.join().unwrap().unwrap();
+    // The watcher is not one of the load's clients: they still get all theirs.
+    assert!(!report.has_errors(), "{}", report.render());
+    server.stop().unwrap();
 }

@@ -372,7 +372,9 @@ pub fn ensure_python_module(module: &str, requirements: &str) -> bool {
     if importable() {
         return true;
     }
-    eprintln!("skipping: python3 cannot import {module} and pip could not install {path}");
+    skip(&format!(
+        "python3 cannot import {module} and pip could not install {path}"
+    ));
     false
 }
 
@@ -394,7 +396,7 @@ pub fn ensure_node_packages() -> Option<std::path::PathBuf> {
         return Some(dir);
     }
     if !succeeds("node", &["--version"]) {
-        eprintln!("skipping: node is not installed");
+        skip("node is not installed");
         return None;
     }
     eprintln!(
@@ -409,7 +411,7 @@ pub fn ensure_node_packages() -> Option<std::path::PathBuf> {
     if ok {
         Some(dir)
     } else {
-        eprintln!("skipping: npm ci failed in {}", dir.display());
+        skip(&format!("npm ci failed in {}", dir.display()));
         None
     }
 }
@@ -453,15 +455,26 @@ pub fn ensure_installed(what: &str, present: impl Fn() -> bool, package: &str) -
             return true;
         }
     }
-    eprintln!(
-        "skipping: {what} is not installed{} (apt-get install {package})",
+    skip(&format!(
+        "{what} is not installed{} (apt-get install {package})",
         if root {
             " and apt-get could not install it"
         } else {
             " and installing needs root"
         }
-    );
+    ));
     false
+}
+
+/// An interop test cannot run: says why on stderr, so the test is skipped
+/// — unless `TORSION_REQUIRE_INTEROP=1` (CI sets it, having installed
+/// everything up front), where a skip would hide a broken set-up: then it
+/// fails, saying why.
+pub fn skip(why: &str) {
+    if std::env::var_os("TORSION_REQUIRE_INTEROP").is_some_and(|v| v == "1") {
+        panic!("{why}, and TORSION_REQUIRE_INTEROP=1 says every interop test must run");
+    }
+    eprintln!("skipping: {why}");
 }
 
 /// Whether `program args` runs and exits 0 (its output discarded).

@@ -90,7 +90,7 @@ impl PostgresServer {
         let owner = match owner() {
             Ok(owner) => owner,
             Err(why) => {
-                eprintln!("skipping: {why}");
+                crate::skip(&why);
                 return None;
             }
         };

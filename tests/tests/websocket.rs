@@ -235,3 +235,43 @@ fn pages_refusals_and_a_handshake_that_never_ends() {
     assert!(until_closed(&mut s).is_empty());
     server.stop().unwrap();
 }
+
+#[test]
+fn a_message_of_the_whole_limit_is_taken_and_a_shutdown_says_1001() {
+    // The default limit (1 MiB): a message of exactly that size is read
+    // whole (the listener's read buffer makes room for it).
+    let server = start_websocket_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .cores(vec![torsion::cores::allowed_cores().unwrap()[0]]),
+        WsConfig::default(),
+        |_shard| {
+            WsHandler::new(|mut ws, _head| async move {
+                while let Some(Ok(m)) = ws.recv().await {
+                    let n = match m {
+                        Message::Binary(b) | Message::Text(b) => b.len(),
+                        _ => 0,
+                    };
+                    if ws.send_text(format!("got {n}")).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        },
+    )
+    .unwrap();
+    let addr = server.local_addr();
+    let mut s = raw_client(addr);
+    s.write_all(&frame(0x82, &vec![7u8; 1 << 20], true))
+        .unwrap();
+    let mut reply = [0u8; 2 + 11];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"\x81\x0bgot 1048576");
+    // The server stops: the connection gets a close frame with 1001.
+    let stopper = std::thread::spawn(move || server.stop().unwrap());
+    let rest = until_closed(&mut s);
+    assert!(rest.len() >= 4 && rest[0] == 0x88, "{rest:?}");
+    assert_eq!(u16::from_be_bytes([rest[2], rest[3]]), 1001);
+    stopper.join().unwrap();
+}

@@ -12,8 +12,9 @@
 //! cross-node (sender and receiver on the same target or not).
 //!
 //! Each client is one future on its connection's own task
-//! ([`Connector::run`]), reading lines through [`Frames`] with torsion's
-//! [`LineCodec`]: it registers, then (a sender) queues its messages on the
+//! ([`Connector::run`]), reading lines through [`Frames`] with a
+//! [`ChatCodec`] (`\r\n` lines, or with `websocket` one text message per
+//! line after the handshake, `chat_wire.rs`): it registers, then (a sender) queues its messages on the
 //! transport at their intended times and receives, all in one loop; the
 //! lines one read brought are timed with one clock reading.
 
@@ -30,8 +31,8 @@ use bytes::Bytes;
 use torsion::client::Connector;
 use torsion::codec::FrameError;
 use torsion::{oneshot, Connection, Frames, ShardInfo, Transport};
-use torsion_protocols::codec::LineCodec;
 
+use super::chat_wire::{self, ChatCodec, ChatWireError};
 use super::engine::{report_final_interval, spawn_ticker, Alarm, Coordinator, Phases, Schedule};
 use super::recorder::Recorder;
 
@@ -55,6 +56,9 @@ pub struct ChatLoad {
     pub connect_timeout: Duration,
     /// How long receivers wait for stragglers after sending stops.
     pub drain: Duration,
+    /// The targets are the chat's WebSocket listeners: each client opens
+    /// with the handshake and sends and receives text messages.
+    pub websocket: bool,
 }
 
 impl ChatLoad {
@@ -93,10 +97,14 @@ pub struct ChatTotals {
     pub senders_running: AtomicU64,
 }
 
-/// The line codec of a chat client: a line ends with `\r\n` or `\n`, and
-/// one longer than [`MAX_LINE`] is an error.
-fn codec() -> LineCodec {
-    LineCodec::lf_or_crlf().max_length(MAX_LINE)
+/// The codec of a chat client: a line ends with `\r\n` or `\n` (or is one
+/// WebSocket text message), and one longer than [`MAX_LINE`] is an error.
+fn codec(websocket: bool) -> ChatCodec {
+    if websocket {
+        ChatCodec::websocket(MAX_LINE)
+    } else {
+        ChatCodec::lines(MAX_LINE)
+    }
 }
 
 /// One chat client's share of the run.
@@ -109,10 +117,10 @@ struct Client {
 }
 
 /// A line read while registering: `None` if the server closed first.
-async fn registration_line(frames: &mut Frames<LineCodec>) -> Result<Option<Bytes>, String> {
+async fn registration_line(frames: &mut Frames<ChatCodec>) -> Result<Option<Bytes>, String> {
     match frames.next().await {
         Some(Ok(line)) => Ok(Some(line)),
-        Some(Err(FrameError::Truncated { .. })) => Ok(None),
+        Some(Err(ChatWireError::Frame(FrameError::Truncated { .. }))) => Ok(None),
         Some(Err(e)) => Err(e.to_string()),
         None => match frames.connection().lost_reason() {
             Some(reason) if !reason.is_clean() => Err(reason.to_string()),
@@ -122,7 +130,7 @@ async fn registration_line(frames: &mut Frames<LineCodec>) -> Result<Option<Byte
 }
 
 /// Reads the greeting, gives the client's name, reads the welcome.
-async fn register(frames: &mut Frames<LineCodec>, index: usize) -> Result<(), String> {
+async fn register(frames: &mut Frames<ChatCodec>, index: usize) -> Result<(), String> {
     let expect = |line: Option<Bytes>, want: &str| -> Result<(), String> {
         match line {
             Some(l) if l == want.as_bytes() => Ok(()),
@@ -137,8 +145,11 @@ async fn register(frames: &mut Frames<LineCodec>, index: usize) -> Result<(), St
     };
     expect(registration_line(frames).await?, "What's your name?")?;
     let name = format!("load{index}");
+    let mut framed = Vec::new();
+    frames.codec().frame(name.as_bytes(), &mut framed);
     frames
-        .send(name.as_bytes())
+        .connection()
+        .write(&framed)
         .await
         .map_err(|e| e.to_string())?;
     expect(
@@ -227,18 +238,25 @@ enum Event {
     /// The drain deadline passed.
     Deadline,
     /// A delivered line, bad input, or the end of the input.
-    Line(Option<Result<Bytes, FrameError>>),
+    Line(Option<Result<Bytes, ChatWireError>>),
 }
 
 impl Client {
     /// The client's future: registers, waits for the phases, runs.
     async fn run(
         self,
-        conn: Connection,
+        mut conn: Connection,
         registered: oneshot::Sender<Result<(), String>>,
         started: oneshot::Receiver<Phases>,
     ) {
-        let mut frames = conn.framed(codec());
+        if self.load.websocket {
+            let host = conn.peer_addr().to_string();
+            if let Err(e) = chat_wire::handshake(&mut conn, &host).await {
+                registered.send(Err(format!("client {}: {e}", self.index)));
+                return;
+            }
+        }
+        let mut frames = conn.framed(codec(self.load.websocket));
         if let Err(e) = register(&mut frames, self.index).await {
             registered.send(Err(e));
             return;
@@ -259,14 +277,14 @@ impl Client {
     /// buffered), one update of the shared count, and the deadline's timer
     /// is one for the whole run rather than one armed per line. Receiving
     /// ends on the first error; a sender still sends out its schedule.
-    async fn exchange(&self, frames: &mut Frames<LineCodec>, phases: Phases) {
+    async fn exchange(&self, frames: &mut Frames<ChatCodec>, phases: Phases) {
         let load = &self.load;
         let transport = frames.connection().transport().clone();
         let mut schedule = (self.index < load.senders)
             .then(|| Schedule::new(phases, load.rate, self.index, load.senders));
         // The next message's alarm, once it is in the future.
         let mut alarm: Option<Alarm> = None;
-        let mut message = Vec::with_capacity(64);
+        let mut message = (Vec::with_capacity(64), Vec::with_capacity(80));
         let mut receiver = Receiver {
             own_index: self.index,
             targets: load.targets.len(),
@@ -282,7 +300,14 @@ impl Client {
         let mut check_sends = true;
         loop {
             if let Some(s) = schedule.as_mut().filter(|_| check_sends) {
-                if !self.send_due(s, &transport, &mut alarm, &mut message, phases) {
+                if !self.send_due(
+                    s,
+                    &transport,
+                    frames.codec(),
+                    &mut alarm,
+                    &mut message,
+                    phases,
+                ) {
                     schedule = None;
                     alarm = None;
                     self.totals.senders_running.fetch_sub(1, Ordering::SeqCst);
@@ -342,10 +367,12 @@ impl Client {
         &self,
         schedule: &mut Schedule,
         transport: &Transport,
+        codec: &ChatCodec,
         alarm: &mut Option<Alarm>,
-        message: &mut Vec<u8>,
+        message: &mut (Vec<u8>, Vec<u8>),
         phases: Phases,
     ) -> bool {
+        let (text, wire) = message;
         while !transport.is_writing_paused() {
             let Some((seq, intended)) = schedule.peek(&self.coord) else {
                 return false;
@@ -359,16 +386,18 @@ impl Client {
             }
             *alarm = None;
             schedule.advance();
-            message.clear();
+            text.clear();
             // Writing to memory cannot fail.
             let _ = write!(
-                message,
-                "m {} {seq} {} {}\r\n",
+                text,
+                "m {} {seq} {} {}",
                 self.index,
                 nanos_since(phases.start, intended),
                 nanos_since(phases.start, now)
             );
-            if transport.write(message).is_err() {
+            wire.clear();
+            codec.frame(text, wire);
+            if transport.write(wire).is_err() {
                 // The connection ended: its end is counted where it is read.
                 return false;
             }
@@ -393,8 +422,8 @@ impl Client {
     /// the input's end, counted).
     fn take_lines(
         &self,
-        first: Option<Result<Bytes, FrameError>>,
-        frames: &mut Frames<LineCodec>,
+        first: Option<Result<Bytes, ChatWireError>>,
+        frames: &mut Frames<ChatCodec>,
         receiver: &mut Receiver,
     ) -> bool {
         let arrived = Instant::now();
@@ -407,7 +436,7 @@ impl Client {
                         u64::from(receiver.line(&line, arrived, &mut self.rec.borrow_mut()));
                 }
                 // The input ended inside a line.
-                Some(Err(FrameError::Truncated { .. })) => {
+                Some(Err(ChatWireError::Frame(FrameError::Truncated { .. }))) => {
                     self.rec.borrow_mut().errors.closed += 1;
                     break false;
                 }

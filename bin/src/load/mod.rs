@@ -23,6 +23,7 @@
 //! connection, run on the connection's own task.
 
 pub mod chat;
+pub mod chat_wire;
 pub mod echo;
 pub mod engine;
 pub mod http_wire;

@@ -54,7 +54,71 @@ pub struct WsWire {
     sent: Cell<bool>,
     /// The server's `101` came back.
     open: bool,
-    mask_state: Cell<u64>,
+    masks: Masks,
+}
+
+/// Masks for a load client's frames: xorshift64*, seeded once from the
+/// kernel's random bytes (see the module docs).
+pub struct Masks(Cell<u64>);
+
+impl Default for Masks {
+    fn default() -> Masks {
+        let mut seed = [0u8; 8];
+        // A fixed seed only if the kernel has no random bytes to give.
+        let _ = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed));
+        Masks(Cell::new(u64::from_ne_bytes(seed) | 1))
+    }
+}
+
+impl Masks {
+    /// The next frame's mask.
+    pub fn next_mask(&self) -> [u8; 4] {
+        let mut x = self.0.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) as u32).to_ne_bytes()
+    }
+}
+
+/// Takes the server's answer to a handshake made with `key` off the front
+/// of `buf`: `Ok(Some(()))` once a `101` with the right
+/// `Sec-WebSocket-Accept` is in, `Ok(None)` until its head is whole, `Err`
+/// with why (a refusal, a wrong accept, not HTTP, or `at_end` before it).
+pub fn take_handshake_answer(
+    buf: &mut BytesMut,
+    key: &str,
+    at_end: bool,
+) -> Result<Option<()>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let n = match response.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if at_end || buf.len() > 16 * 1024 => {
+            return Err("no whole answer to the WebSocket handshake".into())
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("a handshake answer that is not HTTP: {e}")),
+    };
+    if response.code != Some(101) {
+        return Err(format!(
+            "the server refused the WebSocket handshake: {} {}",
+            response.code.unwrap_or(0),
+            response.reason.unwrap_or("")
+        ));
+    }
+    let accept = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
+        .map(|h| h.value);
+    if accept != Some(accept_key(key).as_bytes()) {
+        return Err("the server's Sec-WebSocket-Accept does not match the key".into());
+    }
+    let _ = buf.split_to(n);
+    Ok(Some(()))
 }
 
 impl WsWire {
@@ -62,28 +126,14 @@ impl WsWire {
     pub fn new(target: &WsTarget, max_frame: usize) -> WsWire {
         let key = client_key();
         let request = client_request(&target.http.host, &target.http.path, &key, &[], false);
-        let mut seed = [0u8; 8];
-        // A fixed seed only if the kernel has no random bytes to give.
-        let _ = getrandom_seed(&mut seed);
         WsWire {
             request: Bytes::from(request),
             key,
             max_frame,
             sent: Cell::new(false),
             open: false,
-            mask_state: Cell::new(u64::from_ne_bytes(seed) | 1),
+            masks: Masks::default(),
         }
-    }
-
-    fn next_mask(&self) -> [u8; 4] {
-        // xorshift64*
-        let mut x = self.mask_state.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.mask_state.set(x);
-        let m = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (m as u32).to_ne_bytes()
     }
 
     /// Frames `payload` as a masked binary message (the handshake first,
@@ -92,7 +142,7 @@ impl WsWire {
         if !self.sent.replace(true) {
             dst.extend_from_slice(&self.request);
         }
-        let mask = self.next_mask();
+        let mask = self.masks.next_mask();
         write_header(dst, true, false, Opcode::Binary, payload.len(), Some(mask));
         let start = dst.len();
         dst.extend_from_slice(payload);
@@ -102,32 +152,9 @@ impl WsWire {
     /// The next echoed message's payload; the handshake's answer first.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, String> {
         if !self.open {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut response = httparse::Response::new(&mut headers);
-            let n = match response.parse(buf) {
-                Ok(httparse::Status::Complete(n)) => n,
-                Ok(httparse::Status::Partial) if buf.len() > 16 * 1024 => {
-                    return Err("a handshake answer of over 16 KiB".into())
-                }
-                Ok(httparse::Status::Partial) => return Ok(None),
-                Err(e) => return Err(format!("a handshake answer that is not HTTP: {e}")),
-            };
-            if response.code != Some(101) {
-                return Err(format!(
-                    "the server refused the WebSocket handshake: {} {}",
-                    response.code.unwrap_or(0),
-                    response.reason.unwrap_or("")
-                ));
+            if take_handshake_answer(buf, &self.key, false)?.is_none() {
+                return Ok(None);
             }
-            let accept = response
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"))
-                .map(|h| h.value);
-            if accept != Some(accept_key(&self.key).as_bytes()) {
-                return Err("the server's Sec-WebSocket-Accept does not match the key".into());
-            }
-            let _ = buf.split_to(n);
             self.open = true;
         }
         loop {
@@ -154,12 +181,6 @@ impl WsWire {
             }
         }
     }
-}
-
-fn getrandom_seed(seed: &mut [u8; 8]) -> bool {
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, seed))
-        .is_ok()
 }
 
 #[cfg(test)]

@@ -396,6 +396,18 @@ mod tests {
         ann.receive(&masked(Opcode::Text, b"/who"));
         w.pump();
         assert_eq!(texts(&mut ann), ["Users: ann bob cat"]);
+        // /quit from a browser: a clean close (1000), not a dropped
+        // connection the page would reconnect after.
+        let mut leaver = w.browser(0);
+        leaver.receive(&masked(Opcode::Text, b"dan"));
+        w.pump();
+        texts(&mut leaver);
+        leaver.receive(&masked(Opcode::Text, b"/quit"));
+        w.pump();
+        let f = frames(&mut leaver);
+        assert_eq!(f.last().map(|f| f.opcode), Some(Opcode::Close));
+        assert_eq!(&f.last().unwrap().payload[..], b"\x03\xe8quit");
+        assert!(leaver.is_closing() || !leaver.is_open());
         // A ping is answered; a clean close is answered and frees the name.
         ann.receive(&masked(Opcode::Ping, b"p"));
         let pong = frames(&mut ann);
@@ -462,6 +474,12 @@ mod tests {
         );
         assert!(ask(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404 "));
         assert!(ask(b"BREW / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 "));
+        // An upgraded connection outlives the handshake timeout.
+        let mut upgraded =
+            ProtocolHarness::with_options(WsChatClient::new(w.chat.rooms[0].clone()), w.options(0));
+        upgraded.receive(UPGRADE);
+        w.clock.advance(HANDSHAKE_TIMEOUT * 2);
+        assert!(upgraded.is_open() && !upgraded.is_closing());
         // A handshake that never finishes is closed after the timeout.
         let mut slow =
             ProtocolHarness::with_options(WsChatClient::new(w.chat.rooms[0].clone()), w.options(0));

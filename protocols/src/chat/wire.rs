@@ -35,6 +35,26 @@ impl ChatWire {
     }
 }
 
+impl ChatWire {
+    /// Closes `transport` after what is queued; a WebSocket client gets a
+    /// close frame first (1000 and `why`), so a browser sees a clean close
+    /// it need not reconnect after.
+    pub fn close(self, transport: &torsion::Transport, why: &str) {
+        #[cfg(feature = "websocket")]
+        if self == ChatWire::WebSocket {
+            use crate::websocket::{write_header, Close, CloseCode, Opcode};
+            let payload = Close::payload(CloseCode::NORMAL, why);
+            let mut out = bytes::BytesMut::with_capacity(2 + payload.len());
+            write_header(&mut out, true, false, Opcode::Close, payload.len(), None);
+            out.extend_from_slice(&payload);
+            // Err: the connection is closing already.
+            let _ = transport.write(&out);
+        }
+        let _ = why;
+        transport.close();
+    }
+}
+
 #[cfg(all(test, feature = "websocket"))]
 mod tests {
     use super::*;

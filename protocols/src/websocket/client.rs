@@ -36,16 +36,24 @@ fn parse_url(url: &str) -> Result<WsUrl, WsError> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            let port = p
-                .parse()
-                .map_err(|_| failed(format!("\"{p}\" in \"{url}\" is not a port")))?;
-            (h, port)
+    let default_port = if tls { 443 } else { 80 };
+    let bad_port = |p: &str| failed(format!("\"{p}\" in \"{url}\" is not a port"));
+    let (host, port) = if let Some(inside) = authority.strip_prefix('[') {
+        // [IPv6]:port or [IPv6]
+        let (host, after) = inside
+            .split_once(']')
+            .ok_or_else(|| failed(format!("\"{url}\" has an unclosed [")))?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, p.parse().map_err(|_| bad_port(p))?),
+            None if after.is_empty() => (host, default_port),
+            None => return Err(failed(format!("\"{url}\" has text after its ]"))),
         }
-        _ => (authority, if tls { 443 } else { 80 }),
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().map_err(|_| bad_port(p))?),
+            None => (authority, default_port),
+        }
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(failed(format!("\"{url}\" has no host")));
     }
@@ -77,10 +85,16 @@ pub async fn connect(url: &str, config: &WsConfig) -> Result<WebSocket, WsError>
         .await
         .map_err(|e| failed(format!("cannot connect to {}:{}: {e}", url.host, url.port)))?;
     let key = client_key();
-    let host = if (url.port == 80 && !url.tls) || (url.port == 443 && url.tls) {
-        url.host.clone()
+    // The Host header: an IPv6 address in brackets, the port unless default.
+    let name = if url.host.contains(':') {
+        format!("[{}]", url.host)
     } else {
-        format!("{}:{}", url.host, url.port)
+        url.host.clone()
+    };
+    let host = if (url.port == 80 && !url.tls) || (url.port == 443 && url.tls) {
+        name
+    } else {
+        format!("{name}:{}", url.port)
     };
     let request = client_request(&host, &url.path, &key, &config.protocols, config.deflate);
     conn.write(&request)
@@ -162,7 +176,19 @@ mod tests {
         assert_eq!((u.tls, u.port, u.path.as_str()), (true, 443, "/"));
         let u = parse_url("ws://[::1]:9000/").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 9000));
-        for bad in ["http://x/", "ws://", "ws://host:port/", "ws://:80/"] {
+        let u = parse_url("ws://[::1]/x").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("::1", 80, "/x")
+        );
+        for bad in [
+            "http://x/",
+            "ws://",
+            "ws://host:port/",
+            "ws://:80/",
+            "ws://[::1/",
+            "ws://[::1]x/",
+        ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
     }

@@ -22,6 +22,9 @@ pub struct DeflateParams {
     pub server_no_context_takeover: bool,
     /// The client starts every message afresh.
     pub client_no_context_takeover: bool,
+    /// The client asked for `server_max_window_bits=15` (the server's
+    /// window, which this end always uses): the answer says so back.
+    pub server_max_window_bits: bool,
 }
 
 impl DeflateParams {
@@ -54,7 +57,9 @@ impl DeflateParams {
                     // The client's window: inflating takes any.
                     ("client_max_window_bits", None) => {}
                     ("client_max_window_bits", Some(v)) if window_bits(v).is_some() => {}
-                    ("server_max_window_bits", Some(v)) if window_bits(v) == Some(15) => {}
+                    ("server_max_window_bits", Some(v)) if window_bits(v) == Some(15) => {
+                        params.server_max_window_bits = true
+                    }
                     _ => return None,
                 }
             }
@@ -71,12 +76,17 @@ impl DeflateParams {
         if self.client_no_context_takeover {
             s.push_str("; client_no_context_takeover");
         }
+        if self.server_max_window_bits {
+            s.push_str("; server_max_window_bits=15");
+        }
         s
     }
 
-    /// A client's offer (what it sends).
+    /// A client's offer (what it sends): no `client_max_window_bits`, so
+    /// the server may not ask this end, which compresses with 15 bits, for
+    /// a smaller window.
     pub fn offer() -> &'static str {
-        "permessage-deflate; client_max_window_bits"
+        "permessage-deflate"
     }
 
     /// Reads a server's answer to [`DeflateParams::offer`]; `Err` when it
@@ -96,7 +106,6 @@ impl DeflateParams {
                 ("server_no_context_takeover", None) => params.server_no_context_takeover = true,
                 ("client_no_context_takeover", None) => params.client_no_context_takeover = true,
                 ("server_max_window_bits", Some(v)) if window_bits(v).is_some() => {}
-                ("client_max_window_bits", Some("15")) => {}
                 _ => return Err(format!("a permessage-deflate parameter not offered: {p}")),
             }
         }
@@ -268,6 +277,15 @@ mod tests {
             "permessage-deflate; server_max_window_bits=10, permessage-deflate",
         );
         assert_eq!(p, Some(DeflateParams::default()));
+        // Asked for the window it uses anyway: accepted, and said back.
+        let p =
+            DeflateParams::accept_offer("permessage-deflate; server_max_window_bits=15").unwrap();
+        assert_eq!(p.answer(), "permessage-deflate; server_max_window_bits=15");
+        // A client that offered no client_max_window_bits refuses an
+        // answer that sets it.
+        assert!(
+            DeflateParams::from_answer("permessage-deflate; client_max_window_bits=10").is_err()
+        );
         for bad in [
             "permessage-deflate; server_max_window_bits=10",
             "permessage-deflate; client_max_window_bits=7",

@@ -169,8 +169,9 @@ pub fn read_frame(
         None
     };
     if buf.len() < at + len {
-        // Room for the rest, once: the frame's bytes arrive in place.
-        buf.reserve(at + len - buf.len());
+        // Room for more of it (at most 64 KiB ahead: a header's claim is
+        // not an allocation), so the frame's bytes arrive in place.
+        buf.reserve((at + len - buf.len()).min(64 * 1024));
         return Ok(None);
     }
     buf.advance(at);

@@ -48,9 +48,19 @@ impl Message {
 struct Partial {
     text: bool,
     compressed: bool,
-    pieces: Vec<Bytes>,
-    len: usize,
+    /// The first fragment, as it came (a one-frame message is never copied).
+    first: Bytes,
+    /// The later fragments, copied together: a fragment never keeps the
+    /// connection's read buffer alive.
+    rest: BytesMut,
+    /// What the message has cost: its bytes, and [`FRAGMENT_COST`] per
+    /// fragment, so a stream of empty fragments meets the limit too.
+    charged: usize,
 }
+
+/// What each fragment counts against the message limit beyond its bytes
+/// (its smallest header): a million empty fragments are not free.
+const FRAGMENT_COST: usize = 2;
 
 /// Frames in, messages out (one direction of one connection).
 #[derive(Debug)]
@@ -100,8 +110,9 @@ impl Assembler {
                     self.partial = Some(Partial {
                         text: frame.opcode == Opcode::Text,
                         compressed: frame.compressed,
-                        pieces: Vec::new(),
-                        len: 0,
+                        first: Bytes::new(),
+                        rest: BytesMut::new(),
+                        charged: 0,
                     });
                 }
                 Opcode::Continuation => {
@@ -116,8 +127,8 @@ impl Assembler {
             let Some(partial) = self.partial.as_mut() else {
                 continue;
             };
-            partial.len += frame.payload.len();
-            if partial.len > self.max_message {
+            partial.charged += frame.payload.len() + FRAGMENT_COST;
+            if partial.charged > self.max_message + FRAGMENT_COST {
                 return Err(WsError::new(
                     CloseCode::TOO_BIG,
                     format!("a message of over {} bytes", self.max_message),
@@ -126,7 +137,11 @@ impl Assembler {
             if partial.text && !partial.compressed && !self.utf8.push(&frame.payload) {
                 return Err(not_utf8());
             }
-            partial.pieces.push(frame.payload);
+            if frame.opcode == Opcode::Continuation {
+                partial.rest.extend_from_slice(&frame.payload);
+            } else {
+                partial.first = frame.payload;
+            }
             if frame.fin {
                 return self.finish().map(Some);
             }
@@ -144,7 +159,7 @@ impl Assembler {
                 ));
             };
             let inflated = inflater
-                .inflate(&partial.pieces, self.max_message)?
+                .inflate(&[partial.first, partial.rest.freeze()], self.max_message)?
                 .freeze();
             if partial.text && !(self.utf8.push(&inflated) && self.utf8.finish()) {
                 return Err(not_utf8());
@@ -154,7 +169,7 @@ impl Assembler {
             if partial.text && !self.utf8.finish() {
                 return Err(not_utf8());
             }
-            join(partial.pieces, partial.len)
+            join(partial.first, partial.rest)
         };
         Ok(if partial.text {
             Message::Text(payload)
@@ -168,15 +183,14 @@ fn not_utf8() -> WsError {
     WsError::new(CloseCode::INVALID_DATA, "a text message that is not UTF-8")
 }
 
-/// The pieces as one buffer: the piece itself when there is one.
-fn join(mut pieces: Vec<Bytes>, len: usize) -> Bytes {
-    if pieces.len() == 1 {
-        return pieces.pop().unwrap_or_default();
+/// The message as one buffer: the first fragment itself when it is all.
+fn join(first: Bytes, rest: BytesMut) -> Bytes {
+    if rest.is_empty() {
+        return first;
     }
-    let mut out = BytesMut::with_capacity(len);
-    for p in pieces {
-        out.extend_from_slice(&p);
-    }
+    let mut out = BytesMut::with_capacity(first.len() + rest.len());
+    out.extend_from_slice(&first);
+    out.extend_from_slice(&rest);
     out.freeze()
 }
 
@@ -336,6 +350,14 @@ mod tests {
                 assert!(e.to_string().contains(says), "{e} should say {says}");
             }
         }
+        // A stream of empty fragments meets the limit (each costs its
+        // header), and holds nothing meanwhile.
+        let mut bomb = frame(false, false, Opcode::Binary, b"");
+        for _ in 0..40_000 {
+            bomb.extend(frame(false, false, Opcode::Continuation, b""));
+        }
+        let e = messages(&bomb, 4096, false).unwrap_err();
+        assert_eq!(e.code.0, 1009, "{e}");
         // Invalid UTF-8 fails at its fragment, before the message ends.
         let first = frame(false, false, Opcode::Text, b"\xff");
         assert_eq!(

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use http::{header, StatusCode};
 use torsion::{Connection, ConnectionFn, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
-use super::frame::Role;
+use super::frame::{Role, MAX_HEADER};
 use super::handshake::{accept, is_upgrade};
 use super::socket::{WebSocket, WsConfig};
 use crate::http::{
@@ -68,7 +68,7 @@ impl WsHandler {
     }
 
     /// Answers requests that are not upgrades with `page(request)` (`None`:
-    /// 404).
+    /// `426 Upgrade Required`).
     pub fn with_page(
         mut self,
         page: impl Fn(&RequestHead) -> Option<Response> + 'static,
@@ -88,6 +88,15 @@ pub fn start_websocket_server<M>(
 where
     M: Fn(&ShardInfo) -> WsHandler + Send + Sync + 'static,
 {
+    // A message in progress waits whole in the connection's input: room
+    // for the largest one, its header and a read behind it.
+    let limits = builder.current_limits();
+    let needed = config.max_message + MAX_HEADER + 64 * 1024;
+    let builder = if limits.max_read_buffer < needed {
+        builder.limits(limits.with_max_read_buffer(needed))
+    } else {
+        builder
+    };
     let config = Arc::new(config);
     builder.serve(move |shard| {
         let handler = make_handler(shard);

@@ -175,6 +175,16 @@ impl WebSocket {
                 })
                 .await;
             match next {
+                // The server is shutting down: this end says so (1001) and
+                // the handler's loop ends.
+                None if self.conn.is_shutting_down() && self.role == Role::Server => {
+                    if self.state == State::Open {
+                        self.queue_close(CloseCode::GOING_AWAY, "server shutting down");
+                    }
+                    self.state = State::Closed;
+                    self.conn.close();
+                    return None;
+                }
                 None => {
                     self.state = State::Closed;
                     return Some(Err(WsError::new(
@@ -183,10 +193,8 @@ impl WebSocket {
                     )));
                 }
                 Some(Err(e)) => {
-                    if self.state == State::Open && e.code.may_be_sent() {
-                        let _ = self
-                            .write_frame(Opcode::Close, Close::payload(e.code, &e.reason), false)
-                            .await;
+                    if self.state == State::Open {
+                        self.queue_close(e.code, &e.reason);
                     }
                     self.state = State::Closed;
                     self.conn.close();
@@ -206,9 +214,7 @@ impl WebSocket {
                         } else {
                             close.code
                         };
-                        let _ = self
-                            .write_frame(Opcode::Close, Close::payload(code, ""), false)
-                            .await;
+                        self.queue_close(code, "");
                     }
                     self.peer_close = Some(close);
                     self.state = State::Closed;
@@ -271,10 +277,9 @@ impl WebSocket {
     pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), WsError> {
         if self.state == State::Open {
             self.state = State::CloseSent;
-            let sent = self
-                .write_frame(Opcode::Close, Close::payload(code, reason), false)
-                .await;
-            if sent.is_ok() {
+            // Queued without waiting on a peer that does not read: the
+            // whole close is bounded by the close timeout.
+            if self.queue_close(code, reason) {
                 let clock = self.conn.clock();
                 let timeout = self.close_timeout;
                 let wait = async { while self.recv().await.is_some() {} };
@@ -287,6 +292,34 @@ impl WebSocket {
         self.state = State::Closed;
         self.conn.close();
         Ok(())
+    }
+
+    /// Queues a close frame with `code` (none for a code that may not be
+    /// sent, such as 1005 or 1006: then the frame is empty) without
+    /// waiting for the queue to drain; false if the connection takes no
+    /// more.
+    fn queue_close(&mut self, code: CloseCode, reason: &str) -> bool {
+        let payload = if code.may_be_sent() {
+            Close::payload(code, reason)
+        } else {
+            Bytes::new()
+        };
+        let mask = (self.role == Role::Client).then(|| self.next_mask());
+        self.scratch.clear();
+        write_header(
+            &mut self.scratch,
+            true,
+            false,
+            Opcode::Close,
+            payload.len(),
+            mask,
+        );
+        let start = self.scratch.len();
+        self.scratch.extend_from_slice(&payload);
+        if let Some(mask) = mask {
+            apply_mask(&mut self.scratch[start..], mask, 0);
+        }
+        self.conn.transport().write(&self.scratch).is_ok()
     }
 
     /// Writes one frame: a server's as header then payload (no copy of a

@@ -59,7 +59,7 @@ impl Room {
         };
         // Err: the connection is closing, and its end reason says why.
         let _ = transport.write_bytes(wire.frame(&line("Registration timed out.")));
-        transport.close();
+        wire.close(&transport, "registration timed out");
     }
 
     /// A connection ended: forget it and give its name back.
@@ -170,7 +170,7 @@ impl Room {
     /// `/quit`: the name is free at once (not when the close completes),
     /// then the connection flushes and closes.
     pub(super) fn quit(&self, id: u64) {
-        let (name, transport) = {
+        let (name, transport, wire) = {
             let mut clients = self.clients.borrow_mut();
             let Some(c) = clients.get_mut(&id) else {
                 return;
@@ -178,9 +178,9 @@ impl Room {
             let State::Named(name) = std::mem::replace(&mut c.state, State::Leaving) else {
                 return;
             };
-            (name, c.transport.clone())
+            (name, c.transport.clone(), c.wire)
         };
         self.release_name(id, name);
-        transport.close();
+        wire.close(&transport, "quit");
     }
 }
