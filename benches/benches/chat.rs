@@ -20,6 +20,9 @@
 //! with every delivery made and corrected p99 ≤ 10 ms (doubling from 2,000
 //! msgs/s until a rate fails, then bisecting), and prints torsion ÷ peer.
 //!
+//! `--baseline NAME` picks the server the others are compared with
+//! (default `torsion`).
+//!
 //! `--flush-window-us N` sets torsion's chat flush window (default: the
 //! server's, 1.25 ms; 0 turns it off). `--servers torsion,tokio,twisted`
 //! picks the servers (also `torsion-coalesce-off`: torsion with
@@ -31,6 +34,13 @@
 //! TCP_NODELAY, which the capacity search uses by default because the docs
 //! server's Nagle delays alone put its p99 over 10 ms at any rate).
 //! Twisted is skipped, with a note, when `python3 -c "import twisted"` fails.
+//!
+//! Over WebSocket (the load's clients then open with the handshake and
+//! send and receive one text message per line): `torsion-ws` (torsion's
+//! chat on its WebSocket listener), `node-ws` (a chat server on Node's
+//! `ws`, compression off, `peers/node_ws_chat.js`) and `autobahn`
+//! (Autobahn|Python on Twisted, `peers/autobahn_chat.py`), e.g.
+//! `--servers torsion-ws,node-ws,autobahn,torsion --rates 500,2000,10000`.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -187,8 +197,42 @@ fn start_twisted_chat(nodelay: bool) -> Option<(SocketAddr, Child)> {
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/twisted_chat.py");
     let mut cmd = Command::new("python3");
-    cmd.args([script, "0", if nodelay { "nodelay" } else { "default" }])
-        .stdout(Stdio::piped());
+    cmd.args([script, "0", if nodelay { "nodelay" } else { "default" }]);
+    start_pinned_peer(cmd)
+}
+
+/// A Node `ws` chat server (`peers/node_ws_chat.js`), torsion's semantics
+/// over WebSocket; `None` (with a note) without Node or the `ws` package.
+fn start_node_ws_chat() -> Option<(SocketAddr, Child)> {
+    let Some(node_dir) = torsion_tests::ensure_node_packages() else {
+        println!("note: Node's ws is not installed; skipping the Node ws server");
+        return None;
+    };
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/node_ws_chat.js");
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .arg("0")
+        .env("NODE_PATH", node_dir.join("node_modules"));
+    start_pinned_peer(cmd)
+}
+
+/// An Autobahn-on-Twisted chat server (`peers/autobahn_chat.py`); `None`
+/// (with a note) when autobahn cannot be installed.
+fn start_autobahn_chat() -> Option<(SocketAddr, Child)> {
+    if !torsion_tests::ensure_python_module("autobahn", "requirements-autobahn.txt") {
+        println!("note: autobahn is not installed; skipping the Autobahn server");
+        return None;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/peers/autobahn_chat.py");
+    let mut cmd = Command::new("python3");
+    cmd.args([script, "0"]);
+    start_pinned_peer(cmd)
+}
+
+/// Starts a peer server pinned to the server core; it prints its port on
+/// its first stdout line.
+fn start_pinned_peer(mut cmd: Command) -> Option<(SocketAddr, Child)> {
+    cmd.stdout(Stdio::piped());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -217,7 +261,14 @@ struct Row {
     load_cpu_share: f64,
 }
 
-fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u64) -> Row {
+fn measure(
+    server: &'static str,
+    addr: SocketAddr,
+    websocket: bool,
+    cpu: &Cpu,
+    rate: f64,
+    secs: u64,
+) -> Row {
     let before = cpu.read();
     let (process_before, wall) = (
         torsion_benches::process_cpu_time(),
@@ -233,7 +284,7 @@ fn measure(server: &'static str, addr: SocketAddr, cpu: &Cpu, rate: f64, secs: u
             warmup: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(3),
-            websocket: false,
+            websocket,
         },
         &[LOAD_CORE],
         Arc::new(AtomicBool::new(false)),
@@ -273,6 +324,13 @@ enum Kind {
     /// `torsion serve chat` as a process, from another build
     /// (`$TORSION_OLD_BIN`): two builds interleaved in one run.
     TorsionOldProcess,
+    /// torsion's chat over its WebSocket listener (the load's clients are
+    /// WebSocket clients).
+    TorsionWs,
+    /// A chat server on Node's `ws`, the same semantics over WebSocket.
+    NodeWs,
+    /// A chat server on Autobahn|Python over Twisted.
+    Autobahn,
 }
 
 impl Kind {
@@ -285,6 +343,9 @@ impl Kind {
             Kind::TwistedNoDelay => "Twisted docs chat + TCP_NODELAY",
             Kind::TorsionProcess => "torsion serve chat (this build, a process)",
             Kind::TorsionOldProcess => "torsion serve chat ($TORSION_OLD_BIN)",
+            Kind::TorsionWs => "torsion chat over WebSocket (1 shard)",
+            Kind::NodeWs => "Node ws chat (compression off)",
+            Kind::Autobahn => "Autobahn-on-Twisted chat (epoll)",
         }
     }
 
@@ -297,6 +358,9 @@ impl Kind {
             "twisted-nodelay" => Some(Kind::TwistedNoDelay),
             "torsion-process" => Some(Kind::TorsionProcess),
             "torsion-old" => Some(Kind::TorsionOldProcess),
+            "torsion-ws" => Some(Kind::TorsionWs),
+            "node-ws" => Some(Kind::NodeWs),
+            "autobahn" => Some(Kind::Autobahn),
             _ => None,
         }
     }
@@ -319,6 +383,7 @@ fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Optio
             let row = measure(
                 kind.name(),
                 server.local_addr(),
+                false,
                 &Cpu::Thread(tid),
                 rate,
                 secs,
@@ -326,14 +391,48 @@ fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Optio
             server.stop().unwrap();
             Some(row)
         }
+        Kind::TorsionWs => {
+            let builder = Server::builder()
+                .listen_on("tcp:0:interface=127.0.0.1")
+                .unwrap()
+                .also_listen_on("tcp:0:interface=127.0.0.1")
+                .unwrap()
+                .cores(vec![SERVER_CORE]);
+            let config = ChatConfig::default().with_flush_window(flush_window);
+            let server = start_chat_server(builder, config).unwrap();
+            let tid = server.stats()[0].thread_id;
+            let ws = server.local_addrs()[1];
+            let row = measure(kind.name(), ws, true, &Cpu::Thread(tid), rate, secs);
+            server.stop().unwrap();
+            Some(row)
+        }
+        Kind::NodeWs | Kind::Autobahn => {
+            let (addr, mut child) = if kind == Kind::NodeWs {
+                start_node_ws_chat()?
+            } else {
+                start_autobahn_chat()?
+            };
+            let pid = child.id();
+            let row = measure(kind.name(), addr, true, &Cpu::Process(pid), rate, secs);
+            let _ = child.kill();
+            let _ = child.wait();
+            Some(row)
+        }
         Kind::Tokio => {
             let (addr, tid) = start_tokio_chat();
-            Some(measure(kind.name(), addr, &Cpu::Thread(tid), rate, secs))
+            Some(measure(
+                kind.name(),
+                addr,
+                false,
+                &Cpu::Thread(tid),
+                rate,
+                secs,
+            ))
         }
         Kind::TorsionProcess | Kind::TorsionOldProcess => {
             let (addr, mut child) = start_torsion_process(kind, flush_window)?;
             let pid = child.id();
-            let row = measure(kind.name(), addr, &Cpu::Process(pid), rate, secs);
+            let row = measure(kind.name(), addr, false, &Cpu::Process(pid), rate, secs);
             let _ = child.kill();
             let _ = child.wait();
             Some(row)
@@ -341,7 +440,7 @@ fn run_server(kind: Kind, rate: f64, secs: u64, flush_window: Duration) -> Optio
         Kind::Twisted | Kind::TwistedNoDelay => {
             let (addr, mut child) = start_twisted_chat(kind == Kind::TwistedNoDelay)?;
             let pid = child.id();
-            let row = measure(kind.name(), addr, &Cpu::Process(pid), rate, secs);
+            let row = measure(kind.name(), addr, false, &Cpu::Process(pid), rate, secs);
             let _ = child.kill();
             let _ = child.wait();
             Some(row)
@@ -470,6 +569,11 @@ fn main() {
         .split(',')
         .filter_map(Kind::by_name)
         .collect();
+    // What the others are compared with (`--baseline torsion-ws` for the
+    // WebSocket servers).
+    let baseline = torsion_benches::arg("--baseline")
+        .and_then(|b| Kind::by_name(&b))
+        .unwrap_or(Kind::Torsion);
     if capacity_mode {
         let steps: usize = torsion_benches::arg_or("--steps", 4);
         println!(
@@ -482,13 +586,19 @@ fn main() {
         for (k, c) in &found {
             println!("capacity {:<30} {:>8.0} msgs/s", k.name(), c);
         }
-        if let Some(&(_, t)) = found.iter().find(|(k, _)| *k == Kind::Torsion) {
-            for (k, c) in found.iter().filter(|(k, _)| *k != Kind::Torsion) {
+        if let Some(&(_, t)) = found.iter().find(|(k, _)| *k == baseline) {
+            for (k, c) in found.iter().filter(|(k, _)| *k != baseline) {
                 if *c > 0.0 {
-                    println!("capacity torsion ÷ {} = {:.2}x", k.name(), t / c);
+                    println!(
+                        "capacity {} ÷ {} = {:.2}x",
+                        baseline.name(),
+                        k.name(),
+                        t / c
+                    );
                 } else {
                     println!(
-                        "capacity torsion ÷ {}: no ratio, it sustained none of the rates tried",
+                        "capacity {} ÷ {}: no ratio, it sustained none of the rates tried",
+                        baseline.name(),
                         k.name()
                     );
                 }
@@ -540,8 +650,8 @@ fn main() {
     }
     for &rate in &rates {
         let at: Vec<&Row> = rows.iter().filter(|r| r.rate == rate).collect();
-        let t = at.iter().find(|r| r.server == Kind::Torsion.name());
-        for peer in at.iter().filter(|r| r.server != Kind::Torsion.name()) {
+        let t = at.iter().find(|r| r.server == baseline.name());
+        for peer in at.iter().filter(|r| r.server != baseline.name()) {
             if !peer.kept_up() {
                 println!(
                     "at {rate:.0} msgs/s: {} fell behind (delivered {:.1}% of what was due, p99 {}): CPU per delivery not compared",
@@ -553,10 +663,11 @@ fn main() {
             }
             if let Some((t, t_p99)) = t.and_then(|t| Some((t, t.p99_ms()?))) {
                 println!(
-                    "at {rate:.0} msgs/s: {} CPU per delivery ÷ torsion's = {:.2}x; p99 {} ÷ torsion = {:.2}x",
+                    "at {rate:.0} msgs/s: {} CPU per delivery ÷ {}'s = {:.2}x; p99 ÷ {}'s = {:.2}x",
                     peer.server,
+                    baseline.name(),
                     peer.cpu_us_per_delivery / t.cpu_us_per_delivery,
-                    peer.server,
+                    baseline.name(),
                     peer.p99_ms().unwrap_or(0.0) / t_p99.max(0.001)
                 );
             }
