@@ -69,3 +69,44 @@ async fn ws_next(ws: &mut websocket::WebSocket) -> String {
         other => panic!("expected a text message, got {other:?}"),
     }
 }
+
+#[test]
+fn a_browser_over_the_connection_cap_gets_an_http_answer() {
+    use std::io::Read;
+    let server = start_chat_server(
+        Server::builder()
+            .listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .also_listen_on("tcp:0:interface=127.0.0.1")
+            .unwrap()
+            .shards(1)
+            .policies(torsion::Policies::default().with_max_connections(Some(1))),
+        ChatConfig::default(),
+    )
+    .unwrap();
+    let (lines_at, ws_at) = (server.local_addrs()[0], server.local_addrs()[1]);
+    // The one place is taken (a line client, greeted: it is in).
+    let first = connect(lines_at);
+    let mut greeting = String::new();
+    BufReader::new(first.try_clone().unwrap())
+        .read_line(&mut greeting)
+        .unwrap();
+    // Over the cap on each listener: its own protocol's goodbye.
+    let mut browser = connect(ws_at);
+    let mut answer = String::new();
+    let _ = browser.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer:?}"
+    );
+    assert!(
+        answer.ends_with("\r\n\r\nServer full, try again later.\n"),
+        "{answer:?}"
+    );
+    let mut liner = connect(lines_at);
+    let mut answer = String::new();
+    let _ = liner.read_to_string(&mut answer);
+    assert_eq!(answer, "Server full, try again later.\r\n");
+    drop(first);
+    server.stop().unwrap();
+}

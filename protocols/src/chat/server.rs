@@ -61,6 +61,20 @@ impl Factory for ChatFactory {
     fn over_capacity(&mut self, _peer: SocketAddr) -> Option<Bytes> {
         Some(Bytes::from_static(b"Server full, try again later.\r\n"))
     }
+
+    /// On a WebSocket listener the goodbye is an HTTP answer a browser can
+    /// show: `503 Service Unavailable`.
+    fn over_capacity_on(&mut self, listener: usize, peer: SocketAddr) -> Option<Bytes> {
+        #[cfg(feature = "websocket")]
+        if listener > 0 {
+            return Some(Bytes::from_static(
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+                  content-length: 30\r\nconnection: close\r\n\r\nServer full, try again later.\n",
+            ));
+        }
+        let _ = listener;
+        self.over_capacity(peer)
+    }
 }
 
 /// The buses between a chat server's shards: what they tell each other

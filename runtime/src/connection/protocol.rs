@@ -175,6 +175,14 @@ pub trait Factory: 'static {
         None
     }
 
+    /// [`Factory::over_capacity`] for a connection on listener `listener`
+    /// (see [`Factory::build_protocol_on`]), so each listener's goodbye
+    /// can be in its own protocol. The default ignores the listener.
+    fn over_capacity_on(&mut self, listener: usize, peer: SocketAddr) -> Option<Bytes> {
+        let _ = listener;
+        self.over_capacity(peer)
+    }
+
     /// The shard is stopping (Twisted's `stopFactory`); runs once per shard
     /// after its last connection ended.
     fn stop(&mut self) {}

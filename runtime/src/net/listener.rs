@@ -161,7 +161,7 @@ fn start_connection<F: Factory>(
             rt.stats().over_capacity();
             tracing::debug!(shard = rt.info().id, %peer, ?cap, "connection over capacity");
             let goodbye = shard::call_guarded("Factory::over_capacity", || {
-                factory.borrow_mut().over_capacity(peer)
+                factory.borrow_mut().over_capacity_on(which.index, peer)
             })
             .flatten();
             if let Some(msg) = goodbye {
