@@ -968,12 +968,7 @@ fn ws_load_against_a_server_nobody_here_wrote_node_ws() {
 fn chat_load_over_websocket_reaches_every_client_and_mixes_with_line_clients() {
     use torsion_protocols::chat::{start_chat_server, ChatConfig};
     let server = start_chat_server(
-        Server::builder()
-            .listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .also_listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .cores(a_core()),
+        torsion_tests::two_loopback_listeners().cores(a_core()),
         ChatConfig::default(),
     )
     .unwrap();

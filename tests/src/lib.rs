@@ -17,6 +17,16 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// A loopback endpoint on an ephemeral port.
 pub const LOOPBACK: &str = "tcp:0:interface=127.0.0.1";
 
+/// A builder with two loopback listeners on ephemeral ports (the chat's
+/// line and WebSocket listeners, say): `local_addrs()[0]` and `[1]`.
+pub fn two_loopback_listeners() -> torsion::ServerBuilder {
+    torsion::Server::builder()
+        .listen_on(LOOPBACK)
+        .unwrap()
+        .also_listen_on(LOOPBACK)
+        .unwrap()
+}
+
 /// A blocking client with read/write timeouts, so no test can hang.
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");

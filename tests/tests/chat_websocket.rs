@@ -5,23 +5,14 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use torsion::Server;
 use torsion_protocols::chat::{start_chat_server, ChatConfig};
 use torsion_protocols::websocket::{self, CloseCode, Message, WsConfig};
-use torsion_tests::{connect, http_get};
+use torsion_tests::{connect, http_get, two_loopback_listeners};
 
 #[test]
 fn a_line_client_and_a_websocket_client_chat_in_one_room() {
-    let server = start_chat_server(
-        Server::builder()
-            .listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .also_listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .shards(2),
-        ChatConfig::default(),
-    )
-    .unwrap();
+    let server =
+        start_chat_server(two_loopback_listeners().shards(2), ChatConfig::default()).unwrap();
     let (lines_at, ws_at) = (server.local_addrs()[0], server.local_addrs()[1]);
 
     let mut liner = connect(lines_at);
@@ -74,11 +65,7 @@ async fn ws_next(ws: &mut websocket::WebSocket) -> String {
 fn a_browser_over_the_connection_cap_gets_an_http_answer() {
     use std::io::Read;
     let server = start_chat_server(
-        Server::builder()
-            .listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
-            .also_listen_on("tcp:0:interface=127.0.0.1")
-            .unwrap()
+        two_loopback_listeners()
             .shards(1)
             .policies(torsion::Policies::default().with_max_connections(Some(1))),
         ChatConfig::default(),
