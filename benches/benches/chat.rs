@@ -44,7 +44,6 @@
 
 use std::io::BufRead;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -233,15 +232,7 @@ fn start_autobahn_chat() -> Option<(SocketAddr, Child)> {
 /// its first stdout line.
 fn start_pinned_peer(mut cmd: Command) -> Option<(SocketAddr, Child)> {
     cmd.stdout(Stdio::piped());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(SERVER_CORE, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            Ok(())
-        });
-    }
+    torsion_benches::pin_to_server_core(&mut cmd);
     let mut child = cmd.spawn().ok()?;
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take()?)

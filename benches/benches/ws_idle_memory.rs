@@ -12,11 +12,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use torsion_benches::SERVER_CORE;
 use torsion_protocols::websocket::{apply_mask, client_key, client_request, write_header, Opcode};
 
 /// Starts `cmd` pinned to the server core; `port_of` reads the WebSocket
@@ -26,15 +24,7 @@ fn start(
     port_of: impl Fn(&[String]) -> Option<u16>,
 ) -> Option<(SocketAddr, Child)> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(SERVER_CORE, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            Ok(())
-        });
-    }
+    torsion_benches::pin_to_server_core(&mut cmd);
     let mut child = cmd.spawn().ok()?;
     let mut lines = Vec::new();
     let mut out = BufReader::new(child.stdout.take()?);

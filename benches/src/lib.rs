@@ -337,14 +337,10 @@ macro_rules! echo_until_closed {
     }};
 }
 
-/// Starts a peer server process pinned to [`SERVER_CORE`] (with room for
-/// 65,536 descriptors) that prints its port on its first stdout line, and
-/// returns it (killed when dropped).
-pub fn spawn_peer(mut cmd: std::process::Command) -> torsion_tests::ServerProcess {
-    use std::io::BufRead;
+/// Makes `cmd`'s process run on [`SERVER_CORE`], with room for 65,536
+/// descriptors.
+pub fn pin_to_server_core(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    cmd.stdout(std::process::Stdio::piped())
-        .env("RUST_LOG", "warn");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -359,6 +355,16 @@ pub fn spawn_peer(mut cmd: std::process::Command) -> torsion_tests::ServerProces
             Ok(())
         });
     }
+}
+
+/// Starts a peer server process pinned to [`SERVER_CORE`] (with room for
+/// 65,536 descriptors) that prints its port on its first stdout line, and
+/// returns it (killed when dropped).
+pub fn spawn_peer(mut cmd: std::process::Command) -> torsion_tests::ServerProcess {
+    use std::io::BufRead;
+    cmd.stdout(std::process::Stdio::piped())
+        .env("RUST_LOG", "warn");
+    pin_to_server_core(&mut cmd);
     let mut child = cmd.spawn().expect("spawn server");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
