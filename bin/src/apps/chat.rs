@@ -54,6 +54,13 @@ pub struct ChatFlags {
     #[arg(long, value_name = "ENDPOINT")]
     pub websocket: Option<String>,
 
+    /// A web origin whose pages may open the WebSocket listener (e.g.
+    /// http://chat.example:8124); repeat it for more. Without one, any
+    /// page may: name yours so other sites cannot open the chat from a
+    /// visitor's browser.
+    #[arg(long, value_name = "ORIGIN", requires = "websocket")]
+    pub websocket_origin: Vec<String>,
+
     /// Be one node of a chat spread over several servers, through this
     /// Redis (6.2 or later): lines, names and /who cross nodes. Without it
     /// the server is on its own.
@@ -109,6 +116,7 @@ impl App for ChatApp {
             .with_flush_window(flags.flush_window)
             .with_coalesce_wakeups(flags.coalesce_wakeups)
             .with_max_outbound(ctx.max_outbound.unwrap_or(DEFAULT_MAX_OUTBOUND))
+            .with_websocket_origins(flags.websocket_origin.clone())
             .with_metrics(chat_metrics);
         let builder = match flags.websocket.as_deref() {
             None => ctx.builder,

@@ -22,7 +22,8 @@ use super::room::Room;
 use super::wire::ChatWire;
 use crate::http::{parse_head, response, status_page, whole_response, HeadScanner, Response};
 use crate::websocket::{
-    accept, is_upgrade, write_header, Assembler, Close, CloseCode, Message, Opcode, Role,
+    accept, check_origin, is_upgrade, write_header, Assembler, Close, CloseCode, Message, Opcode,
+    Role,
 };
 
 /// The chat page: HTML and JavaScript, nothing fetched from elsewhere.
@@ -86,7 +87,9 @@ impl WsChatClient {
             };
             return self.answer(transport, page);
         }
-        match accept(&head, &[], false) {
+        let accepted = check_origin(&head, &self.room.config().websocket_origins)
+            .and_then(|()| accept(&head, &[], false));
+        match accepted {
             Ok(accepted) => {
                 if let Some(t) = self.handshake_timer.take() {
                     t.cancel();
@@ -473,6 +476,25 @@ mod tests {
             "the page fetches nothing"
         );
         assert!(ask(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        // With origins named, a page from elsewhere is refused.
+        let strict = World::new(
+            1,
+            ChatConfig::default().with_websocket_origins(vec!["http://chat.test".into()]),
+        );
+        let mut h = ProtocolHarness::with_options(
+            WsChatClient::new(strict.chat.rooms[0].clone()),
+            strict.options(0),
+        );
+        let from_elsewhere = String::from_utf8(UPGRADE.to_vec())
+            .unwrap()
+            .replace("Host: x\r\n", "Host: x\r\nOrigin: http://evil.test\r\n");
+        h.receive(from_elsewhere.as_bytes());
+        let refused = String::from_utf8(h.take_written()).unwrap();
+        assert!(
+            refused.starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{refused}"
+        );
+        assert!(refused.contains("pages from http://evil.test may not open this WebSocket"));
         assert!(ask(b"BREW / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 "));
         // An upgraded connection outlives the handshake timeout.
         let mut upgraded =

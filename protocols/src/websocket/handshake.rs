@@ -161,6 +161,33 @@ pub fn accept(
     })
 }
 
+/// Checks the request's `Origin` against `allowed` (empty: any origin is
+/// allowed, and so is a request without one): a refusal (403) names the
+/// origin. Browsers send their page's origin, so this keeps other sites'
+/// pages from opening the WebSocket from a visitor's browser; non-browser
+/// clients send none, or what they like.
+pub fn check_origin(head: &RequestHead, allowed: &[String]) -> Result<(), Refusal> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let origin = head
+        .parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    match origin {
+        Some(o) if allowed.iter().any(|a| a.eq_ignore_ascii_case(o)) => Ok(()),
+        Some(o) => Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!("pages from {o} may not open this WebSocket"),
+        )),
+        None => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "this WebSocket takes only pages of its allowed origins (no Origin was sent)",
+        )),
+    }
+}
+
 /// A client's key: 16 random bytes in base64.
 pub fn client_key() -> String {
     let mut raw = [0u8; 16];
@@ -320,6 +347,24 @@ mod tests {
             let e = accept(&head(&req), &[], true).unwrap_err();
             assert_eq!(e.status.as_u16(), status, "{req}: {}", e.reason);
         }
+    }
+
+    #[test]
+    fn origins_are_checked_only_when_some_are_named() {
+        let with = head("GET / HTTP/1.1\r\nHost: x\r\nOrigin: http://good.test\r\n\r\n");
+        let without = head("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(check_origin(&with, &[]).is_ok());
+        assert!(check_origin(&without, &[]).is_ok());
+        let allowed = ["http://good.test".to_string()];
+        assert!(check_origin(&with, &allowed).is_ok());
+        let evil = head("GET / HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.test\r\n\r\n");
+        let e = check_origin(&evil, &allowed).unwrap_err();
+        assert_eq!(e.status, StatusCode::FORBIDDEN);
+        assert!(e.reason.contains("http://evil.test"), "{}", e.reason);
+        assert_eq!(
+            check_origin(&without, &allowed).unwrap_err().status,
+            StatusCode::FORBIDDEN
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub use deflate::{DeflateParams, Deflater, Inflater};
 pub use error::WsError;
 pub use frame::{apply_mask, read_frame, write_header, Frame, Opcode, Role, MAX_HEADER};
 pub use handshake::{
-    accept, accept_key, check_answer, client_key, client_request, is_upgrade, Accepted, Refusal,
+    accept, accept_key, check_answer, check_origin, client_key, client_request, is_upgrade,
+    Accepted, Refusal,
 };
 pub use message::{Assembler, Message};
 pub use server::{serve_connection, start_websocket_server, WsHandler};

@@ -16,7 +16,7 @@ use http::{header, StatusCode};
 use torsion::{Connection, ConnectionFn, ServerBuilder, ServerError, ServerHandle, ShardInfo};
 
 use super::frame::{Role, MAX_HEADER};
-use super::handshake::{accept, is_upgrade};
+use super::handshake::{accept, check_origin, is_upgrade};
 use super::socket::{WebSocket, WsConfig};
 use crate::http::{
     parse_head, response, status_page, whole_response, HeadScanner, RequestHead, Response,
@@ -136,7 +136,9 @@ pub async fn serve_connection(mut conn: Connection, config: Rc<WsConfig>, handle
         });
         return answer(&conn, page).await;
     }
-    match accept(&head, &config.protocols, config.deflate) {
+    let accepted = check_origin(&head, &config.allowed_origins)
+        .and_then(|()| accept(&head, &config.protocols, config.deflate));
+    match accepted {
         Ok(accepted) => {
             if conn.write(&accepted.response).await.is_err() {
                 return;

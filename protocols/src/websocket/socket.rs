@@ -44,6 +44,9 @@ pub struct WsConfig {
     pub close_timeout: Duration,
     /// The handshake's request head, at most (default 16 KiB).
     pub max_head: usize,
+    /// The web origins whose pages may open the server's WebSockets
+    /// (empty, the default: any; see [`check_origin`](super::check_origin)).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WsConfig {
@@ -56,6 +59,7 @@ impl Default for WsConfig {
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(5),
             max_head: 16 * 1024,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -38,6 +38,12 @@ pub struct ChatConfig {
     /// Where each shard's room keeps its counters for scrapes (default: a
     /// set of its own, read only through [`Room::stats`](super::Room::stats)).
     pub metrics: ChatMetrics,
+    /// The web origins (`http://chat.example:8124`) whose pages may open
+    /// the WebSocket listener (`--websocket-origin`, repeatable; empty, the
+    /// default: any, and requests without an `Origin`). A browser sends
+    /// its page's origin; naming it keeps other sites' pages from opening
+    /// the chat from a visitor's browser.
+    pub websocket_origins: Vec<String>,
 }
 
 impl Default for ChatConfig {
@@ -50,6 +56,7 @@ impl Default for ChatConfig {
             flush_window: DEFAULT_FLUSH_WINDOW,
             coalesce_wakeups: true,
             metrics: ChatMetrics::new(),
+            websocket_origins: Vec::new(),
         }
     }
 }
@@ -67,6 +74,8 @@ torsion::with_setters!(ChatConfig {
     with_coalesce_wakeups => coalesce_wakeups: bool,
     #[doc = "(register the same set with a `torsion::metrics::Metrics` to scrape it)"]
     with_metrics => metrics: ChatMetrics,
+    #[doc = "(empty: any)"]
+    with_websocket_origins => websocket_origins: Vec<String>,
 });
 
 /// The longest a shard sleeps through wake-ups for one flush window (see
