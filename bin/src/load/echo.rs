@@ -820,9 +820,8 @@ impl Conn {
         match &mut self.wire {
             Wire::Http { responses, .. } => responses.reset(),
             Wire::Codec(_) => self.wire = Wire::new(self.load.framing, self.load.size),
-            // A new connection opens with its own handshake.
-            Wire::Ws(_) => self.wire = Wire::for_load(&self.load, self.index, self.target),
-            Wire::Raw { .. } | Wire::Resp(_) => {}
+            // `reconnect` gives a WebSocket wire its new handshake.
+            Wire::Ws(_) | Wire::Raw { .. } | Wire::Resp(_) => {}
         }
         self.reconnect(conn).await
     }

@@ -22,7 +22,7 @@ use super::room::Room;
 use super::wire::ChatWire;
 use crate::http::{parse_head, response, status_page, whole_response, HeadScanner, Response};
 use crate::websocket::{
-    accept, check_origin, is_upgrade, write_header, Assembler, Close, CloseCode, Message, Opcode,
+    accept, check_origin, is_upgrade, server_frame, Assembler, Close, CloseCode, Message, Opcode,
     Role,
 };
 
@@ -150,11 +150,8 @@ impl WsChatClient {
                     );
                 }
                 Ok(Some(Message::Ping(payload))) => {
-                    let mut out = BytesMut::with_capacity(2 + payload.len());
-                    write_header(&mut out, true, false, Opcode::Pong, payload.len(), None);
-                    out.extend_from_slice(&payload);
                     // Err: the connection is closing, and its end reason says why.
-                    let _ = transport.write(&out);
+                    let _ = transport.write(&server_frame(Opcode::Pong, &payload));
                 }
                 Ok(Some(Message::Pong(_))) => {}
                 Ok(Some(Message::Close(close))) => {
@@ -178,11 +175,8 @@ impl WsChatClient {
     fn close(&mut self, transport: &Transport, code: CloseCode, reason: &str) {
         if code.may_be_sent() {
             let payload = Close::payload(code, reason);
-            let mut out = BytesMut::with_capacity(2 + payload.len());
-            write_header(&mut out, true, false, Opcode::Close, payload.len(), None);
-            out.extend_from_slice(&payload);
             // Err: the connection is closing, and its end reason says why.
-            let _ = transport.write(&out);
+            let _ = transport.write(&server_frame(Opcode::Close, &payload));
         }
         transport.close();
         if let Some(id) = self.id() {
@@ -228,11 +222,9 @@ impl Protocol for WsChatClient {
 
     fn shutdown_requested(&mut self, transport: &Transport) {
         if self.id().is_some() {
-            let mut out = BytesMut::new();
             let line = ChatWire::WebSocket.frame(&Bytes::from_static(b"Server shutting down.\r\n"));
-            out.extend_from_slice(&line);
             // Err: the connection is closing, and its end reason says why.
-            let _ = transport.write(&out);
+            let _ = transport.write_bytes(line);
             self.close(transport, CloseCode::GOING_AWAY, "server shutting down");
         } else {
             transport.close();
@@ -266,7 +258,7 @@ mod tests {
     use crate::chat::{ChatClient, ChatConfig};
     use crate::codec::LineCodec;
     use crate::framed::LineReceiver;
-    use crate::websocket::{apply_mask, read_frame, Frame};
+    use crate::websocket::{apply_mask, read_frame, write_header, Frame};
     use torsion::testing::{HarnessOptions, ProtocolHarness};
     use torsion::ManualClock;
 

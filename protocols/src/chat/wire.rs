@@ -42,13 +42,10 @@ impl ChatWire {
     pub fn close(self, transport: &torsion::Transport, why: &str) {
         #[cfg(feature = "websocket")]
         if self == ChatWire::WebSocket {
-            use crate::websocket::{write_header, Close, CloseCode, Opcode};
+            use crate::websocket::{server_frame, Close, CloseCode, Opcode};
             let payload = Close::payload(CloseCode::NORMAL, why);
-            let mut out = bytes::BytesMut::with_capacity(2 + payload.len());
-            write_header(&mut out, true, false, Opcode::Close, payload.len(), None);
-            out.extend_from_slice(&payload);
             // Err: the connection is closing already.
-            let _ = transport.write(&out);
+            let _ = transport.write(&server_frame(Opcode::Close, &payload));
         }
         let _ = why;
         transport.close();

@@ -236,6 +236,14 @@ pub fn write_header(
     }
 }
 
+/// A whole server frame (unmasked, final): the header, then `payload`.
+pub fn server_frame(opcode: Opcode, payload: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(MAX_HEADER + payload.len());
+    write_header(&mut out, true, false, opcode, payload.len(), None);
+    out.extend_from_slice(payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,9 @@ pub use close::Close;
 pub use close_code::CloseCode;
 pub use deflate::{DeflateParams, Deflater, Inflater};
 pub use error::WsError;
-pub use frame::{apply_mask, read_frame, write_header, Frame, Opcode, Role, MAX_HEADER};
+pub use frame::{
+    apply_mask, read_frame, server_frame, write_header, Frame, Opcode, Role, MAX_HEADER,
+};
 pub use handshake::{
     accept, accept_key, check_answer, check_origin, client_key, client_request, is_upgrade,
     Accepted, Refusal,
